@@ -1,0 +1,54 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// The plugin binary stays lean: Foundation, ArgumentParser, Yams and the system libraries.
+// The sandbox (tests, benchmarks, demo) may use SwiftNIO and friends; the plugin never links it.
+let package = Package(
+  name: "kubectl-kftray",
+  platforms: [.macOS(.v13)],
+  products: [
+    .executable(name: "kubectl-kftray", targets: ["kubectl-kftray"]),
+    .executable(name: "kftray-sandbox", targets: ["kftray-sandbox"]),
+    .library(name: "KubeClient", targets: ["KubeClient"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+    .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
+    .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+    .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+  ],
+  targets: [
+    .systemLibrary(
+      name: "CCurl", pkgConfig: "libcurl",
+      providers: [.apt(["libcurl4-openssl-dev"])]),
+    .target(
+      name: "KubeClient",
+      dependencies: ["CCurl", .product(name: "Yams", package: "Yams")]),
+    .executableTarget(
+      name: "kubectl-kftray",
+      dependencies: ["KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+    .target(
+      name: "KubeSandbox",
+      dependencies: [
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+        .product(name: "X509", package: "swift-certificates"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "SwiftASN1", package: "swift-asn1"),
+        .product(name: "Yams", package: "Yams"),
+      ]),
+    .executableTarget(
+      name: "kftray-sandbox",
+      dependencies: ["KubeSandbox", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+    .testTarget(name: "KubeClientTests", dependencies: ["KubeClient"]),
+    .testTarget(name: "KubeSandboxTests", dependencies: ["KubeSandbox", "KubeClient"]),
+    .testTarget(name: "EndToEndTests", dependencies: ["KubeClient"]),
+  ]
+)
