@@ -5,7 +5,7 @@ import PackageDescription
 // The sandbox (tests, benchmarks, demo) may use SwiftNIO and friends; the plugin never links it.
 let package = Package(
   name: "kubectl-kftray",
-  platforms: [.macOS(.v13)],
+  platforms: [.macOS(.v15)],
   products: [
     .executable(name: "kubectl-kftray", targets: ["kubectl-kftray"]),
     .executable(name: "kftray-sandbox", targets: ["kftray-sandbox"]),
