@@ -17,6 +17,9 @@ public struct KubeAPI: Sendable {
     self.transport = HTTPTransport(config: config, identity: identity)
   }
 
+  /// Requests made and connections opened so far by this client.
+  public var transportStatistics: TransportStatistics { transport.statistics }
+
   /// Stops the I/O thread. Calls in flight fail; the value must not be used afterwards.
   public func shutdown() { transport.shutdown() }
 

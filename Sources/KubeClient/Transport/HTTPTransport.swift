@@ -21,6 +21,10 @@ public final class HTTPTransport: Sendable {
 
   deinit { inbox.post(.shutdown) }
 
+  /// Counters since the transport started: how many requests completed and how many new
+  /// connections they needed (HTTP/2 and keep-alive reuse keep the second number small).
+  public var statistics: TransportStatistics { inbox.statistics.withLock { $0 } }
+
   /// Ends the I/O thread; requests still in flight fail with `TransportError.shutDown`.
   public func shutdown() { inbox.post(.shutdown) }
 
@@ -116,8 +120,14 @@ enum TransferCommand: Sendable {
 }
 
 /// The only state shared between callers and the I/O thread: a command queue and its wake-up pipe.
+public struct TransportStatistics: Sendable, Equatable {
+  public var requests = 0
+  public var newConnections = 0
+}
+
 final class TransferInbox: Sendable {
   let wakeup = WakeupPipe()
+  let statistics = Mutex(TransportStatistics())
   private let state = Mutex<(commands: [TransferCommand], nextID: UInt64)>(([], 1))
 
   // See PipeShared: the pipe outlives every thread that may signal it.

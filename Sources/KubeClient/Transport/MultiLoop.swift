@@ -65,6 +65,11 @@ final class MultiLoop {
     guard let transfer = transfers.removeValue(forKey: id) else { return }
     byHandle[transfer.easy.handle] = nil
     curl_multi_remove_handle(multi, transfer.easy.handle)
+    let connects = transfer.easy.getInt(CURLINFO_NUM_CONNECTS)
+    inbox.statistics.withLock {
+      $0.requests += 1
+      $0.newConnections += connects
+    }
     transfer.complete(error: error)
   }
 }
@@ -90,6 +95,8 @@ final class Transfer {
     let request = prepared.request
     try prepared.connection.apply(to: easy, upgrade: false)
     try easy.set(CURLOPT_URL, prepared.url)
+    // Wait for an HTTP/2 connection being set up rather than opening a second one in parallel.
+    try easy.set(CURLOPT_PIPEWAIT, true)
     if !prepared.connection.config.disableCompression {
       try easy.set(CURLOPT_ACCEPT_ENCODING, "gzip")
     }
