@@ -35,6 +35,7 @@ let package = Package(
       name: "KubeSandbox",
       dependencies: [
         .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -48,7 +49,7 @@ let package = Package(
       name: "kftray-sandbox",
       dependencies: ["KubeSandbox", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     .testTarget(name: "KubeClientTests", dependencies: ["KubeClient"]),
-    .testTarget(name: "KubeSandboxTests", dependencies: ["KubeSandbox", "KubeClient"]),
+    .testTarget(name: "KubeSandboxTests", dependencies: ["KubeSandbox"]),
     .testTarget(name: "EndToEndTests", dependencies: ["KubeClient"]),
   ]
 )

@@ -1,2 +1,100 @@
-// Replaced by the sandbox command line (issue 2, part 4).
-print("kftray-sandbox: under construction")
+import ArgumentParser
+import Dispatch
+import Foundation
+import KubeSandbox
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+@main
+struct KFTraySandbox: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "kftray-sandbox",
+    abstract: "A local Kubernetes API server for kubectl-kftray's tests, benchmarks and demo.",
+    subcommands: [Up.self, Down.self, Serve.self])
+}
+
+struct ServerOptions: ParsableArguments {
+  @Option(name: .long, help: "The sandbox directory (PKI, tokens, kubeconfig, log).")
+  var dir: String
+
+  @Option(name: .long, help: "The port on 127.0.0.1 (0 picks a free one).")
+  var port: Int = 0
+
+  @Option(name: .long, help: "How many past events resumable watches can reach back (older: 410 Expired).")
+  var watchHistory: Int = 1000
+
+  var files: SandboxFiles { SandboxFiles(directory: URL(fileURLWithPath: dir)) }
+  var sandboxOptions: SandboxOptions { SandboxOptions(port: port, watchHistory: watchHistory) }
+}
+
+struct Up: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Start the sandbox in the background and write DIR/kubeconfig.")
+
+  @OptionGroup var options: ServerOptions
+
+  func run() async throws {
+    do {
+      let kubeconfig = try await Daemon.up(
+        executable: Self.executablePath(), files: options.files, options: options.sandboxOptions)
+      print(kubeconfig)
+    } catch let failure as Daemon.Failure {
+      FileHandle.standardError.write(Data("kftray-sandbox: \(failure)\n".utf8))
+      throw ExitCode.failure
+    }
+  }
+
+  /// This very binary, so `serve` runs the same build.
+  static func executablePath() -> String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+  }
+}
+
+struct Down: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Stop the sandbox of DIR and remove the files `up` made (safe to repeat).")
+
+  @Option(name: .long, help: "The sandbox directory.")
+  var dir: String
+
+  func run() throws {
+    let files = SandboxFiles(directory: URL(fileURLWithPath: dir))
+    if Daemon.down(files: files) {
+      print("stopped the sandbox in \(files.directory.path)")
+    } else {
+      print("no sandbox running in \(files.directory.path)")
+    }
+  }
+}
+
+struct Serve: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Run the sandbox API server in the foreground (what `up` starts).")
+
+  @OptionGroup var options: ServerOptions
+
+  func run() async throws {
+    let sandbox = try await SandboxServer.start(directory: options.files.directory, options: options.sandboxOptions)
+    // Unbuffered, so the log shows it at once.
+    FileHandle.standardOutput.write(
+      Data("kftray-sandbox: serving \(sandbox.serverURL)\nkftray-sandbox: kubeconfig \(sandbox.kubeconfigPath)\n".utf8))
+    // SIGTERM/SIGINT close the listener; the process then leaves through `waitUntilClosed`.
+    let signals = ([SIGTERM, SIGINT] as [Int32]).map { number -> DispatchSourceSignal in
+      signal(number, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: number)
+      source.setEventHandler {
+        Task {
+          await sandbox.shutdown()
+          FileHandle.standardOutput.write(Data("kftray-sandbox: stopped\n".utf8))
+          Glibc.exit(0)
+        }
+      }
+      source.resume()
+      return source
+    }
+    await sandbox.waitUntilClosed()
+    withExtendedLifetime(signals) {}
+  }
+}

@@ -1,0 +1,139 @@
+import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Starting, finding and stopping the background `serve` process of `kftray-sandbox up`/`down`.
+public enum Daemon {
+  public enum Failure: Error, CustomStringConvertible {
+    case alreadyRunning(pid: Int32, directory: String)
+    case spawnFailed(Int32)
+    case exitedEarly(log: String)
+    case notReady(log: String)
+
+    public var description: String {
+      switch self {
+      case .alreadyRunning(let pid, let directory):
+        return "a sandbox is already running in \(directory) (pid \(pid)); run `kftray-sandbox down --dir \(directory)` first"
+      case .spawnFailed(let code): return "could not start the server process: \(String(cString: strerror(code)))"
+      case .exitedEarly(let log): return "the server process exited during start-up. Its log:\n\(log)"
+      case .notReady(let log): return "the server did not become ready in time. Its log:\n\(log)"
+      }
+    }
+  }
+
+  /// The pid in `DIR/apiserver.pid` if that process is alive and is a `kftray-sandbox serve` for this
+  /// directory (a stale file after a crash, or a recycled pid, reads as "not running").
+  public static func runningPID(_ files: SandboxFiles) -> Int32? {
+    guard let text = try? String(contentsOf: files.pid, encoding: .utf8),
+      let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0, kill(pid, 0) == 0
+    else { return nil }
+    guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+    let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    guard arguments.contains("serve"), arguments.contains(files.directory.path) else { return nil }
+    return pid
+  }
+
+  /// `up`: spawns `executable serve --dir DIR ...` in a new session with output to `DIR/apiserver.log`,
+  /// waits for `DIR/kubeconfig` and a `200` from `/readyz`. Returns the kubeconfig path.
+  public static func up(
+    executable: String, files: SandboxFiles, options: SandboxOptions, timeout: TimeInterval = 30
+  ) async throws -> String {
+    if let pid = runningPID(files) { throw Failure.alreadyRunning(pid: pid, directory: files.directory.path) }
+    try files.createDirectory()
+    // Left over from a crashed run: never mistake an old kubeconfig for the new server's.
+    for stale in [files.kubeconfig, files.pid, files.log] { try? FileManager.default.removeItem(at: stale) }
+
+    let arguments = [
+      executable, "serve", "--dir", files.directory.path, "--port", String(options.port), "--watch-history",
+      String(options.watchHistory),
+    ]
+    let pid = try spawnDetached(arguments, log: files.log.path)
+    try Data("\(pid)\n".utf8).write(to: files.pid, options: .atomic)
+
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+      var status: Int32 = 0
+      if waitpid(pid, &status, WNOHANG) == pid {
+        try? FileManager.default.removeItem(at: files.pid)
+        throw Failure.exitedEarly(log: logTail(files))
+      }
+      if let port = serverPort(files), let ca = try? String(contentsOf: files.caCertificate, encoding: .utf8),
+        await ReadinessProbe.isReady(port: port, caPEM: ca)
+      {
+        return files.kubeconfig.path
+      }
+      try await Task.sleep(nanoseconds: 100_000_000)
+    }
+    stop(pid: pid)
+    throw Failure.notReady(log: logTail(files))
+  }
+
+  /// `down`: stops the server (SIGTERM, SIGKILL after `grace`) and removes the sandbox files. Returns
+  /// whether a server was running. Safe to repeat and after a crash.
+  @discardableResult
+  public static func down(files: SandboxFiles, grace: TimeInterval = 5) -> Bool {
+    let pid = runningPID(files)
+    if let pid { stop(pid: pid, grace: grace) }
+    files.removeAll()
+    return pid != nil
+  }
+
+  static func stop(pid: Int32, grace: TimeInterval = 5) {
+    kill(pid, SIGTERM)
+    let deadline = Date().addingTimeInterval(grace)
+    while Date() < deadline {
+      var status: Int32 = 0
+      // Reaps our own child (up's failure path); for a foreign pid waitpid fails and kill(0) decides.
+      _ = waitpid(pid, &status, WNOHANG)
+      if kill(pid, 0) != 0 { return }
+      usleep(50_000)
+    }
+    kill(pid, SIGKILL)
+    var status: Int32 = 0
+    _ = waitpid(pid, &status, 0)
+    while kill(pid, 0) == 0 { usleep(20_000) }
+  }
+
+  /// The port from the `server:` line of the kubeconfig `serve` writes once it listens.
+  static func serverPort(_ files: SandboxFiles) -> Int? {
+    guard let text = try? String(contentsOf: files.kubeconfig, encoding: .utf8) else { return nil }
+    for line in text.split(separator: "\n") {
+      let trimmed = line.trimmingCharacters(in: .whitespaces)
+      if trimmed.hasPrefix("server: https://127.0.0.1:") {
+        return Int(trimmed.dropFirst("server: https://127.0.0.1:".count))
+      }
+    }
+    return nil
+  }
+
+  static func logTail(_ files: SandboxFiles) -> String {
+    let text = (try? String(contentsOf: files.log, encoding: .utf8)) ?? ""
+    return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(30).joined(separator: "\n")
+  }
+
+  /// glibc's `POSIX_SPAWN_SETSID` (0x80); Swift does not import it because it is guarded by `__USE_GNU`.
+  private static let posixSpawnSetSID: Int16 = 0x80
+
+  /// posix_spawn in a new session (`setsid`), stdin from /dev/null, stdout and stderr appended to `log`.
+  static func spawnDetached(_ arguments: [String], log: String) throws -> Int32 {
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    posix_spawnattr_setflags(&attributes, posixSpawnSetSID)
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+
+    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+    defer { for pointer in argv { free(pointer) } }
+    var pid: pid_t = 0
+    let result = posix_spawn(&pid, arguments[0], &actions, &attributes, &argv, environ)
+    guard result == 0 else { throw Failure.spawnFailed(result) }
+    return pid
+  }
+}

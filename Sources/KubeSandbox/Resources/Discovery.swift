@@ -1,0 +1,3 @@
+enum Discovery {
+  static func document(for path: String, request: APIRequest) -> APIResponse? { nil }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import NIOHTTP1
+
+/// The request pipeline of kube-apiserver in miniature: authenticate, derive the request attributes,
+/// authorize, then dispatch to the endpoint. Pure value logic over thread-safe parts, so any event loop
+/// may call it.
+public final class Router: Sendable {
+  let authenticator: Authenticator
+  let authorizer: Authorizer
+  let resources: ResourceAPI
+  let version: VersionInfo
+
+  init(authenticator: Authenticator, authorizer: Authorizer, resources: ResourceAPI, version: VersionInfo) {
+    self.authenticator = authenticator
+    self.authorizer = authorizer
+    self.resources = resources
+    self.version = version
+  }
+
+  /// Paths served to requests without credentials (kube 1.32's anonymous `conditions` style: only the
+  /// health, version and discovery endpoints accept anonymous requests; everything else is 401).
+  static func isPublic(_ path: String) -> Bool {
+    if ["/healthz", "/livez", "/readyz", "/version", "/version/", "/api", "/api/v1", "/apis"].contains(path) {
+      return true
+    }
+    if path.hasPrefix("/healthz/") || path.hasPrefix("/livez/") || path.hasPrefix("/readyz/") { return true }
+    // Group discovery (`/apis/GROUP` and `/apis/GROUP/VERSION`), never resources below it.
+    if path.hasPrefix("/apis/") { return path.split(separator: "/").count <= 3 }
+    return false
+  }
+
+  public func handle(_ request: APIRequest) -> APIResponse {
+    let user: UserInfo
+    switch authenticator.authenticate(
+      certificateUser: request.certificateUser, authorization: request.headers.first(name: "authorization"))
+    {
+    case .authenticated(let authenticated): user = authenticated
+    case .failed: return .error(.unauthorized)
+    case .anonymous:
+      guard Self.isPublic(request.path) else { return .error(.unauthorized) }
+      user = Authenticator.anonymous
+    }
+
+    let info = RequestInfo(method: request.method, path: request.path, query: request.query)
+    let attributes = info.attributes(for: user)
+    if case .deny(let reason) = authorizer.authorize(attributes) {
+      return .error(Authorizer.forbidden(attributes, reason: reason))
+    }
+
+    if info.isResourceRequest {
+      return resources.handle(request, info: info, user: user)
+    }
+    return handleNonResource(request, info: info)
+  }
+
+  private func handleNonResource(_ request: APIRequest, info: RequestInfo) -> APIResponse {
+    let path = request.path
+    if path == EchoUpgrade.path { return EchoUpgrade.respond(to: request) }
+    guard request.method == .GET || request.method == .HEAD else { return .error(.methodNotAllowed) }
+    switch path {
+    case "/healthz", "/livez", "/readyz":
+      return .text("ok")
+    case "/version", "/version/":
+      return .json(version.json)
+    default:
+      if let document = Discovery.document(for: path, request: request) { return document }
+      return .error(.pathNotFound)
+    }
+  }
+}
+
+/// `/version`, as `k8s.io/apimachinery/pkg/version.Info`.
+public struct VersionInfo: Sendable {
+  public var major = "1"
+  public var minor = "32"
+  public var gitVersion = "v1.32.0-kftray-sandbox"
+
+  var json: JSONValue {
+    #if arch(arm64)
+      let architecture = "arm64"
+    #else
+      let architecture = "amd64"
+    #endif
+    return [
+      "major": .string(major), "minor": .string(minor), "gitVersion": .string(gitVersion), "gitCommit": "0000000000000000000000000000000000000000",
+      "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "swift6.3", "compiler": "swiftc",
+      "platform": .string("linux/\(architecture)"),
+    ]
+  }
+}

@@ -1,0 +1,53 @@
+import Foundation
+
+/// The files of one sandbox directory. `down` removes exactly these (and the directory if it is then
+/// empty), so everything the sandbox writes must be listed here.
+public struct SandboxFiles: Sendable {
+  public let directory: URL
+
+  public init(directory: URL) { self.directory = directory.standardizedFileURL }
+
+  private func file(_ name: String) -> URL { directory.appendingPathComponent(name) }
+
+  public var caCertificate: URL { file("ca.crt") }
+  public var caKey: URL { file("ca.key") }
+  public var serverCertificate: URL { file("apiserver.crt") }
+  public var serverKey: URL { file("apiserver.key") }
+  public var adminCertificate: URL { file("admin.crt") }
+  public var adminKey: URL { file("admin.key") }
+  public var kubeletClientCertificate: URL { file("kubelet-client.crt") }
+  public var kubeletClientKey: URL { file("kubelet-client.key") }
+  /// kube-apiserver `--token-auth-file` format: `token,user,uid,"group1,group2"`.
+  public var tokens: URL { file("tokens.csv") }
+  public var kubeconfig: URL { file("kubeconfig") }
+  public var log: URL { file("apiserver.log") }
+  public var pid: URL { file("apiserver.pid") }
+
+  public var all: [URL] {
+    [
+      caCertificate, caKey, serverCertificate, serverKey, adminCertificate, adminKey, kubeletClientCertificate,
+      kubeletClientKey, tokens, kubeconfig, log, pid,
+    ]
+  }
+
+  public func createDirectory() throws {
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+  }
+
+  /// Removes every sandbox file, then the directory if nothing else is left in it. Missing files are fine.
+  public func removeAll() {
+    let manager = FileManager.default
+    for url in all { try? manager.removeItem(at: url) }
+    if let left = try? manager.contentsOfDirectory(atPath: directory.path), left.isEmpty {
+      try? manager.removeItem(at: directory)
+    }
+  }
+
+  /// Writes a secret (key, token file, kubeconfig with credentials) readable by the owner only.
+  static func writePrivate(_ text: String, to url: URL) throws {
+    let manager = FileManager.default
+    try? manager.removeItem(at: url)
+    guard manager.createFile(atPath: url.path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+    else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path]) }
+  }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// Settings of one sandbox API server.
+public struct SandboxOptions: Sendable {
+  /// 0 picks a free port.
+  public var port: Int = 0
+  /// How many past events the store keeps for watches that resume from a resourceVersion; older ones
+  /// get `410 Expired`.
+  public var watchHistory: Int = 1000
+
+  public init(port: Int = 0, watchHistory: Int = 1000) {
+    self.port = port
+    self.watchHistory = watchHistory
+  }
+}
+
+/// Starts the sandbox API server in-process.
+///
+/// ```swift
+/// let sandbox = try await SandboxServer.start(directory: dir)
+/// // KUBECONFIG=sandbox.kubeconfigPath kubectl get pods
+/// await sandbox.shutdown()
+/// ```
+public enum SandboxServer {
+  /// Prepares `directory` (PKI and `tokens.csv` are created when missing, reused otherwise), listens on
+  /// `127.0.0.1`, and writes `directory/kubeconfig` pointing at the bound port.
+  public static func start(directory: URL, options: SandboxOptions = SandboxOptions()) async throws
+    -> RunningSandbox
+  {
+    let files = SandboxFiles(directory: directory)
+    try files.createDirectory()
+    let pki = try PKI.loadOrCreate(in: files)
+    let tokens = try loadOrCreateTokens(files)
+
+    let store = ObjectStore(historyLimit: options.watchHistory)
+    Seed.populate(store)
+    let router = Router(
+      authenticator: Authenticator(tokens: tokens), authorizer: .sandboxDefault,
+      resources: ResourceAPI(store: store), version: VersionInfo())
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    let server: HTTPSServer
+    do {
+      server = try await HTTPSServer.start(host: "127.0.0.1", port: options.port, pki: pki, router: router, group: group)
+    } catch {
+      try? await group.shutdownGracefully()
+      throw error
+    }
+    let kubeconfig = Kubeconfig.render(server: "https://127.0.0.1:\(server.port)", pki: pki, tokens: tokens)
+    try SandboxFiles.writePrivate(kubeconfig, to: files.kubeconfig)
+    return RunningSandbox(files: files, port: server.port, tokens: tokens, server: server, group: group)
+  }
+
+  static func loadOrCreateTokens(_ files: SandboxFiles) throws -> [StaticToken] {
+    if let text = try? String(contentsOf: files.tokens, encoding: .utf8) {
+      return try TokenFile.parse(text)
+    }
+    let tokens = TokenFile.defaultTokens()
+    try SandboxFiles.writePrivate(TokenFile.render(tokens), to: files.tokens)
+    return tokens
+  }
+}
+
+/// A started sandbox. `shutdown()` closes the listener and its event loops; files stay (tests delete
+/// their temporary directory; `kftray-sandbox down` removes them).
+public final class RunningSandbox: Sendable {
+  public let files: SandboxFiles
+  public let port: Int
+  public let tokens: [StaticToken]
+  private let server: HTTPSServer
+  private let group: MultiThreadedEventLoopGroup
+
+  init(files: SandboxFiles, port: Int, tokens: [StaticToken], server: HTTPSServer, group: MultiThreadedEventLoopGroup) {
+    self.files = files
+    self.port = port
+    self.tokens = tokens
+    self.server = server
+    self.group = group
+  }
+
+  public var kubeconfigPath: String { files.kubeconfig.path }
+  public var serverURL: String { "https://127.0.0.1:\(port)" }
+
+  public func token(for user: String) -> String? { tokens.first { $0.user == user }?.token }
+
+  /// Resolves when the listener closes (for the foreground `serve`).
+  public func waitUntilClosed() async {
+    try? await server.channel.closeFuture.get()
+  }
+
+  public func shutdown() async {
+    await server.close()
+    try? await group.shutdownGracefully()
+  }
+}
