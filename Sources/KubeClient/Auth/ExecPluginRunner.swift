@@ -70,18 +70,20 @@ struct ExecPluginRunner: Sendable {
     case finished(status: Int32, signaled: Bool, stdout: Data, stderrTail: String)
   }
 
-  /// Blocking process handling happens on a GCD thread, never on Swift's cooperative pool.
+  /// Blocking process handling runs on its own threads, never on Swift's cooperative pool, and not
+  /// on GCD's global queue either: its width is the core count, and a blocked runner waiting for a
+  /// reader block queued behind it stalled for seconds on a 2-core machine.
   static func launch(
     executable: String, arguments: [String], environment: [String: String], interactive: Bool,
     stderrSink: @escaping @Sendable (Data) -> Void
   ) async -> Outcome {
     await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
-      DispatchQueue.global().async {
+      Thread {
         continuation.resume(
           returning: runBlocking(
             executable: executable, arguments: arguments, environment: environment, interactive: interactive,
             stderrSink: stderrSink))
-      }
+      }.start()
     }
   }
 
@@ -104,10 +106,9 @@ struct ExecPluginRunner: Sendable {
       return .launchFailed("\(error)")
     }
     // Both pipes are drained concurrently so a chatty plugin cannot block on a full pipe.
-    let group = DispatchGroup()
+    let stderrDone = DispatchSemaphore(value: 0)
     let stderrTail = TailBuffer(limit: stderrTailLimit)
-    group.enter()
-    DispatchQueue.global().async {
+    Thread {
       let handle = stderrPipe.fileHandleForReading
       while true {
         let chunk = handle.availableData
@@ -115,10 +116,10 @@ struct ExecPluginRunner: Sendable {
         stderrSink(chunk)
         stderrTail.append(chunk)
       }
-      group.leave()
-    }
+      stderrDone.signal()
+    }.start()
     let stdout = stdoutPipe.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
+    stderrDone.wait()
     process.waitUntilExit()
     let signaled = process.terminationReason == .uncaughtSignal
     return .finished(
@@ -127,7 +128,7 @@ struct ExecPluginRunner: Sendable {
 }
 
 /// The last bytes of a plugin's stderr, kept for error messages. Written by one reader thread and
-/// read after it finished (ordered by the DispatchGroup), but the lock keeps that honest for Sendable.
+/// read after it finished (ordered by a semaphore), but the lock keeps that honest for Sendable.
 final class TailBuffer: Sendable {
   private let limit: Int
   private let storage = Mutex(Data())
