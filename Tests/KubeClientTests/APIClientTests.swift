@@ -68,7 +68,7 @@ import Testing
     do {
       _ = try await api.pod(name, namespace: "dev")
       Issue.record("a dry-run pod must not be stored")
-    } catch let error as KubeError {
+    } catch {
       #expect(error.isNotFound)
     }
   }
@@ -79,7 +79,7 @@ import Testing
     do {
       _ = try await api.pod("does-not-exist", namespace: "dev")
       Issue.record("expected 404")
-    } catch let error as KubeError {
+    } catch {
       #expect(error.httpStatus == 404)
       #expect(error.reason == "NotFound")
       #expect(error.status?.message == #"pods "does-not-exist" not found"#)
@@ -95,7 +95,7 @@ import Testing
     do {
       _ = try await api.createPod(Self.busybox(name), namespace: "dev")
       Issue.record("expected 409")
-    } catch let error as KubeError {
+    } catch {
       #expect(error.httpStatus == 409)
       #expect(error.isAlreadyExists)
       #expect(error.status?.message == #"pods "\#(name)" already exists"#)
@@ -108,7 +108,7 @@ import Testing
     do {
       _ = try await api.createPod(Self.busybox(Self.uniqueName("ro")), namespace: "dev")
       Issue.record("expected 403")
-    } catch let error as KubeError {
+    } catch {
       #expect(error.httpStatus == 403)
       #expect(error.reason == "Forbidden")
       #expect(
@@ -126,7 +126,7 @@ import Testing
     do {
       _ = try await api.createPod(pod, namespace: "dev")
       Issue.record("expected 422")
-    } catch let error as KubeError {
+    } catch {
       #expect(error.httpStatus == 422)
       #expect(error.reason == "Invalid")
       #expect(error.status?.message?.hasPrefix(#"Pod "Invalid_Name" is invalid: metadata.name: Invalid value: "Invalid_Name""#) == true)
@@ -141,7 +141,7 @@ import Testing
     do {
       _ = try await api.listPods(namespace: "dev")
       Issue.record("expected 401")
-    } catch let error as KubeError {
+    } catch {
       #expect(error.isUnauthorized)
       #expect(error.reason == "Unauthorized")
     }
@@ -183,7 +183,7 @@ import Testing
     do {
       _ = try await api.podLogs(name, namespace: "dev", follow: true)
       Issue.record("expected 400 while the container has not started")
-    } catch let error as KubeError {
+    } catch {
       #expect(error.httpStatus == 400)
       #expect(error.status?.message == #"container "main" in pod "\#(name)" is waiting to start: ContainerCreating"#)
     }

@@ -132,7 +132,7 @@ import Testing
     do {
       _ = try await api.listPods(namespace: "dev")
       Issue.record("the stale token must be refused")
-    } catch let error as KubeError {
+    } catch {
       #expect(error.isUnauthorized)
     }
     // Like client-go: the failed request is not retried, the next one uses fresh credentials.
@@ -158,7 +158,7 @@ import Testing
     do {
       _ = try await badAPI.version()
       Issue.record("a name outside the certificate must fail verification")
-    } catch let error as KubeError {
+    } catch {
       #expect(error.description.contains("cannot verify the TLS certificate"))
     }
   }
@@ -178,7 +178,7 @@ import Testing
     do {
       _ = try await api.version()
       Issue.record("a server certificate from another CA must be refused")
-    } catch let error as KubeError {
+    } catch {
       #expect(error.description.contains("cannot verify the TLS certificate"))
     }
 

@@ -88,23 +88,38 @@ enum Binaries {
     var stderr: String
   }
 
+  /// Runs a program to completion. posix_spawn and waitpid rather than Foundation.Process, whose
+  /// exit detection was seen to hang inside the concurrent test runner on Linux.
   static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Result {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    // Read both pipes before waiting, so a chatty child cannot fill a pipe and stall.
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return Result(
-      status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-      stderr: String(decoding: errData, as: UTF8.self))
+    // Files, not pipes: `kftray-sandbox up` leaves a daemon behind, and a daemon that inherited
+    // a pipe (here or in a test running concurrently) would keep it open and a read would never end.
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kftray-run-\(UUID().uuidString)").path
+    let outPath = scratch + ".out"
+    let errPath = scratch + ".err"
+    defer {
+      try? FileManager.default.removeItem(atPath: outPath)
+      try? FileManager.default.removeItem(atPath: errPath)
+    }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    let env = environment.map { $0.map { "\($0.key)=\($0.value)" } } ?? ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
+    let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
+    defer { envp.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+    guard rc == 0 else { throw SandboxError("cannot run \(executable): \(String(cString: strerror(rc)))") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    let exited = (status & 0x7f) == 0
+    let code = exited ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    let outData = (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data()
+    let errData = (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data()
+    return Result(status: code, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
   }
 }
