@@ -197,7 +197,7 @@ enum WebSocketMask {
       var k = 0
       while i < count {
         let m: UInt8
-        switch k {
+        switch k & 3 {
         case 0: m = keyBytes.0
         case 1: m = keyBytes.1
         case 2: m = keyBytes.2

@@ -52,7 +52,7 @@ public enum WebSocketHandshake {
   /// base64(SHA-1(key + GUID)): the `Sec-WebSocket-Accept` a correct server returns.
   public static func acceptValue(forKey key: String) -> String {
     let digest = Insecure.SHA1.hash(data: Array((key + acceptGUID).utf8))
-    return Data(digest).base64EncodedString()
+    return Data(Array(digest)).base64EncodedString()
   }
 
   /// Checks a 101 response: status, `Upgrade: websocket`, `Connection: upgrade`, the accept value,
