@@ -158,7 +158,9 @@ public struct SPDYGoAwayStatus: RawRepresentable, Sendable, Hashable {
 ///
 /// Order is preserved exactly as given, because the compressed bytes depend on it and the
 /// session must be deterministic (the golden frames in the spec use streamtype, port, requestid).
-/// Several values of one name go on the wire joined with NUL; on read they are split again.
+/// Several values of one name go on the wire joined with NUL; on read they are split again (so an
+/// empty `values` array reads back as `[""]`). Bytes are decoded as UTF-8, invalid sequences
+/// replaced (spdystream does not validate either; k8s headers are ASCII).
 public struct SPDYHeaderBlock: Sendable, Equatable, ExpressibleByDictionaryLiteral {
   public struct Field: Sendable, Equatable {
     public var name: String

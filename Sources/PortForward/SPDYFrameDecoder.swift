@@ -179,3 +179,6 @@ public final class SPDYFrameDecoder {
     return block
   }
 }
+
+@available(*, unavailable, message: "owns the session's inbound zlib context")
+extension SPDYFrameDecoder: Sendable {}

@@ -160,7 +160,9 @@ public final class SPDYFrameEncoder {
     let length = buffer.count - start - SPDYWire.frameHeaderLength
     guard length <= SPDYWire.maxFrameLength else {
       // Too late to keep the peer's context in step: the block is already in our deflate stream.
-      // Only reachable with megabytes of headers; the session must treat it as fatal.
+      // Only reachable with megabytes of headers; the session must treat it as fatal, and the
+      // encoder refuses further header frames.
+      compressor.markUnusable()
       buffer.removeSubrange(start...)
       throw .payloadTooLarge(length)
     }
@@ -169,3 +171,6 @@ public final class SPDYFrameEncoder {
     buffer[start + 7] = UInt8(truncatingIfNeeded: length)
   }
 }
+
+@available(*, unavailable, message: "owns the session's outbound zlib context")
+extension SPDYFrameEncoder: Sendable {}

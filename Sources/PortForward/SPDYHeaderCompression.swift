@@ -49,6 +49,9 @@ public final class HeaderCompressor {
     }
   }
 
+  /// Marks the context as out of step with the peer (its output was not sent); later calls throw.
+  func markUnusable() { broken = true }
+
   /// Compresses one uncompressed name/value block and appends the bytes, ending with a sync
   /// flush (`00 00 FF FF`), to `output`. On error `output` is left as it was and the context is
   /// unusable (the peer's decompressor would be out of step anyway).
@@ -86,6 +89,9 @@ public final class HeaderCompressor {
     }
   }
 }
+
+@available(*, unavailable, message: "a zlib context belongs to one session; see the comment above")
+extension HeaderCompressor: Sendable {}
 
 /// Inflates header blocks of one direction (peer → us).
 public final class HeaderDecompressor {
@@ -200,3 +206,6 @@ public final class HeaderDecompressor {
     }
   }
 }
+
+@available(*, unavailable, message: "a zlib context belongs to one session; see the comment above")
+extension HeaderDecompressor: Sendable {}

@@ -90,7 +90,8 @@ public enum WebSocketFrameEncoder {
     if opcode.isControl && (length > 125 || !fin) {
       throw .invalidControlFrame(opcode, payloadLength: length)
     }
-    buffer.reserveCapacity(buffer.count + length + 14)
+    // No reserveCapacity here: an exact reserve on every call defeats the array's geometric
+    // growth and turns coalescing many frames into one buffer quadratic.
     buffer.append((fin ? 0x80 : 0) | opcode.rawValue)
     let maskBit: UInt8 = maskingKey == nil ? 0 : 0x80
     if length <= 125 {
