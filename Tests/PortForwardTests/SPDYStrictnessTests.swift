@@ -120,8 +120,8 @@ final class SPDYStrictnessTests: XCTestCase {
   func deflateFinished(_ raw: [UInt8]) -> [UInt8] {
     let len = UInt16(raw.count)
     var out: [UInt8] = [0x01, UInt8(len & 0xFF), UInt8(len >> 8), UInt8(~len & 0xFF), UInt8(~len >> 8)] + raw
-    // Adler-32 of the data with the preset dictionary is not checked before Z_STREAM_END... zlib does check it,
-    // so any value here may also yield a corrupt-data error; both are fatal.
+    // A zeroed Adler-32 trailer: zlib reports either a checksum error or the early stream end
+    // with bytes left over; both must be fatal, which is all the caller asserts.
     out += [0, 0, 0, 0]
     return out
   }
