@@ -28,6 +28,16 @@ let package = Package(
     .target(
       name: "KubeClient",
       dependencies: ["CCurl", .product(name: "Yams", package: "Yams")]),
+    // System zlib for the SPDY/3 header-block compression (deflate/inflate with a preset dictionary).
+    .systemLibrary(
+      name: "CZlib", pkgConfig: "zlib",
+      providers: [.apt(["zlib1g-dev"])]),
+    // Wire codecs of the port-forward engine (SPDY/3 framing, RFC 6455 client framing): pure, no I/O.
+    // swift-crypto is used ONLY for Insecure.SHA1 in the Sec-WebSocket-Accept check, because
+    // Foundation on Linux has no digest API.
+    .target(
+      name: "PortForward",
+      dependencies: ["CZlib", "KubeClient", .product(name: "Crypto", package: "swift-crypto")]),
     .executableTarget(
       name: "kubectl-kftray",
       dependencies: ["KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -51,5 +61,6 @@ let package = Package(
     .testTarget(name: "KubeClientTests", dependencies: ["KubeClient"]),
     .testTarget(name: "KubeSandboxTests", dependencies: ["KubeSandbox"]),
     .testTarget(name: "EndToEndTests", dependencies: ["KubeClient"]),
+    .testTarget(name: "PortForwardTests", dependencies: ["PortForward"]),
   ]
 )
