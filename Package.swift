@@ -58,9 +58,11 @@ let package = Package(
     .executableTarget(
       name: "kftray-sandbox",
       dependencies: ["KubeSandbox", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-    .testTarget(name: "KubeClientTests", dependencies: ["KubeClient"]),
+    // Shared by the test targets: a sandbox cluster per test process, and running the built binaries.
+    .target(name: "TestSupport", dependencies: ["KubeClient"], path: "Tests/TestSupport"),
+    .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "TestSupport"]),
     .testTarget(name: "KubeSandboxTests", dependencies: ["KubeSandbox"]),
-    .testTarget(name: "EndToEndTests", dependencies: ["KubeClient"]),
+    .testTarget(name: "EndToEndTests", dependencies: ["KubeClient", "TestSupport"]),
     .testTarget(name: "PortForwardTests", dependencies: ["PortForward"]),
   ]
 )

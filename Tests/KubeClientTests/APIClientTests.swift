@@ -1,5 +1,6 @@
 import Foundation
 import KubeClient
+import TestSupport
 import Testing
 
 /// The typed API calls against a running sandbox over real TLS.

@@ -1,5 +1,6 @@
 import Foundation
 import KubeClient
+import TestSupport
 import Testing
 
 /// Each way of authenticating, against the sandbox over real TLS, configured through kubeconfig

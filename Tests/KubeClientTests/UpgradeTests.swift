@@ -1,6 +1,7 @@
 import Foundation
 import KubeClient
 import Synchronization
+import TestSupport
 import Testing
 
 /// The raw upgrade primitive against the sandbox's echo endpoint over real TLS.

@@ -1,5 +1,6 @@
 import Foundation
 import KubeClient
+import TestSupport
 import Testing
 
 @Suite struct WatchTests {

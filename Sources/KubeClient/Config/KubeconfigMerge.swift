@@ -72,8 +72,18 @@ struct KubeconfigReader: Sendable {
         continue
       }
       if isDirectory.boolValue { throw .unreadableFile(path: path, reason: "is a directory") }
-      guard let data = FileManager.default.contents(atPath: absolute) else {
+      // Read through a file handle: FileManager.contents returns nil for /dev/null and for the
+      // pipes of process substitution, both of which kubectl users pass as --kubeconfig.
+      guard FileManager.default.isReadableFile(atPath: absolute), let handle = FileHandle(forReadingAtPath: absolute)
+      else {
         throw .unreadableFile(path: path, reason: "permission denied")
+      }
+      let data: Data
+      do {
+        data = try handle.readToEnd() ?? Data()
+        try? handle.close()
+      } catch {
+        throw .unreadableFile(path: path, reason: "\(error.localizedDescription)")
       }
       guard let text = String(data: data, encoding: .utf8) else {
         throw .invalidYAML(path: path, reason: "not UTF-8 text")

@@ -4,14 +4,14 @@ import Synchronization
 
 /// A real sandbox cluster (the built `kftray-sandbox` binary, real TLS on loopback) shared by the
 /// tests of one process. Started on first use; `down` runs when the test process exits.
-actor SandboxCluster {
-  static let shared = SandboxCluster()
+public actor SandboxCluster {
+  public static let shared = SandboxCluster()
 
-  struct Running: Sendable {
-    var directory: String
-    var kubeconfig: String
+  public struct Running: Sendable {
+    public var directory: String
+    public var kubeconfig: String
     /// kube-apiserver's --token-auth-file format: token,user,uid,"groups".
-    func token(for user: String) throws -> String {
+    public func token(for user: String) throws -> String {
       let csv = try String(contentsOfFile: directory + "/tokens.csv", encoding: .utf8)
       for line in csv.split(separator: "\n") {
         let fields = line.split(separator: ",", omittingEmptySubsequences: false)
@@ -23,7 +23,7 @@ actor SandboxCluster {
 
   private var running: Running?
 
-  func start() async throws -> Running {
+  public func start() async throws -> Running {
     if let running { return running }
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kftray-test-\(UUID().uuidString.prefix(8))").path
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -38,7 +38,7 @@ actor SandboxCluster {
   }
 
   /// A client for one of the sandbox's contexts, configured exactly as the plugin would be.
-  func client(context: String, overrides: ConfigOverrides = ConfigOverrides()) async throws -> KubeAPI {
+  public func client(context: String, overrides: ConfigOverrides = ConfigOverrides()) async throws -> KubeAPI {
     let running = try await start()
     var o = overrides
     o.kubeconfig = running.kubeconfig
@@ -49,13 +49,13 @@ actor SandboxCluster {
   }
 }
 
-struct SandboxError: Error, CustomStringConvertible {
-  var description: String
-  init(_ d: String) { description = d }
+public struct SandboxError: Error, CustomStringConvertible {
+  public var description: String
+  public init(_ d: String) { description = d }
 }
 
 /// Stops every sandbox this process started, when it exits (also after a failed test).
-enum Teardown {
+public enum Teardown {
   private static let directories = Mutex<[String]>([])
   private static let installed: Void = {
     atexit {
@@ -66,31 +66,31 @@ enum Teardown {
     }
   }()
 
-  static func register(_ dir: String) {
+  public static func register(_ dir: String) {
     _ = installed
     directories.withLock { $0.append(dir) }
   }
 }
 
 /// The binaries this package builds, found next to the test bundle or through KFTRAY_BIN_DIR.
-enum Binaries {
-  static var directory: String {
+public enum Binaries {
+  public static var directory: String {
     if let dir = ProcessInfo.processInfo.environment["KFTRAY_BIN_DIR"], !dir.isEmpty { return dir }
     // swift test runs <bin>/<package>PackageTests.xctest: the executables sit beside it.
     return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
   }
 
-  static func path(_ name: String) -> String { directory + "/" + name }
+  public static func path(_ name: String) -> String { directory + "/" + name }
 
-  struct Result {
-    var status: Int32
-    var stdout: String
-    var stderr: String
+  public struct Result: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
   }
 
   /// Runs a program to completion. posix_spawn and waitpid rather than Foundation.Process, whose
   /// exit detection was seen to hang inside the concurrent test runner on Linux.
-  static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Result {
+  public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Result {
     // Files, not pipes: `kftray-sandbox up` leaves a daemon behind, and a daemon that inherited
     // a pipe (here or in a test running concurrently) would keep it open and a read would never end.
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kftray-run-\(UUID().uuidString)").path
