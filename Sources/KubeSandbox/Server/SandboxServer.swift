@@ -38,7 +38,7 @@ public enum SandboxServer {
     Seed.populate(store)
     let router = Router(
       authenticator: Authenticator(tokens: tokens), authorizer: .sandboxDefault,
-      resources: ResourceAPI(store: store), version: VersionInfo())
+      resources: ResourceAPI(store: store, authorizer: .sandboxDefault), version: VersionInfo())
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     let server: HTTPSServer
     do {
