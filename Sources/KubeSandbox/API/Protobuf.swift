@@ -74,6 +74,44 @@ enum KubeProtobuf {
     return fields
   }
 
+  /// The user-settable parts of an `ObjectMeta` (1 name, 2 generateName, 3 namespace, 11 labels,
+  /// 12 annotations, 14 finalizers).
+  static func objectMeta(_ raw: [UInt8]) throws(DecodeError) -> JSONValue {
+    var metadata: JSONValue = [:]
+    for field in try fields(raw) {
+      switch field.number {
+      case 1: metadata["name"] = .string(field.string)
+      case 2: metadata["generateName"] = .string(field.string)
+      case 3: metadata["namespace"] = .string(field.string)
+      case 11, 12:
+        var key = ""
+        var value = ""
+        for entry in try fields(field.bytes) {
+          if entry.number == 1 { key = entry.string }
+          if entry.number == 2 { value = entry.string }
+        }
+        metadata.set(field.number == 11 ? "labels" : "annotations", key, to: .string(value))
+      case 14:
+        metadata["finalizers"] = .array((metadata["finalizers"]?.arrayValue ?? []) + [.string(field.string)])
+      default: break
+      }
+    }
+    return metadata
+  }
+
+  /// A `v1` Namespace (`kubectl create namespace` posts one as protobuf): metadata and spec.finalizers.
+  static func namespace(_ raw: [UInt8]) throws(DecodeError) -> JSONValue {
+    var namespace: JSONValue = ["kind": "Namespace", "apiVersion": "v1"]
+    for field in try fields(raw) {
+      if field.number == 1 { namespace["metadata"] = try objectMeta(field.bytes) }
+      if field.number == 2 {
+        let finalizers = try fields(field.bytes).filter { $0.number == 1 }.map { JSONValue.string($0.string) }
+        if !finalizers.isEmpty { namespace["spec"] = ["finalizers": .array(finalizers)] }
+      }
+    }
+    return namespace
+  }
+
   /// `authorization.k8s.io/v1` SelfSubjectAccessReview as JSON (spec only: that is all a client sends).
   static func selfSubjectAccessReview(_ raw: [UInt8]) throws(DecodeError) -> JSONValue {
     var spec: JSONValue = [:]

@@ -107,8 +107,14 @@ final class ResourceAPI: Sendable {
   }
 
   private func decodeBody(_ request: APIRequest, definition: ResourceDefinition) throws(StatusError) -> JSONValue {
-    // The sandbox stores JSON; of the protobuf encoding it reads only access reviews (`KubeProtobuf`).
+    // The sandbox stores JSON; of the protobuf encoding it reads only what kubectl's typed clients send
+    // (`KubeProtobuf`): namespaces here, access reviews in `AccessReview`.
     if request.contentType == KubeProtobuf.mediaType {
+      if definition.kind == "Namespace", let envelope = try? KubeProtobuf.envelope(request.body),
+        envelope.kind == "Namespace", let namespace = try? KubeProtobuf.namespace(envelope.raw)
+      {
+        return namespace
+      }
       throw StatusError(
         code: 415, reason: "UnsupportedMediaType",
         message: "the body of the request was in an unknown format - accepted media types include: application/json")
