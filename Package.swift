@@ -49,7 +49,15 @@ let package = Package(
       name: "kftray-sandbox",
       dependencies: ["KubeSandbox", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     .testTarget(name: "KubeClientTests", dependencies: ["KubeClient"]),
-    .testTarget(name: "KubeSandboxTests", dependencies: ["KubeSandbox"]),
+    .testTarget(
+      name: "KubeSandboxTests",
+      dependencies: [
+        "KubeSandbox",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+      ]),
     .testTarget(name: "EndToEndTests", dependencies: ["KubeClient"]),
   ]
 )
