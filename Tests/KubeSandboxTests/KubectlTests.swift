@@ -235,6 +235,32 @@ struct KubectlTests {
     }
   }
 
+  @Test func whoAmIAndReplace() async throws {
+    try await SandboxFixture.with { sandbox in
+      let whoami = try sandbox.kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username} {.status.userInfo.groups}", context: "sandbox-dev")
+      #expect(whoami.stdout == "sandbox-dev [\"sandbox:developers\",\"system:authenticated\"]", "\(whoami.stderr)")
+      #expect(try sandbox.kubectl("apply", "-f", "-", input: podManifest).status == 0)
+      let applied = try sandbox.kubectl("apply", "-f", "-", input: podManifest.replacingOccurrences(of: "app: demo", with: "app: other"))
+      #expect(applied.stdout.contains("pod/x configured"), "\(applied.stderr)")
+      #expect(try sandbox.kubectl("get", "pod", "x", "-o", "jsonpath={.metadata.labels.app}").stdout == "other")
+      // Updates are defaulted like creates; the image may change, an immutable field may not.
+      let current = try sandbox.kubectl("get", "pod", "x", "-o", "json").stdout
+      let replaced = try sandbox.kubectl(
+        "replace", "-f", "-", input: current.replacingOccurrences(of: "\"busybox\"", with: "\"busybox:1.36\""))
+      #expect(replaced.status == 0, "\(replaced.stderr)")
+      #expect(try sandbox.kubectl("get", "pod", "x", "-o", "jsonpath={.spec.containers[0].image}").stdout == "busybox:1.36")
+      let stale = try sandbox.kubectl("replace", "-f", "-", input: current)
+      #expect(
+        stale.stderr.contains(
+          "Operation cannot be fulfilled on pods \"x\": the object has been modified; please apply your changes to the latest version and try again"
+        ))
+      let latest = try sandbox.kubectl("get", "pod", "x", "-o", "json").stdout
+      let immutable = try sandbox.kubectl(
+        "replace", "-f", "-", input: latest.replacingOccurrences(of: "\"ClusterFirst\"", with: "\"Default\""))
+      #expect(immutable.stderr.contains("spec: Forbidden: pod updates may not change fields other than"))
+    }
+  }
+
   @Test func namespaceLifecycle() async throws {
     try await SandboxFixture.with { sandbox in
       #expect(try sandbox.kubectl("create", "namespace", "tmp").status == 0)

@@ -50,3 +50,17 @@ enum AccessReview {
     return .json(review, status: .created)
   }
 }
+
+/// `selfsubjectreviews` (`kubectl auth whoami`): who the server thinks the caller is. The request body
+/// has no inputs, so it is not read (kubectl sends it as protobuf).
+enum SelfSubjectReview {
+  static func respond(user: UserInfo) -> APIResponse {
+    var userInfo: JSONValue = ["username": .string(user.name), "groups": .array(user.groups.map { .string($0) })]
+    if !user.uid.isEmpty { userInfo["uid"] = .string(user.uid) }
+    return .json(
+      [
+        "kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1", "metadata": ["creationTimestamp": .null],
+        "status": ["userInfo": userInfo],
+      ], status: .created)
+  }
+}

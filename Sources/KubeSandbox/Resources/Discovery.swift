@@ -84,6 +84,11 @@ enum Discovery {
 
   static let groups = [
     Group(
+      name: "authentication.k8s.io",
+      resources: [
+        resource("selfsubjectreviews", singular: "selfsubjectreview", namespaced: false, kind: "SelfSubjectReview", verbs: ["create"])
+      ]),
+    Group(
       name: "authorization.k8s.io",
       resources: [
         resource(

@@ -73,6 +73,12 @@ enum OpenAPI {
       "/api/v1/nodes/{name}": ["patch": patchOperation(kind: "Node", operationID: "patchCoreV1Node")],
       "/api/v1/nodes/{name}/status": ["patch": patchOperation(kind: "Node", operationID: "patchCoreV1NodeStatus")],
     ]),
+    "apis/authentication.k8s.io/v1": document(paths: [
+      "/apis/authentication.k8s.io/v1/selfsubjectreviews": [
+        "post": createOperation(
+          kind: "SelfSubjectReview", group: "authentication.k8s.io", operationID: "createAuthenticationV1SelfSubjectReview")
+      ]
+    ]),
     "apis/authorization.k8s.io/v1": document(paths: [
       "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews": [
         "post": createOperation(

@@ -16,6 +16,11 @@ enum Pods {
       try validateCreate(pod)
     },
     validateUpdate: { (old: JSONValue, new: inout JSONValue) throws(StatusError) in
+      applySchemeDefaults(&new)
+      // Priority admission on update: keep what it set at creation when the update leaves it out.
+      for key in ["priority", "preemptionPolicy"] where new["spec"]?[key] == nil {
+        new.set("spec", key, to: old["spec"]?[key])
+      }
       try validateUpdate(old: old, new: new)
     },
     gracePeriod: gracePeriod,
@@ -38,7 +43,8 @@ enum Pods {
 
   // MARK: - Defaulting
 
-  static func applyDefaults(_ pod: inout JSONValue) {
+  /// The scheme defaults, which kube applies whenever it decodes a pod (create and update).
+  static func applySchemeDefaults(_ pod: inout JSONValue) {
     var spec = pod["spec"] ?? [:]
     func setDefault(_ key: String, _ value: JSONValue) { if spec[key] == nil { spec[key] = value } }
     setDefault("restartPolicy", "Always")
@@ -47,14 +53,22 @@ enum Pods {
     setDefault("schedulerName", "default-scheduler")
     setDefault("enableServiceLinks", true)
     setDefault("securityContext", [:])
-    // Priority admission: no priorityClassName → priority 0 and the default preemption policy.
-    setDefault("priority", 0)
-    setDefault("preemptionPolicy", "PreemptLowerPriority")
     if spec["serviceAccountName"] == nil, let legacy = spec["serviceAccount"] { spec["serviceAccountName"] = legacy }
     for key in ["containers", "initContainers"] {
       guard let containers = spec[key]?.arrayValue else { continue }
       spec[key] = .array(containers.map(defaultedContainer))
     }
+    pod["spec"] = spec
+  }
+
+  /// Scheme defaults plus what the default admission plugins add to a new pod.
+  static func applyDefaults(_ pod: inout JSONValue) {
+    applySchemeDefaults(&pod)
+    var spec = pod["spec"] ?? [:]
+    func setDefault(_ key: String, _ value: JSONValue) { if spec[key] == nil { spec[key] = value } }
+    // Priority admission: no priorityClassName → priority 0 and the default preemption policy.
+    setDefault("priority", 0)
+    setDefault("preemptionPolicy", "PreemptLowerPriority")
     // DefaultTolerationSeconds admission: tolerate not-ready/unreachable nodes for 300 s unless the pod
     // already tolerates them.
     var tolerations = spec["tolerations"]?.arrayValue ?? []

@@ -36,6 +36,12 @@ final class ResourceAPI: Sendable {
       guard request.method == .POST else { throw .methodNotAllowed }
       return try AccessReview.selfSubjectAccessReview(request, user: user, authorizer: authorizer)
     }
+    if info.apiGroup == "authentication.k8s.io", info.apiVersion == "v1", info.resource == "selfsubjectreviews",
+      info.name.isEmpty
+    {
+      guard request.method == .POST else { throw .methodNotAllowed }
+      return SelfSubjectReview.respond(user: user)
+    }
     guard info.apiGroup.isEmpty, info.apiVersion == "v1", let definition = definitions[info.resource] else {
       throw .pathNotFound
     }

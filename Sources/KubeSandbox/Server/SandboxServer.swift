@@ -52,6 +52,11 @@ public enum SandboxServer {
     return RunningSandbox(files: files, port: server.port, tokens: tokens, server: server, group: group)
   }
 
+  /// Shorthand for `start(directory:options:)` with only a port (0: pick a free one).
+  public static func start(directory: URL, port: Int) async throws -> RunningSandbox {
+    try await start(directory: directory, options: SandboxOptions(port: port))
+  }
+
   static func loadOrCreateTokens(_ files: SandboxFiles) throws -> [StaticToken] {
     if let text = try? String(contentsOf: files.tokens, encoding: .utf8) {
       return try TokenFile.parse(text)
