@@ -61,7 +61,15 @@ let package = Package(
     // Shared by the test targets: a sandbox cluster per test process, and running the built binaries.
     .target(name: "TestSupport", dependencies: ["KubeClient"], path: "Tests/TestSupport"),
     .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "TestSupport"]),
-    .testTarget(name: "KubeSandboxTests", dependencies: ["KubeSandbox"]),
+    .testTarget(
+      name: "KubeSandboxTests",
+      dependencies: [
+        "KubeSandbox",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+      ]),
     .testTarget(name: "EndToEndTests", dependencies: ["KubeClient", "TestSupport"]),
     .testTarget(name: "PortForwardTests", dependencies: ["PortForward"]),
   ]

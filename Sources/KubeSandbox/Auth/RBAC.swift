@@ -79,7 +79,8 @@ public struct Binding: Sendable, Equatable {
 }
 
 public enum Decision: Sendable, Equatable {
-  case allow
+  /// With RBAC's explanation, e.g. `RBAC: allowed by ClusterRoleBinding "x" of ClusterRole "x" to Group "g"`.
+  case allow(reason: String)
   /// With the reason RBAC gives (empty when no rule matched, as kube's RBAC authorizer).
   case deny(reason: String)
 }
@@ -92,12 +93,22 @@ public struct Authorizer: Sendable {
   public init(bindings: [Binding]) { self.bindings = bindings }
 
   public func authorize(_ attributes: RequestAttributes) -> Decision {
-    for binding in bindings where binding.subjects.contains(where: { $0.matches(attributes.user) }) {
+    for binding in bindings {
+      guard let subject = binding.subjects.first(where: { $0.matches(attributes.user) }) else { continue }
       // A RoleBinding grants only namespaced requests in its own namespace.
       if let namespace = binding.namespace {
         guard attributes.isResourceRequest, attributes.namespace == namespace else { continue }
       }
-      if binding.rules.contains(where: { $0.allows(attributes) }) { return .allow }
+      if binding.rules.contains(where: { $0.allows(attributes) }) {
+        let subjectText: String
+        switch subject {
+        case .user(let name): subjectText = "User \"\(name)\""
+        case .group(let name): subjectText = "Group \"\(name)\""
+        }
+        let bindingText = binding.namespace.map { "RoleBinding \"\(binding.name)/\($0)\" of Role \"\(binding.name)\"" }
+          ?? "ClusterRoleBinding \"\(binding.name)\" of ClusterRole \"\(binding.name)\""
+        return .allow(reason: "RBAC: allowed by \(bindingText) to \(subjectText)")
+      }
     }
     return .deny(reason: "")
   }

@@ -113,6 +113,20 @@ public enum Daemon {
     return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(30).joined(separator: "\n")
   }
 
+  /// Nothing but 0-2 may leak into the daemon: an inherited descriptor keeps whatever it belongs to open
+  /// for the daemon's lifetime (a caller's pipe, or the socket whose EOF Foundation's
+  /// `Process.waitUntilExit` waits for when `up` itself was started by `Process`). Swift does not import
+  /// `posix_spawn_file_actions_addclosefrom_np`, and `up` exits right after spawning, so flagging its
+  /// own descriptors close-on-exec is the simple equivalent.
+  private static func markDescriptorsCloseOnExec() {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
+    for name in names {
+      guard let descriptor = Int32(name), descriptor > 2 else { continue }
+      let flags = fcntl(descriptor, F_GETFD)
+      if flags >= 0 { _ = fcntl(descriptor, F_SETFD, flags | FD_CLOEXEC) }
+    }
+  }
+
   /// glibc's `POSIX_SPAWN_SETSID` (0x80); Swift does not import it because it is guarded by `__USE_GNU`.
   private static let posixSpawnSetSID: Int16 = 0x80
 
@@ -128,6 +142,7 @@ public enum Daemon {
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
     posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    markDescriptorsCloseOnExec()
 
     var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
     defer { for pointer in argv { free(pointer) } }

@@ -111,6 +111,25 @@ extension JSONValue {
     return false
   }
 
+  /// Sets (or with `nil` removes) the value at a path of object keys, creating objects on the way.
+  public mutating func set(_ path: String..., to value: JSONValue?) {
+    setValue(value, at: path[...])
+  }
+
+  private mutating func setValue(_ value: JSONValue?, at path: ArraySlice<String>) {
+    guard let first = path.first else {
+      self = value ?? .null
+      return
+    }
+    if path.count == 1 {
+      self[first] = value
+      return
+    }
+    var child = self[first] ?? [:]
+    child.setValue(value, at: path.dropFirst())
+    self[first] = child
+  }
+
   /// The value at a dotted path of object keys, e.g. `"metadata.name"`.
   public func value(atPath path: String) -> JSONValue? {
     var current: JSONValue? = self

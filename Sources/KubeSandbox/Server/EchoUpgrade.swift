@@ -51,12 +51,8 @@ final class EchoHandler: ChannelInboundHandler {
   typealias OutboundOut = ByteBuffer
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-    context.write(data, promise: nil)
-  }
-
-  func channelReadComplete(context: ChannelHandlerContext) {
-    context.flush()
-    context.fireChannelReadComplete()
+    // Flushed per read: bytes the HTTP decoder forwards on removal come without a readComplete.
+    context.writeAndFlush(data, promise: nil)
   }
 
   func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

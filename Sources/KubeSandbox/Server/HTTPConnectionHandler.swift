@@ -31,6 +31,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
   private let http1Codec: HTTP1Codec?
   private var state = State.idle
   private var keepAlive = true
+  /// A HEAD answer carries the GET's headers (with its Content-Length) but no body.
+  private var respondingToHead = false
   /// Counts streamed responses, so chunks still queued from a finished stream cannot leak into the next.
   private var streamGeneration = 0
   private var context: ChannelHandlerContext?
@@ -73,6 +75,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     case .end:
       guard case .receiving(let head, let body) = state else { return }
       state = .responding(cancel: nil)
+      respondingToHead = head.method == .HEAD
       let request = APIRequest(
         method: head.method, uri: head.uri, headers: head.headers, body: Array(buffer: body), isHTTP2: isHTTP2,
         certificateUser: certificateUser)
@@ -98,7 +101,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     case .full(let status, var headers, let body):
       headers.replaceOrAdd(name: "Content-Length", value: String(body.count))
       writeHead(status: status, headers: headers, context: context)
-      if !body.isEmpty {
+      if !body.isEmpty && !respondingToHead {
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
       }
       finishResponse(context: context)

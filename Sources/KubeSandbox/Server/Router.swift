@@ -64,6 +64,7 @@ public final class Router: Sendable {
       return .json(version.json)
     default:
       if let document = Discovery.document(for: path, request: request) { return document }
+      if let document = OpenAPI.document(for: path) { return .json(document) }
       return .error(.pathNotFound)
     }
   }

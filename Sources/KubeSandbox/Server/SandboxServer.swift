@@ -38,7 +38,7 @@ public enum SandboxServer {
     Seed.populate(store)
     let router = Router(
       authenticator: Authenticator(tokens: tokens), authorizer: .sandboxDefault,
-      resources: ResourceAPI(store: store), version: VersionInfo())
+      resources: ResourceAPI(store: store, authorizer: .sandboxDefault), version: VersionInfo())
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     let server: HTTPSServer
     do {
@@ -50,6 +50,11 @@ public enum SandboxServer {
     let kubeconfig = Kubeconfig.render(server: "https://127.0.0.1:\(server.port)", pki: pki, tokens: tokens)
     try SandboxFiles.writePrivate(kubeconfig, to: files.kubeconfig)
     return RunningSandbox(files: files, port: server.port, tokens: tokens, server: server, group: group)
+  }
+
+  /// Shorthand for `start(directory:options:)` with only a port (0: pick a free one).
+  public static func start(directory: URL, port: Int) async throws -> RunningSandbox {
+    try await start(directory: directory, options: SandboxOptions(port: port))
   }
 
   static func loadOrCreateTokens(_ files: SandboxFiles) throws -> [StaticToken] {

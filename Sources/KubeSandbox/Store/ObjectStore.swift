@@ -106,13 +106,13 @@ public final class ObjectStore: Sendable {
         repeat {
           name = NameGenerator.generate(prefix: prefix)
         } while state.objects[ObjectKey(resource: resource, namespace: namespace, name: name)] != nil
-        object["metadata"]?["name"] = .string(name)
+        object.set("metadata", "name", to: .string(name))
       }
       let key = ObjectKey(resource: resource, namespace: namespace, name: name)
       if state.objects[key] != nil { throw .alreadyExists(resource: resource, name: name) }
       try prepare(&object)
       state.revision += 1
-      object["metadata"]?["resourceVersion"] = .string(String(state.revision))
+      object.set("metadata", "resourceVersion", to: .string(String(state.revision)))
       state.objects[key] = object
       record(StoreEvent(type: .added, key: key, object: object, resourceVersion: state.revision), in: &state)
       return object
@@ -127,10 +127,10 @@ public final class ObjectStore: Sendable {
     try locked { state throws(StatusError) -> JSONValue in
       guard let current = state.objects[key] else { throw .notFound(resource: key.resource, name: key.name) }
       var updated = try transform(current)
-      updated["metadata"]?["resourceVersion"] = current["metadata"]?["resourceVersion"]
+      updated.set("metadata", "resourceVersion", to: current["metadata"]?["resourceVersion"])
       if updated == current { return current }
       state.revision += 1
-      updated["metadata"]?["resourceVersion"] = .string(String(state.revision))
+      updated.set("metadata", "resourceVersion", to: .string(String(state.revision)))
       state.objects[key] = updated
       record(
         StoreEvent(type: .modified, key: key, object: updated, previous: current, resourceVersion: state.revision),
@@ -147,7 +147,7 @@ public final class ObjectStore: Sendable {
         throw .notFound(resource: key.resource, name: key.name)
       }
       state.revision += 1
-      object["metadata"]?["resourceVersion"] = .string(String(state.revision))
+      object.set("metadata", "resourceVersion", to: .string(String(state.revision)))
       record(StoreEvent(type: .deleted, key: key, object: object, resourceVersion: state.revision), in: &state)
       return object
     }

@@ -1,0 +1,216 @@
+import Foundation
+import KubeSandbox
+import Testing
+
+/// The result of a child process.
+struct ProcessResult: Sendable {
+  var status: Int32
+  var stdout: String
+  var stderr: String
+}
+
+enum ProcessRunner {
+  /// Runs `executable` to completion with `environment` (merged over a minimal one).
+  static func run(
+    _ executable: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil
+  ) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment.filter { ["PATH", "LANG", "TMPDIR"].contains($0.key) }
+    env.merge(environment) { _, new in new }
+    process.environment = env
+    // Output goes to files, not pipes: nothing can block on a full pipe, and no reader thread is needed.
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kftray-proc-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let outURL = scratch.appendingPathComponent("out")
+    let errURL = scratch.appendingPathComponent("err")
+    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    let stdout = try FileHandle(forWritingTo: outURL)
+    let stderr = try FileHandle(forWritingTo: errURL)
+    defer {
+      try? stdout.close()
+      try? stderr.close()
+    }
+    process.standardOutput = stdout
+    process.standardError = stderr
+    if let input {
+      let stdin = Pipe()
+      process.standardInput = stdin
+      try process.run()
+      stdin.fileHandleForWriting.write(Data(input.utf8))
+      try stdin.fileHandleForWriting.close()
+    } else {
+      process.standardInput = FileHandle.nullDevice
+      try process.run()
+    }
+    process.waitUntilExit()
+    let outputData = (try? Data(contentsOf: outURL)) ?? Data()
+    let errorData = (try? Data(contentsOf: errURL)) ?? Data()
+    return ProcessResult(
+      status: process.terminationStatus, stdout: String(decoding: outputData, as: UTF8.self),
+      stderr: String(decoding: errorData, as: UTF8.self))
+  }
+}
+
+/// A sandbox running in-process on an ephemeral port with its own temporary directory and a private
+/// `HOME` for kubectl (so discovery caches never leak between tests).
+final class SandboxFixture: Sendable {
+  let sandbox: RunningSandbox
+  let directory: URL
+  let home: URL
+
+  static let kubectlPath = "/usr/bin/kubectl"
+  static let curlPath = "/usr/bin/curl"
+
+  private init(sandbox: RunningSandbox, directory: URL, home: URL) {
+    self.sandbox = sandbox
+    self.directory = directory
+    self.home = home
+  }
+
+  static func start(watchHistory: Int = 1000) async throws -> SandboxFixture {
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("kftray-sandbox-test-\(UUID().uuidString)")
+    let directory = base.appendingPathComponent("sandbox")
+    let home = base.appendingPathComponent("home")
+    try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+    let sandbox = try await SandboxServer.start(directory: directory, options: SandboxOptions(watchHistory: watchHistory))
+    return SandboxFixture(sandbox: sandbox, directory: directory, home: home)
+  }
+
+  /// Runs `body` with a fresh sandbox and always shuts it down and removes its files.
+  static func with<T: Sendable>(
+    watchHistory: Int = 1000, _ body: (SandboxFixture) async throws -> T
+  ) async throws -> T {
+    let fixture = try await start(watchHistory: watchHistory)
+    do {
+      let result = try await body(fixture)
+      await fixture.stop()
+      return result
+    } catch {
+      await fixture.stop()
+      throw error
+    }
+  }
+
+  func stop() async {
+    await sandbox.shutdown()
+    try? FileManager.default.removeItem(at: directory.deletingLastPathComponent())
+  }
+
+  var kubectlEnvironment: [String: String] {
+    ["KUBECONFIG": sandbox.kubeconfigPath, "HOME": home.path]
+  }
+
+  @discardableResult
+  func kubectl(_ arguments: String..., context: String? = nil, input: String? = nil) throws -> ProcessResult {
+    var all = arguments
+    if let context { all += ["--context", context] }
+    return try ProcessRunner.run(Self.kubectlPath, all, environment: kubectlEnvironment, input: input)
+  }
+
+  enum Credentials {
+    case admin
+    case token(String)
+    case none
+  }
+
+  /// A raw request with curl: returns the HTTP status, the negotiated HTTP version and the body.
+  func curl(
+    _ path: String, method: String = "GET", body: String? = nil, contentType: String = "application/json",
+    credentials: Credentials = .admin, http1: Bool = false, extraArguments: [String] = []
+  ) throws -> (status: Int, httpVersion: String, body: String) {
+    var arguments = ["-sS", "--cacert", sandbox.files.caCertificate.path, "-X", method]
+    arguments.append(http1 ? "--http1.1" : "--http2")
+    switch credentials {
+    case .admin: arguments += ["--cert", sandbox.files.adminCertificate.path, "--key", sandbox.files.adminKey.path]
+    case .token(let token): arguments += ["-H", "Authorization: Bearer \(token)"]
+    case .none: break
+    }
+    if let body { arguments += ["-H", "Content-Type: \(contentType)", "--data-binary", body] }
+    arguments += extraArguments
+    arguments += ["-w", "\n%{http_code} %{http_version}", sandbox.serverURL + path]
+    let result = try ProcessRunner.run(Self.curlPath, arguments)
+    var lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+    let trailer = lines.popLast().map(String.init) ?? ""
+    let parts = trailer.split(separator: " ")
+    return (
+      Int(parts.first ?? "") ?? -1, parts.count > 1 ? String(parts[1]) : "", lines.joined(separator: "\n")
+    )
+  }
+
+  func token(_ user: String) throws -> String {
+    try #require(sandbox.token(for: user))
+  }
+}
+
+func parseJSON(_ text: String) throws -> [String: Any] {
+  let object = try JSONSerialization.jsonObject(with: Data(text.utf8))
+  return try #require(object as? [String: Any])
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(timeout: TimeInterval = 10, _ condition: () throws -> Bool) async throws -> Bool {
+  let deadline = Date().addingTimeInterval(timeout)
+  while Date() < deadline {
+    if try condition() { return true }
+    try await Task.sleep(nanoseconds: 50_000_000)
+  }
+  return try condition()
+}
+
+let podManifest = """
+  apiVersion: v1
+  kind: Pod
+  metadata:
+    name: x
+    labels:
+      app: demo
+  spec:
+    containers:
+    - name: c
+      image: busybox
+      ports:
+      - containerPort: 8080
+  """
+
+/// A child process left running (e.g. `kubectl get -w`) whose output is read from a file while it runs.
+final class BackgroundProcess {
+  private let process: Process
+  private let outputURL: URL
+  private let scratch: URL
+
+  init(_ executable: String, _ arguments: [String], environment: [String: String]) throws {
+    scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kftray-bg-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    outputURL = scratch.appendingPathComponent("out")
+    _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+    let output = try FileHandle(forWritingTo: outputURL)
+    process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment.filter { ["PATH", "LANG", "TMPDIR"].contains($0.key) }
+    env.merge(environment) { _, new in new }
+    process.environment = env
+    process.standardOutput = output
+    process.standardError = output
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    try output.close()
+  }
+
+  /// Everything written so far (stdout and stderr interleaved).
+  var output: String { String(decoding: (try? Data(contentsOf: outputURL)) ?? Data(), as: UTF8.self) }
+
+  var isRunning: Bool { process.isRunning }
+
+  func stop() {
+    if process.isRunning {
+      process.terminate()
+      process.waitUntilExit()
+    }
+    try? FileManager.default.removeItem(at: scratch)
+  }
+}
