@@ -32,12 +32,14 @@ import Testing
   static func helpTree() throws -> [Dump.Command] {
     let r = try Binaries.run(Binaries.path("kubectl-kftray"), ["--experimental-dump-help"])
     let dump = try JSONDecoder().decode(Dump.self, from: Data(r.stdout.utf8))
-    return (dump.command.subcommands ?? []).filter { $0.shouldDisplay != false }
+    // `help` is ArgumentParser's own and documents itself.
+    return (dump.command.subcommands ?? []).filter { $0.shouldDisplay != false && $0.commandName != "help" }
   }
 
   static func longOptions(_ command: Dump.Command) -> [String] {
-    (command.arguments ?? []).flatMap { $0.names ?? [] }.filter { $0.kind == "long" }.map(\.name)
-      .filter { $0 != "help" && $0 != "version" }
+    let names: [Dump.Argument.Name] = (command.arguments ?? []).flatMap { $0.names ?? [] }
+    let long: [String] = names.filter { $0.kind == "long" }.map(\.name)
+    return long.filter { $0 != "help" && $0 != "version" }
   }
 
   @Test func manPageDocumentsEveryCommandAndOption() throws {
