@@ -9,6 +9,8 @@ packages=(
   pkg-config            # lets SwiftPM find both
   iproute2              # sandbox network namespaces
   curl                  # raw HTTP checks in tests
+  tinyproxy             # a real HTTP CONNECT proxy on loopback for proxy tests
+  microsocks            # a real SOCKS5 proxy on loopback for proxy tests
 )
 
 missing=()
