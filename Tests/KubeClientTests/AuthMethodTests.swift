@@ -12,8 +12,7 @@ import Testing
     let admin = try KubeconfigLoader(environment: ["HOME": running.directory]).load(
       ConfigOverrides(kubeconfig: running.kubeconfig, context: "sandbox-admin"))
     let ca = admin.tls.certificateAuthorityPEM!.base64EncodedString()
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kftray-auth-\(UUID().uuidString.prefix(8))").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = try Teardown.temporaryDirectory("kftray-auth")
     let yaml = """
       apiVersion: v1
       kind: Config
@@ -167,7 +166,7 @@ import Testing
   @Test func onlyTheConfiguredCAIsTrusted() async throws {
     let running = try await SandboxCluster.shared.start()
     // Another sandbox's CA (a fresh PKI) must not verify this sandbox's server.
-    let otherDir = FileManager.default.temporaryDirectory.appendingPathComponent("kftray-ca-\(UUID().uuidString.prefix(8))").path
+    let otherDir = try Teardown.temporaryDirectory("kftray-ca")
     let up = try Binaries.run(Binaries.path("kftray-sandbox"), ["up", "--dir", otherDir])
     try #require(up.status == 0, "\(up.stderr)")
     defer { _ = try? Binaries.run(Binaries.path("kftray-sandbox"), ["down", "--dir", otherDir]) }

@@ -11,8 +11,7 @@ import Testing
     let running = try await SandboxCluster.shared.start()
     let base = try KubeconfigLoader(environment: ["HOME": running.directory]).load(
       ConfigOverrides(kubeconfig: running.kubeconfig, context: "sandbox-admin"))
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kftray-proxy-\(UUID().uuidString.prefix(8))").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = try Teardown.temporaryDirectory("kftray-proxy")
     let yaml = """
       apiVersion: v1
       kind: Config
@@ -38,7 +37,7 @@ import Testing
 
   static func tinyproxy(allowingPort port: Int) async throws -> (BackgroundProcess, Int) {
     let listen = try freeLoopbackPort()
-    let dir = FileManager.default.temporaryDirectory.path
+    let dir = try Teardown.temporaryDirectory("kftray-tinyproxy")
     let conf = "\(dir)/tinyproxy-\(listen).conf"
     // tinyproxy only CONNECTs to ports it is told about.
     try """
@@ -90,7 +89,7 @@ import Testing
     let listen = try freeLoopbackPort()
     let proxy = try BackgroundProcess(
       "/usr/bin/microsocks", ["-i", "127.0.0.1", "-p", "\(listen)"],
-      logPath: FileManager.default.temporaryDirectory.path + "/microsocks-\(listen).log")
+      logPath: try Teardown.temporaryDirectory("kftray-microsocks") + "/microsocks.log")
     try await waitForLoopbackPort(listen)
     let config = try await Self.config(proxyURL: "socks5://127.0.0.1:\(listen)")
     #expect(config.proxy == .proxy("socks5h://127.0.0.1:\(listen)"), "kubeconfig socks5 means: the proxy resolves names")

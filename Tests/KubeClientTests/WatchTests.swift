@@ -63,7 +63,7 @@ import Testing
   /// A resourceVersion older than the server's watch history gives 410 Gone; the observer lists
   /// again and reports what happened meanwhile instead of failing.
   @Test func observerRecoversFromGone() async throws {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kftray-gone-\(UUID().uuidString.prefix(8))").path
+    let dir = try Teardown.temporaryDirectory("kftray-gone")
     let up = try Binaries.run(Binaries.path("kftray-sandbox"), ["up", "--dir", dir, "--watch-history", "4"])
     try #require(up.status == 0, "\(up.stderr)")
     defer { _ = try? Binaries.run(Binaries.path("kftray-sandbox"), ["down", "--dir", dir]) }

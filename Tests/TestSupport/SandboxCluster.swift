@@ -54,21 +54,33 @@ public struct SandboxError: Error, CustomStringConvertible {
   public init(_ d: String) { description = d }
 }
 
-/// Stops every sandbox this process started, when it exits (also after a failed test).
+/// Stops every sandbox this process started and removes its scratch directories, when it exits
+/// (also after a failed test).
 public enum Teardown {
-  private static let directories = Mutex<[String]>([])
+  private static let sandboxes = Mutex<[String]>([])
+  private static let scratch = Mutex<[String]>([])
   private static let installed: Void = {
     atexit {
-      for dir in Teardown.directories.withLock({ $0 }) {
+      for dir in Teardown.sandboxes.withLock({ $0 }) {
         _ = try? Binaries.run(Binaries.path("kftray-sandbox"), ["down", "--dir", dir])
         try? FileManager.default.removeItem(atPath: dir)
       }
+      for path in Teardown.scratch.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
     }
   }()
 
   public static func register(_ dir: String) {
     _ = installed
-    directories.withLock { $0.append(dir) }
+    sandboxes.withLock { $0.append(dir) }
+  }
+
+  /// A new directory under the system's temporary directory, removed when the process exits.
+  public static func temporaryDirectory(_ prefix: String) throws -> String {
+    _ = installed
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    scratch.withLock { $0.append(path) }
+    return path
   }
 }
 
