@@ -4,7 +4,7 @@ SWIFT ?= swift
 SANDBOX_DIR ?= /tmp/kftray-sandbox
 BIN = $(shell $(SWIFT) build --show-bin-path)
 
-.PHONY: deps build test demo sandbox-up sandbox-down clean
+.PHONY: deps build test demo sandbox-up sandbox-down dist clean
 
 deps:
 	@scripts/install-deps.sh
@@ -26,5 +26,9 @@ sandbox-up: build
 sandbox-down:
 	"$(BIN)/kftray-sandbox" down --dir "$(SANDBOX_DIR)"
 
+# Release archive for this platform and the krew manifest that points at it.
+dist: deps
+	@scripts/dist.sh
+
 clean:
-	rm -rf .build
+	rm -rf .build dist

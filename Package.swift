@@ -70,7 +70,8 @@ let package = Package(
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
       ]),
-    .testTarget(name: "EndToEndTests", dependencies: ["KubeClient", "TestSupport"]),
+    .testTarget(
+      name: "EndToEndTests", dependencies: ["KubeClient", "TestSupport", .product(name: "Yams", package: "Yams")]),
     .testTarget(name: "PortForwardTests", dependencies: ["PortForward"]),
   ]
 )
