@@ -135,7 +135,17 @@ public enum Daemon {
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
-    posix_spawnattr_setflags(&attributes, posixSpawnSetSID)
+    // A new session, default signal dispositions and an empty signal mask: `up` may run on a thread that
+    // blocks signals (Dispatch and Swift concurrency workers do), and a daemon inheriting that mask would
+    // never see `down`'s SIGTERM.
+    var emptyMask = sigset_t()
+    sigemptyset(&emptyMask)
+    var allSignals = sigset_t()
+    sigfillset(&allSignals)
+    posix_spawnattr_setsigmask(&attributes, &emptyMask)
+    posix_spawnattr_setsigdefault(&attributes, &allSignals)
+    posix_spawnattr_setflags(
+      &attributes, posixSpawnSetSID | Int16(POSIX_SPAWN_SETSIGMASK) | Int16(POSIX_SPAWN_SETSIGDEF))
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
