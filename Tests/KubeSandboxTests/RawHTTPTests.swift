@@ -19,6 +19,19 @@ struct RawHTTPTests {
     }
   }
 
+  @Test func answersExpectContinueAtOnce() async throws {
+    try await SandboxFixture.with { sandbox in
+      let started = Date()
+      let result = try sandbox.curl(
+        "/api/v1/namespaces/default/pods", method: "POST",
+        body: #"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"e"},"spec":{"containers":[{"name":"c","image":"busybox"}]}}"#,
+        http1: true, extraArguments: ["-H", "Expect: 100-continue"])
+      #expect(result.status == 201)
+      // curl waits a full second for a `100 Continue` that never comes.
+      #expect(Date().timeIntervalSince(started) < 0.9)
+    }
+  }
+
   @Test func anonymousRequestsGetOnlyPublicEndpoints() async throws {
     try await SandboxFixture.with { sandbox in
       for path in ["/version", "/healthz", "/readyz", "/livez", "/api", "/apis"] {
