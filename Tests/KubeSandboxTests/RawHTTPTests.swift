@@ -102,6 +102,22 @@ struct RawHTTPTests {
     }
   }
 
+  @Test func createIgnoresClientStatusAndKeepsUnknownFieldsInIgnoreMode() async throws {
+    try await SandboxFixture.with { sandbox in
+      let created = try sandbox.curl(
+        "/api/v1/namespaces/default/pods?fieldValidation=Ignore", method: "POST",
+        body: #"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"s","annotations":{"a":"b"}},"spec":{"containers":[{"name":"c","image":"busybox","stdin":true}],"nodeName":"node-9"},"status":{"phase":"Running","podIP":"1.2.3.4"}}"#)
+      #expect(created.status == 201)
+      let pod = try parseJSON(created.body)
+      #expect(pod["status"] as? [String: String] == ["phase": "Pending", "qosClass": "BestEffort"])
+      // Everything a client sends in spec and metadata survives the round trip.
+      let spec = try #require(pod["spec"] as? [String: Any])
+      #expect(spec["nodeName"] as? String == "node-9")
+      #expect((spec["containers"] as? [[String: Any]])?.first?["stdin"] as? Bool == true)
+      #expect(((pod["metadata"] as? [String: Any])?["annotations"] as? [String: String]) == ["a": "b"])
+    }
+  }
+
   @Test func boundPodsAreDeletedGracefully() async throws {
     try await SandboxFixture.with { sandbox in
       try sandbox.kubectl("create", "-f", "-", input: podManifest)
