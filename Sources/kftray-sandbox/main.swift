@@ -29,6 +29,12 @@ struct ServerOptions: ParsableArguments {
   var sandboxOptions: SandboxOptions { SandboxOptions(port: port, watchHistory: watchHistory) }
 }
 
+/// One request per line on standard output (the daemon's `apiserver.log`).
+struct RequestLogOption: ParsableArguments {
+  @Flag(name: .long, inversion: .prefixedNo, help: "Log one line per request.")
+  var requestLog = true
+}
+
 struct Up: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Start the sandbox in the background and write DIR/kubeconfig.")
@@ -74,9 +80,15 @@ struct Serve: AsyncParsableCommand {
     abstract: "Run the sandbox API server in the foreground (what `up` starts).")
 
   @OptionGroup var options: ServerOptions
+  @OptionGroup var logging: RequestLogOption
 
   func run() async throws {
-    let sandbox = try await SandboxServer.start(directory: options.files.directory, options: options.sandboxOptions)
+    var sandboxOptions = options.sandboxOptions
+    if logging.requestLog {
+      let output = FileHandle.standardOutput
+      sandboxOptions.requestLog = { line in output.write(Data("\(Date().formatted(.iso8601)) \(line)\n".utf8)) }
+    }
+    let sandbox = try await SandboxServer.start(directory: options.files.directory, options: sandboxOptions)
     // Unbuffered, so the log shows it at once.
     FileHandle.standardOutput.write(
       Data("kftray-sandbox: serving \(sandbox.serverURL)\nkftray-sandbox: kubeconfig \(sandbox.kubeconfigPath)\n".utf8))

@@ -304,7 +304,8 @@ final class ResourceAPI: Sendable {
   private func finishDeletionIfDue(definition: ResourceDefinition, key: ObjectKey, object: JSONValue) throws(StatusError)
     -> JSONValue
   {
-    guard object["metadata"]?["deletionTimestamp"] != nil,
+    // Namespaces go only when empty (`namespaceContentRemoved`).
+    guard definition.resource != "namespaces", object["metadata"]?["deletionTimestamp"] != nil,
       (object["metadata"]?["finalizers"]?.arrayValue ?? []).isEmpty,
       object["metadata"]?["deletionGracePeriodSeconds"]?.intValue == 0
     else { return object }
@@ -654,6 +655,7 @@ final class ResourceAPI: Sendable {
     let node = pod["spec"]?["nodeName"]?.stringValue ?? ""
     // kube's LogLocation: a pod without a node has no log location, and the answer is an empty 200.
     guard !node.isEmpty else { return .text("") }
+    try requireNode(node)
     return try nodeStreams.log(request, pod: pod, container: container, node: node)
   }
 
@@ -661,7 +663,16 @@ final class ResourceAPI: Sendable {
     let pod = try get(Pods.definition, namespace, name)
     let node = pod["spec"]?["nodeName"]?.stringValue ?? ""
     guard !node.isEmpty else { throw .badRequest("pod \(name) does not have a host assigned") }
+    try requireNode(node)
     return try nodeStreams.portForward(request, pod: pod, node: node)
+  }
+
+  /// kube-apiserver looks the node up for its kubelet address (`GetConnectionInfo`); a missing Node is
+  /// its NotFound.
+  private func requireNode(_ node: String) throws(StatusError) {
+    guard store.get(ObjectKey(resource: "nodes", name: node)) != nil else {
+      throw .notFound(resource: "nodes", name: node)
+    }
   }
 }
 
@@ -672,14 +683,15 @@ protocol NodeStreamProvider: Sendable {
   func portForward(_ request: APIRequest, pod: JSONValue, node: String) throws(StatusError) -> APIResponse
 }
 
-/// No kubelet proxy yet: kube-apiserver's answer when it cannot reach a node's kubelet.
+/// No kubelet proxy yet: a 500, as kube-apiserver answers when it cannot reach a node's kubelet (the
+/// message says why instead of a dial error).
 struct NoNodeStreams: NodeStreamProvider {
   func log(_ request: APIRequest, pod: JSONValue, container: String, node: String) throws(StatusError) -> APIResponse {
-    throw .internalError("no kubelet connection for node \"\(node)\"")
+    throw .internalError("the sandbox API server has no kubelet connection to node \"\(node)\"")
   }
 
   func portForward(_ request: APIRequest, pod: JSONValue, node: String) throws(StatusError) -> APIResponse {
-    throw .internalError("no kubelet connection for node \"\(node)\"")
+    throw .internalError("the sandbox API server has no kubelet connection to node \"\(node)\"")
   }
 }
 

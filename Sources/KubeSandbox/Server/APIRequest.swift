@@ -96,6 +96,9 @@ public enum APIResponse: Sendable {
   case stream(StreamingResponse)
   /// An HTTP/1.1 protocol switch: the connection leaves HTTP after `head` and `initialBytes`.
   case upgrade(UpgradeResponse)
+  /// An answer that needs I/O first (e.g. a proxied call whose status comes from a kubelet). Completed
+  /// on any event loop; a failure that is not a `StatusError` becomes a 500.
+  case deferred(EventLoopFuture<APIResponse>)
 
   public static func json(_ value: JSONValue, status: HTTPResponseStatus = .ok) -> APIResponse {
     var headers = HTTPHeaders()
@@ -145,7 +148,10 @@ public struct StreamingResponse: Sendable {
 }
 
 public struct UpgradeResponse: Sendable {
-  public var head: HTTPResponseHead
+  /// The `101` (or other) head to send. `nil` hands the raw connection over unanswered: the handler
+  /// writes the response itself, as a proxy relaying a backend's own answer to an upgrade must
+  /// (kube-apiserver's UpgradeAwareHandler does the same to reach a kubelet).
+  public var head: HTTPResponseHead?
   /// Sent in the same write as the head (protocols that speak first).
   public var initialBytes: [UInt8]
   /// Builds the handler that owns the raw byte stream after the switch. Called on the event loop.

@@ -14,8 +14,7 @@ import NIOHTTP1
 ///   so a client sees "early bytes" in the read that completes the head.
 /// - `?burst=N` (0…64 MiB): N bytes follow (after any greeting), byte `i` being `i % 251`, also in
 ///   that first write, so a client must drain them.
-/// - Then every byte received is echoed back, until the client closes (or half-closes: the server
-///   then closes its side once echoed bytes are flushed).
+/// - Then every byte received is echoed back, until the client closes the connection.
 enum EchoUpgrade {
   static let path = "/sandbox/echo-upgrade"
   static let protocolName = "kftray-echo"
@@ -45,7 +44,7 @@ enum EchoUpgrade {
   }
 }
 
-/// Echoes raw bytes; closes when the peer half-closes or closes.
+/// Echoes raw bytes until the peer closes.
 final class EchoHandler: ChannelInboundHandler {
   typealias InboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
@@ -53,17 +52,6 @@ final class EchoHandler: ChannelInboundHandler {
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     // Flushed per read: bytes the HTTP decoder forwards on removal come without a readComplete.
     context.writeAndFlush(data, promise: nil)
-  }
-
-  func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-    if let event = event as? ChannelEvent, event == .inputClosed {
-      let channel = context.channel
-      context.writeAndFlush(NIOAny(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
-        channel.close(promise: nil)
-      }
-      return
-    }
-    context.fireUserInboundEventTriggered(event)
   }
 
   func errorCaught(context: ChannelHandlerContext, error: Error) {

@@ -60,6 +60,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
       guard case .idle = state else { return }  // no pipelining: kubectl never does it
       keepAlive = head.isKeepAlive
       state = .receiving(head, context.channel.allocator.buffer(capacity: 0))
+      // libcurl asks before sending larger HTTP/1.1 bodies and would otherwise wait a second for this.
+      if !isHTTP2, head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+      }
     case .body(var chunk):
       guard case .receiving(let head, var body) = state else { return }
       if body.readableBytes + chunk.readableBytes > maximumBodySize {
@@ -119,6 +123,18 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
       if case .responding = state { state = .responding(cancel: cancel) } else { cancel() }
     case .upgrade(let upgrade):
       switchProtocols(upgrade, context: context)
+    case .deferred(let future):
+      let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+      future.hop(to: context.eventLoop).whenComplete { result in
+        let handler = bound.value
+        // The client may have gone away meanwhile.
+        guard let context = handler.context, case .responding = handler.state else { return }
+        switch result {
+        case .success(let response): handler.write(response, context: context)
+        case .failure(let error as StatusError): handler.write(.error(error), context: context)
+        case .failure(let error): handler.write(.error(.internalError("\(error)")), context: context)
+        }
+      }
     }
   }
 
@@ -168,11 +184,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
       return
     }
     var bytes = context.channel.allocator.buffer(capacity: 256 + upgrade.initialBytes.count)
-    bytes.writeString("HTTP/1.1 \(upgrade.head.status.code) \(upgrade.head.status.reasonPhrase)\r\n")
-    for (name, value) in upgrade.head.headers { bytes.writeString("\(name): \(value)\r\n") }
-    bytes.writeString("\r\n")
+    if let head = upgrade.head {
+      bytes.writeString("HTTP/1.1 \(head.status.code) \(head.status.reasonPhrase)\r\n")
+      for (name, value) in head.headers { bytes.writeString("\(name): \(value)\r\n") }
+      bytes.writeString("\r\n")
+    }
     bytes.writeBytes(upgrade.initialBytes)
-    context.writeAndFlush(NIOAny(bytes), promise: nil)
+    if bytes.readableBytes > 0 { context.writeAndFlush(NIOAny(bytes), promise: nil) }
     pipeline.removeHandler(codec.decoder, promise: nil)
   }
 }

@@ -31,7 +31,6 @@ struct HTTPSServer {
       .serverChannelOption(.backlog, value: 256)
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
       .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-      .childChannelOption(.allowRemoteHalfClosure, value: true)
       .childChannelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
           try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
@@ -46,7 +45,11 @@ struct HTTPSServer {
                     HTTPConnectionHandler(router: router, isHTTP2: true, certificateUser: user, http1Codec: nil),
                   ])
                 }
-              }.map { _ in }
+              }.flatMap { _ in
+                channel.eventLoop.makeCompletedFuture {
+                  try channel.pipeline.syncOperations.addHandler(CloseOnErrorHandler())
+                }
+              }
             },
             http1ChannelConfigurator: { channel in
               let user = Self.certificateUser(of: channel)
@@ -80,5 +83,16 @@ struct HTTPSServer {
 
   func close() async {
     try? await channel.close()
+  }
+}
+
+/// Closes an HTTP/2 connection on any error that reaches the end of its pipeline (a TLS shutdown without
+/// close_notify, a protocol error). Nothing else would: the HTTP/2 handler reports errors but leaves the
+/// connection, and its streams (with their watches), open.
+final class CloseOnErrorHandler: ChannelInboundHandler {
+  typealias InboundIn = Any
+
+  func errorCaught(context: ChannelHandlerContext, error: Error) {
+    context.close(promise: nil)
   }
 }

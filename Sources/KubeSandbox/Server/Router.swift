@@ -9,12 +9,17 @@ public final class Router: Sendable {
   let authorizer: Authorizer
   let resources: ResourceAPI
   let version: VersionInfo
+  let requestLog: (@Sendable (String) -> Void)?
 
-  init(authenticator: Authenticator, authorizer: Authorizer, resources: ResourceAPI, version: VersionInfo) {
+  init(
+    authenticator: Authenticator, authorizer: Authorizer, resources: ResourceAPI, version: VersionInfo,
+    requestLog: (@Sendable (String) -> Void)? = nil
+  ) {
     self.authenticator = authenticator
     self.authorizer = authorizer
     self.resources = resources
     self.version = version
+    self.requestLog = requestLog
   }
 
   /// Paths served to requests without credentials (kube 1.32's anonymous `conditions` style: only the
@@ -30,27 +35,49 @@ public final class Router: Sendable {
   }
 
   public func handle(_ request: APIRequest) -> APIResponse {
+    let (response, user) = authenticateAndServe(request)
+    if let requestLog {
+      let status: String
+      switch response {
+      case .full(let code, _, _): status = String(code.code)
+      case .stream(let streaming): status = "\(streaming.status.code) (stream)"
+      case .upgrade(let upgrade): status = upgrade.head.map { String($0.status.code) } ?? "(proxied upgrade)"
+      case .deferred: status = "(deferred)"
+      }
+      let query = request.query.items.isEmpty ? "" : "?" + request.query.items.map { "\($0.name)=\($0.value)" }.joined(separator: "&")
+      requestLog(
+        "\(request.method.rawValue) \(request.path)\(query) \(status) user=\(user?.name ?? "-") proto=\(request.isHTTP2 ? "h2" : "http/1.1")")
+    }
+    return response
+  }
+
+  private func authenticateAndServe(_ request: APIRequest) -> (APIResponse, UserInfo?) {
     let user: UserInfo
     switch authenticator.authenticate(
       certificateUser: request.certificateUser, authorization: request.headers.first(name: "authorization"))
     {
-    case .authenticated(let authenticated): user = authenticated
-    case .failed: return .error(.unauthorized)
+    case .authenticated(let authenticated):
+      do {
+        user = try Impersonation.apply(headers: request.headers, to: authenticated, authorizer: authorizer)
+      } catch {
+        return (.error(error), authenticated)
+      }
+    case .failed: return (.error(.unauthorized), nil)
     case .anonymous:
-      guard Self.isPublic(request.path) else { return .error(.unauthorized) }
+      guard Self.isPublic(request.path) else { return (.error(.unauthorized), nil) }
       user = Authenticator.anonymous
     }
 
     let info = RequestInfo(method: request.method, path: request.path, query: request.query)
     let attributes = info.attributes(for: user)
     if case .deny(let reason) = authorizer.authorize(attributes) {
-      return .error(Authorizer.forbidden(attributes, reason: reason))
+      return (.error(Authorizer.forbidden(attributes, reason: reason)), user)
     }
 
     if info.isResourceRequest {
-      return resources.handle(request, info: info, user: user)
+      return (resources.handle(request, info: info, user: user), user)
     }
-    return handleNonResource(request, info: info)
+    return (handleNonResource(request, info: info), user)
   }
 
   private func handleNonResource(_ request: APIRequest, info: RequestInfo) -> APIResponse {

@@ -9,20 +9,35 @@ public struct SandboxOptions: Sendable {
   /// How many past events the store keeps for watches that resume from a resourceVersion; older ones
   /// get `410 Expired`.
   public var watchHistory: Int = 1000
+  /// Receives one line per request (method, path and query, status, user, protocol); `serve` prints them
+  /// to its log.
+  public var requestLog: (@Sendable (String) -> Void)?
 
-  public init(port: Int = 0, watchHistory: Int = 1000) {
+  public init(port: Int = 0, watchHistory: Int = 1000, requestLog: (@Sendable (String) -> Void)? = nil) {
     self.port = port
     self.watchHistory = watchHistory
+    self.requestLog = requestLog
   }
 }
 
 /// Starts the sandbox API server in-process.
 ///
 /// ```swift
-/// let sandbox = try await SandboxServer.start(directory: dir)
+/// let sandbox = try await SandboxServer.start(directory: dir, port: 0)
 /// // KUBECONFIG=sandbox.kubeconfigPath kubectl get pods
 /// await sandbox.shutdown()
 /// ```
+///
+/// What it serves (HTTPS on 127.0.0.1, ALPN `h2` and `http/1.1`):
+/// - `/version`, `/healthz`, `/readyz`, `/livez` (also anonymous), legacy discovery (`/api`, `/api/v1`,
+///   `/apis`, `/apis/GROUP[/v1]`), `/openapi/v3` (see `OpenAPI`).
+/// - `namespaces`, `pods` (+ `status`, `binding`, `log`, `portforward`), `nodes` (+ `status`):
+///   get, list, watch, create, update, patch (merge, strategic, JSON), delete, deletecollection;
+///   Tables for `kubectl get`.
+/// - `authorization.k8s.io/v1` `selfsubjectaccessreviews`, `authentication.k8s.io/v1` `selfsubjectreviews`.
+/// - `GET /sandbox/echo-upgrade` (see `EchoUpgrade`).
+/// Users: client certificates of the sandbox CA (CN = user, O = groups) and the tokens of
+/// `DIR/tokens.csv`; RBAC as in `Authorizer.sandboxDefault`.
 public enum SandboxServer {
   /// Prepares `directory` (PKI and `tokens.csv` are created when missing, reused otherwise), listens on
   /// `127.0.0.1`, and writes `directory/kubeconfig` pointing at the bound port.
@@ -38,7 +53,8 @@ public enum SandboxServer {
     Seed.populate(store)
     let router = Router(
       authenticator: Authenticator(tokens: tokens), authorizer: .sandboxDefault,
-      resources: ResourceAPI(store: store, authorizer: .sandboxDefault), version: VersionInfo())
+      resources: ResourceAPI(store: store, authorizer: .sandboxDefault), version: VersionInfo(),
+      requestLog: options.requestLog)
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     let server: HTTPSServer
     do {
@@ -49,7 +65,7 @@ public enum SandboxServer {
     }
     let kubeconfig = Kubeconfig.render(server: "https://127.0.0.1:\(server.port)", pki: pki, tokens: tokens)
     try SandboxFiles.writePrivate(kubeconfig, to: files.kubeconfig)
-    return RunningSandbox(files: files, port: server.port, tokens: tokens, server: server, group: group)
+    return RunningSandbox(files: files, port: server.port, tokens: tokens, store: store, server: server, group: group)
   }
 
   /// Shorthand for `start(directory:options:)` with only a port (0: pick a free one).
@@ -73,13 +89,19 @@ public final class RunningSandbox: Sendable {
   public let files: SandboxFiles
   public let port: Int
   public let tokens: [StaticToken]
+  /// The cluster state (tests look at it, e.g. to see that watches end with their clients).
+  let store: ObjectStore
   private let server: HTTPSServer
   private let group: MultiThreadedEventLoopGroup
 
-  init(files: SandboxFiles, port: Int, tokens: [StaticToken], server: HTTPSServer, group: MultiThreadedEventLoopGroup) {
+  init(
+    files: SandboxFiles, port: Int, tokens: [StaticToken], store: ObjectStore, server: HTTPSServer,
+    group: MultiThreadedEventLoopGroup
+  ) {
     self.files = files
     self.port = port
     self.tokens = tokens
+    self.store = store
     self.server = server
     self.group = group
   }

@@ -2,6 +2,10 @@ import Foundation
 import KubeSandbox
 import Testing
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// The result of a child process.
 struct ProcessResult: Sendable {
   var status: Int32
@@ -206,9 +210,11 @@ final class BackgroundProcess {
 
   var isRunning: Bool { process.isRunning }
 
+  /// SIGKILL: children of a test inherit the signal mask of the (Dispatch) thread that spawned them,
+  /// which blocks SIGTERM, so `Process.terminate()` would not end them.
   func stop() {
     if process.isRunning {
-      process.terminate()
+      kill(process.processIdentifier, SIGKILL)
       process.waitUntilExit()
     }
     try? FileManager.default.removeItem(at: scratch)
