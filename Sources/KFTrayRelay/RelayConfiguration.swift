@@ -165,6 +165,7 @@ public enum ConfigurationProblem: Sendable, Equatable, CustomStringConvertible {
 
 public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
   public var problems: [ConfigurationProblem]
+  public init(problems: [ConfigurationProblem]) { self.problems = problems }
   public var description: String {
     "invalid configuration: " + problems.map(\.description).joined(separator: "; ")
   }

@@ -12,6 +12,11 @@ public struct RelayStartError: Error, Sendable, Equatable, CustomStringConvertib
   public var underlying: SocketError
   public var port: UInt16
 
+  public init(underlying: SocketError, port: UInt16) {
+    self.underlying = underlying
+    self.port = port
+  }
+
   public var description: String {
     if underlying.errno == EACCES {
       return "\(underlying); ports below 1024 need privileges, a non-root relay needs LOCAL_PORT >= 1024 (got \(port))"
