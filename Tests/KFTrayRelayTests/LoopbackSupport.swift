@@ -75,6 +75,21 @@ final class TestConnection: Sendable {
 
   func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
 
+  /// Sends `chunk` repeatedly until a send blocks for longer than the send timeout (or `limit`
+  /// bytes went out); returns the bytes sent.
+  func sendUntilBlocked(chunk: [UInt8], limit: Int, sendTimeoutSeconds: Int) -> Int {
+    var timeout = timeval(tv_sec: sendTimeoutSeconds, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var total = 0
+    while total < limit {
+      let n = chunk.withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+      if n < 0 && errno == EINTR { continue }
+      if n <= 0 { break }
+      total += n
+    }
+    return total
+  }
+
   /// Reads exactly `count` bytes, or throws saying how the stream ended early.
   func read(exactly count: Int) throws -> [UInt8] {
     var result = [UInt8](repeating: 0, count: count)
@@ -117,6 +132,8 @@ enum TCPServerBehavior: Sendable {
   /// Read everything until end of input, then send `reply(input)` and close: proves that data
   /// still flows towards the client after the client half-closed.
   case replyAfterEOF(@Sendable ([UInt8]) -> [UInt8])
+  /// Accept and never read: the peer's window fills up, as with a stuck backend.
+  case holdWithoutReading
 }
 
 /// A threaded loopback TCP server. Counts how many connections saw end of input.
@@ -125,6 +142,7 @@ final class TestTCPServer: Sendable {
   private let fd: Int32
   private let eofs = Mutex(0)
   private let accepted = Mutex(0)
+  private let held = Mutex<[Int32]>([])
 
   var connectionsThatSawEOF: Int { eofs.withLock { $0 } }
   var acceptedConnections: Int { accepted.withLock { $0 } }
@@ -145,12 +163,20 @@ final class TestTCPServer: Sendable {
           return  // listener closed
         }
         accepted.withLock { $0 += 1 }
+        if case .holdWithoutReading = behavior {
+          held.withLock { $0.append(client) }
+          continue
+        }
         Thread.detachNewThread { [self] in self.serve(client, behavior) }
       }
     }
   }
 
-  deinit { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
+  deinit {
+    shutdown(fd, Int32(SHUT_RDWR))
+    close(fd)
+    for client in held.withLock({ $0 }) { close(client) }
+  }
 
   private func serve(_ client: Int32, _ behavior: TCPServerBehavior) {
     defer { close(client) }
@@ -172,6 +198,8 @@ final class TestTCPServer: Sendable {
         }
       case .replyAfterEOF:
         received.append(contentsOf: buffer[..<n])
+      case .holdWithoutReading:
+        return
       }
     }
     eofs.withLock { $0 += 1 }

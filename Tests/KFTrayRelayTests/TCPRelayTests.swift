@@ -93,6 +93,20 @@ func startRelay(
     #expect(echo.acceptedConnections == 100)
   }
 
+  @Test func aTargetThatDoesNotReadStopsTheClientInsteadOfFillingMemory() throws {
+    let stuck = try TestTCPServer(.holdWithoutReading)
+    let relay = try startRelay(.tcp, targetPort: stuck.port)
+    defer { relay.shutdown(grace: .zero) }
+
+    let connection = try TestConnection(port: relay.port)
+    // Only kernel socket buffers (a few MiB on loopback) may sit between client and target; a
+    // relay that kept reading into memory would swallow all 256 MiB without the sender blocking.
+    let limit = 256 << 20
+    let sent = connection.sendUntilBlocked(chunk: Array(repeating: 0x5a, count: 64 * 1024), limit: limit, sendTimeoutSeconds: 2)
+    #expect(sent > 0)
+    #expect(sent < limit)
+  }
+
   @Test func logsOneOpenAndOneCloseLineWithByteCounts() throws {
     let echo = try TestTCPServer(.echo)
     let logs = LogCapture()
