@@ -44,15 +44,27 @@ enum ReadEnd: Equatable { case eof, reset, timedOut, error(Int32) }
 final class TestConnection: Sendable {
   let fd: Int32
 
-  init(port: UInt16, receiveTimeoutSeconds: Int = 15) throws {
-    fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+  /// Connects to 127.0.0.1:`port`, or to [::1]:`port` when `ipv6` is set.
+  init(port: UInt16, ipv6: Bool = false, receiveTimeoutSeconds: Int = 15) throws {
+    fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw TestFailure("socket: \(String(cString: strerror(errno)))") }
     var timeout = timeval(tv_sec: receiveTimeoutSeconds, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var address = loopbackAddress(port: port)
-    let rc = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    let rc: Int32
+    if ipv6 {
+      var address = sockaddr_in6()
+      address.sin6_family = sa_family_t(AF_INET6)
+      address.sin6_port = port.bigEndian
+      address.sin6_addr = in6addr_loopback
+      rc = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+      }
+    } else {
+      var address = loopbackAddress(port: port)
+      rc = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+      }
     }
     guard rc == 0 else {
       let code = errno
@@ -275,6 +287,12 @@ func unusedLoopbackPort(type: Int32) throws -> UInt16 {
   try bindLoopback(fd)
   return boundPort(fd)
 }
+
+/// Whether this host has the IPv6 loopback address (containers may run without IPv6).
+let hostHasIPv6Loopback: Bool = {
+  let table = (try? String(contentsOfFile: "/proc/net/if_inet6", encoding: .utf8)) ?? ""
+  return table.split(separator: "\n").contains { $0.hasPrefix("00000000000000000000000000000001") }
+}()
 
 /// Deterministic pseudo-random bytes (xorshift64*), so failures are reproducible.
 func pseudoRandomBytes(count: Int, seed: UInt64) -> [UInt8] {

@@ -175,6 +175,22 @@ func startRelay(
     #expect(relay.activeConnections == 0)
   }
 
+  @Test(.enabled(if: hostHasIPv6Loopback, "the host has no IPv6 loopback"))
+  func listensOnIPv6AsWellAsIPv4() throws {
+    let echo = try TestTCPServer(.echo)
+    let relay = try startRelay(.tcp, targetPort: echo.port)
+    defer { relay.shutdown() }
+    #expect(relay.listenAddresses == ["0.0.0.0:\(relay.port)", "[::]:\(relay.port)"])
+    for ipv6 in [false, true] {
+      let connection = try TestConnection(port: relay.port, ipv6: ipv6)
+      try connection.send(Array("over \(ipv6 ? "tcp6" : "tcp4")".utf8))
+      connection.shutdownWrite()
+      let (reply, end) = connection.readToEnd()
+      #expect(String(decoding: reply, as: UTF8.self) == "over \(ipv6 ? "tcp6" : "tcp4")")
+      #expect(end == .eof)
+    }
+  }
+
   @Test func portAlreadyInUseFailsToStart() throws {
     let echo = try TestTCPServer(.echo)
     let first = try startRelay(.tcp, targetPort: echo.port)
