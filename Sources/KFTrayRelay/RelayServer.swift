@@ -82,6 +82,15 @@ public final class RelayServer: Sendable {
     } catch {
       throw RelayStartError(underlying: error, port: port)
     }
+    // Like kftray-server, resolve once at startup only to warn early in the pod log; every
+    // connection resolves again, so a name that starts resolving later still works.
+    do {
+      let resolved = try SocketAddress.resolve(
+        host: configuration.remoteAddress, port: configuration.remotePort, socketType: socketStream)
+      log.info("target \(configuration.remoteAddress) resolves to \(resolved.map(\.description).joined(separator: ", "))")
+    } catch {
+      log.warning("\(error); will retry for every connection")
+    }
     log.info(
       "kftray-relay listening on \(addresses.joined(separator: " and ")), mode \(configuration.proxyType.rawValue), "
         + "target \(configuration.remoteAddress):\(configuration.remotePort)")

@@ -14,7 +14,7 @@ private func readFrame(_ connection: TestConnection) throws -> [UInt8] {
     let server = try TestUDPServer(.reply)
     defer { server.stop(.reply) }
     let relay = try startRelay(.udp, targetPort: server.port)
-    defer { relay.shutdown() }
+    defer { relay.shutdown(grace: .zero) }  // teardown only: nothing to wait for
 
     let connection = try TestConnection(port: relay.port)
     let query = pseudoRandomBytes(count: 1200, seed: 3)
@@ -27,7 +27,7 @@ private func readFrame(_ connection: TestConnection) throws -> [UInt8] {
     let server = try TestUDPServer(.reply)
     defer { server.stop(.reply) }
     let relay = try startRelay(.udp, targetPort: server.port)
-    defer { relay.shutdown() }
+    defer { relay.shutdown(grace: .zero) }  // teardown only: nothing to wait for
 
     let connection = try TestConnection(port: relay.port)
     try connection.send(UDPFraming.emptyFrame)
@@ -59,7 +59,7 @@ private func readFrame(_ connection: TestConnection) throws -> [UInt8] {
     let server = try TestUDPServer(.reply)
     defer { server.stop(.reply) }
     let relay = try startRelay(.udp, targetPort: server.port)
-    defer { relay.shutdown() }
+    defer { relay.shutdown(grace: .zero) }  // teardown only: nothing to wait for
 
     let connection = try TestConnection(port: relay.port)
     try connection.send(UDPFraming.header(length: UDPFraming.maximumPayload + 1))
@@ -73,7 +73,7 @@ private func readFrame(_ connection: TestConnection) throws -> [UInt8] {
     let server = try TestUDPServer(.reply)
     defer { server.stop(.reply) }
     let relay = try startRelay(.udp, targetPort: server.port)
-    defer { relay.shutdown() }
+    defer { relay.shutdown(grace: .zero) }  // teardown only: nothing to wait for
 
     let connection = try TestConnection(port: relay.port)
     let payloads = (0..<20).map { pseudoRandomBytes(count: 1 + $0 * 997, seed: UInt64($0 + 100)) }
