@@ -69,7 +69,8 @@ enum UDPLockstep {
           return outcome
         }
         // A zero-length frame sends an empty datagram, as kftray-server does.
-        let sent = send(target.fd, payload.baseAddress, payload.count, 0)
+        var sent: Int
+        repeat { sent = send(target.fd, payload.baseAddress, payload.count, 0) } while sent < 0 && errno == EINTR
         guard sent == payload.count else {
           throw SocketError.system(operation: "send datagram", errno: sent < 0 ? errno : EMSGSIZE)
         }
