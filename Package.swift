@@ -5,7 +5,7 @@ import PackageDescription
 // The sandbox (tests, benchmarks, demo) may use SwiftNIO and friends; the plugin never links it.
 let package = Package(
   name: "kubectl-kftray",
-  platforms: [.macOS(.v13)],
+  platforms: [.macOS(.v15)],
   products: [
     .executable(name: "kubectl-kftray", targets: ["kubectl-kftray"]),
     .executable(name: "kftray-sandbox", targets: ["kftray-sandbox"]),
@@ -28,6 +28,16 @@ let package = Package(
     .target(
       name: "KubeClient",
       dependencies: ["CCurl", .product(name: "Yams", package: "Yams")]),
+    // System zlib for the SPDY/3 header-block compression (deflate/inflate with a preset dictionary).
+    .systemLibrary(
+      name: "CZlib", pkgConfig: "zlib",
+      providers: [.apt(["zlib1g-dev"])]),
+    // Wire codecs of the port-forward engine (SPDY/3 framing, RFC 6455 client framing): pure, no I/O.
+    // swift-crypto is used ONLY for Insecure.SHA1 in the Sec-WebSocket-Accept check, because
+    // Foundation on Linux has no digest API.
+    .target(
+      name: "PortForward",
+      dependencies: ["CZlib", "KubeClient", .product(name: "Crypto", package: "swift-crypto")]),
     .executableTarget(
       name: "kubectl-kftray",
       dependencies: ["KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -48,7 +58,9 @@ let package = Package(
     .executableTarget(
       name: "kftray-sandbox",
       dependencies: ["KubeSandbox", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-    .testTarget(name: "KubeClientTests", dependencies: ["KubeClient"]),
+    // Shared by the test targets: a sandbox cluster per test process, and running the built binaries.
+    .target(name: "TestSupport", dependencies: ["KubeClient"], path: "Tests/TestSupport"),
+    .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "TestSupport"]),
     .testTarget(
       name: "KubeSandboxTests",
       dependencies: [
@@ -58,6 +70,8 @@ let package = Package(
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
       ]),
-    .testTarget(name: "EndToEndTests", dependencies: ["KubeClient"]),
+    .testTarget(
+      name: "EndToEndTests", dependencies: ["KubeClient", "TestSupport", .product(name: "Yams", package: "Yams")]),
+    .testTarget(name: "PortForwardTests", dependencies: ["PortForward"]),
   ]
 )

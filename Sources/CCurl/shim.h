@@ -6,7 +6,6 @@
 
 #include <curl/curl.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 
 static inline CURLcode kc_setopt_long(CURL *h, CURLoption o, long v) { return curl_easy_setopt(h, o, v); }
 static inline CURLcode kc_setopt_str(CURL *h, CURLoption o, const char *v) { return curl_easy_setopt(h, o, v); }

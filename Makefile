@@ -1,0 +1,34 @@
+# The newcomer's commands. Each target installs what it needs first (idempotently).
+SHELL := /bin/bash
+SWIFT ?= swift
+SANDBOX_DIR ?= /tmp/kftray-sandbox
+BIN = $(shell $(SWIFT) build --show-bin-path)
+
+.PHONY: deps build test demo sandbox-up sandbox-down dist clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+# Everything CI runs: unit tests, the sandbox over real TLS, real kubectl, the built binaries.
+test: build
+	KFTRAY_BIN_DIR="$(BIN)" $(SWIFT) test
+
+# Starts the local sandbox cluster and uses it the way a newcomer would.
+demo: build
+	@scripts/demo.sh "$(BIN)" "$(SANDBOX_DIR)"
+
+sandbox-up: build
+	"$(BIN)/kftray-sandbox" up --dir "$(SANDBOX_DIR)"
+
+sandbox-down:
+	"$(BIN)/kftray-sandbox" down --dir "$(SANDBOX_DIR)"
+
+# Release archive for this platform and the krew manifest that points at it.
+dist: deps
+	@scripts/dist.sh
+
+clean:
+	rm -rf .build dist

@@ -1,0 +1,392 @@
+import CCurl
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// An HTTP/1.1 request that asks the server to switch protocols (SPDY/3.1, WebSocket, ...).
+/// The caller supplies the protocol headers; the transport adds Host, credentials and User-Agent.
+public struct UpgradeRequest: Sendable {
+  public var method: String
+  public var path: String
+  public var headers: [HTTPHeader]
+  /// How long to wait for the whole response head after the connection is up.
+  public var handshakeTimeout: Duration
+
+  public init(method: String, path: String, headers: [HTTPHeader], handshakeTimeout: Duration = .seconds(30)) {
+    self.method = method
+    self.path = path
+    self.headers = headers
+    self.handshakeTimeout = handshakeTimeout
+  }
+}
+
+public enum UpgradeError: Error, Sendable, CustomStringConvertible {
+  /// Connecting, TLS or proxying failed before the request could be sent.
+  case connect(CurlError, url: String)
+  /// The server answered, but not with 101. The response (usually a metav1.Status) is kept.
+  case rejected(HTTPResponse)
+  /// The connection broke or the peer misbehaved during the handshake or afterwards.
+  case io(String)
+  case timedOut(String)
+
+  public var description: String {
+    switch self {
+    case .connect(let e, let url): return "\(url): \(e.message)"
+    case .rejected(let r): return "upgrade refused with HTTP \(r.status)"
+    case .io(let m): return m
+    case .timedOut(let m): return m
+    }
+  }
+}
+
+/// What an upgraded connection reports. Called on the connection's own I/O thread, in order;
+/// the bytes are valid only during the call.
+public struct UpgradeEvents: Sendable {
+  public var received: @Sendable (UnsafeRawBufferPointer) -> Void
+  /// `nil` for an orderly end (EOF from the peer, or `close()` by us).
+  public var closed: @Sendable (UpgradeError?) -> Void
+
+  public init(
+    received: @escaping @Sendable (UnsafeRawBufferPointer) -> Void,
+    closed: @escaping @Sendable (UpgradeError?) -> Void
+  ) {
+    self.received = received
+    self.closed = closed
+  }
+}
+
+/// A connection switched to another protocol, used as a full-duplex byte pipe.
+///
+/// libcurl 7.88 has no WebSocket support, so the connection is made with `CONNECT_ONLY=1` and the
+/// upgrade request is written by hand. One thread owns the easy handle for its whole life: it
+/// connects, sends the request, reads the head, then loops on poll. Two libcurl rules shape the
+/// loop: reads are drained until `CURLE_AGAIN` before polling (OpenSSL buffers whole TLS records
+/// the socket no longer shows), and a send that returned `CURLE_AGAIN` is retried with the same
+/// pointer and length (OpenSSL refuses a "moved" retry).
+public final class UpgradedConnection: Sendable {
+  public let head: HTTPResponseHead
+  private let shared: PipeShared
+
+  fileprivate init(head: HTTPResponseHead, shared: PipeShared) {
+    self.head = head
+    self.shared = shared
+  }
+
+  deinit { shared.post { $0.closeRequested = true } }
+
+  /// Opens the connection and performs the upgrade. Returns after the 101; any bytes the server
+  /// sent right behind the head are delivered to `events.received` before anything else.
+  public static func open(
+    config: ClientConfig, credentials: RequestCredentials, identity: ClientIdentity = .default,
+    request: UpgradeRequest, events: UpgradeEvents
+  ) async throws(UpgradeError) -> UpgradedConnection {
+    CurlGlobal.ensureInitialized()
+    let settings = ConnectionSettings(config: config, credentials: credentials, identity: identity)
+    let shared = PipeShared()
+    let result: Result<HTTPResponseHead, UpgradeError> = await withCheckedContinuation { continuation in
+      let thread = Thread {
+        let pipe = PipeLoop(settings: settings, request: request, shared: shared, events: events)
+        switch pipe.handshake() {
+        case .failure(let error):
+          continuation.resume(returning: .failure(error))
+        case .success(let head):
+          continuation.resume(returning: .success(head))
+          pipe.run()
+        }
+      }
+      thread.name = "kftray-upgrade"
+      thread.start()
+    }
+    return UpgradedConnection(head: try result.get(), shared: shared)
+  }
+
+  /// Queues bytes for sending. Never blocks; `pendingBytes` tells how much is not yet sent.
+  public func write(_ bytes: Data) {
+    guard !bytes.isEmpty else { return }
+    shared.post {
+      $0.queue.append(bytes)
+      $0.pendingBytes += bytes.count
+    }
+  }
+
+  /// Bytes queued or in the send buffer, not yet accepted by the socket.
+  public var pendingBytes: Int { shared.state.withLock { $0.pendingBytes } }
+
+  /// Sends what is queued, then closes. `events.closed(nil)` follows.
+  public func close() {
+    shared.post { $0.closeRequested = true }
+  }
+
+  /// Closes at once, dropping queued bytes.
+  public func abort() {
+    shared.post {
+      $0.closeRequested = true
+      $0.abortRequested = true
+    }
+  }
+}
+
+struct PipeState {
+  var queue: [Data] = []
+  var pendingBytes = 0
+  var closeRequested = false
+  var abortRequested = false
+}
+
+final class PipeShared: Sendable {
+  let wakeup = WakeupPipe()
+  let state = Mutex(PipeState())
+
+  // Closed only when neither side can signal any more: a descriptor closed earlier could be
+  // reused by an unrelated file, and a late wake-up byte would land in it.
+  deinit { wakeup.close() }
+
+  func post(_ change: (inout PipeState) -> Void) {
+    state.withLock { change(&$0) }
+    wakeup.signal()
+  }
+}
+
+/// The I/O thread's side of an upgraded connection.
+final class PipeLoop {
+  private let settings: ConnectionSettings
+  private let request: UpgradeRequest
+  private let shared: PipeShared
+  private let events: UpgradeEvents
+  private let easy = CurlEasy()
+  private var socket: Int32 = -1
+  private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+  /// The bytes being sent. Stable between a `CURLE_AGAIN` and its retry, as OpenSSL requires.
+  private let sendBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
+  private var sendStart = 0
+  private var sendEnd = 0
+  private var earlyBytes: [UInt8] = []
+
+  init(settings: ConnectionSettings, request: UpgradeRequest, shared: PipeShared, events: UpgradeEvents) {
+    self.settings = settings
+    self.request = request
+    self.shared = shared
+    self.events = events
+  }
+
+  deinit {
+    readBuffer.deallocate()
+    sendBuffer.deallocate()
+  }
+
+  // MARK: Handshake
+
+  func handshake() -> Result<HTTPResponseHead, UpgradeError> {
+    let url = settings.url(path: request.path)
+    do {
+      try settings.apply(to: easy, upgrade: true)
+      try easy.set(CURLOPT_URL, url)
+      try easy.set(CURLOPT_CONNECT_ONLY, 1)
+      let rc = curl_easy_perform(easy.handle)
+      if rc != CURLE_OK { return .failure(.connect(easy.error(rc), url: url)) }
+    } catch {
+      return .failure(.connect(error, url: url))
+    }
+    socket = easy.activeSocket
+    guard socket >= 0 else { return .failure(.io("\(url): libcurl returned no socket after connecting")) }
+
+    let deadline = ContinuousClock.now + request.handshakeTimeout
+    var text = "\(request.method) \(settings.config.server.pathPrefix)\(request.path) HTTP/1.1\r\n"
+    text += "Host: \(settings.config.server.authority)\r\n"
+    for (name, value) in settings.commonHeaders() where name != "Host" { text += "\(name): \(value)\r\n" }
+    for header in request.headers { text += "\(header.name): \(header.value)\r\n" }
+    if request.method == "POST" || request.method == "PUT" { text += "Content-Length: 0\r\n" }
+    text += "\r\n"
+    if let error = sendAll(Array(text.utf8), deadline: deadline) { return .failure(error) }
+
+    var received: [UInt8] = []
+    var headEnd: Int?
+    while headEnd == nil {
+      switch readSome(deadline: deadline) {
+      case .failure(let error): return .failure(error)
+      case .success(let chunk):
+        if chunk.isEmpty { return .failure(.io("\(url): the server closed the connection during the upgrade")) }
+        received.append(contentsOf: chunk)
+        headEnd = received.firstRange(of: [13, 10, 13, 10])?.upperBound
+        if headEnd == nil && received.count > 1 << 20 { return .failure(.io("\(url): response head over 1 MiB")) }
+      }
+    }
+    var head = HTTPResponseHead(status: 0, headers: [], httpVersion: "")
+    let headText = String(decoding: received[..<headEnd!], as: UTF8.self)
+    for line in headText.components(separatedBy: "\r\n") { _ = head.consume(line: line) }
+    let rest = Array(received[headEnd!...])
+    if head.status != 101 {
+      return .failure(.rejected(HTTPResponse(head: head, body: readBody(head: head, start: rest, deadline: deadline))))
+    }
+    earlyBytes = rest
+    return .success(head)
+  }
+
+  /// A refusal's body (a Status, mostly) by Content-Length, chunked encoding or EOF.
+  private func readBody(head: HTTPResponseHead, start: [UInt8], deadline: ContinuousClock.Instant) -> Data {
+    var body = start
+    let length = head.header("Content-Length").flatMap { Int($0) }
+    let chunked = head.header("Transfer-Encoding")?.lowercased().contains("chunked") ?? false
+    while true {
+      if let length, body.count >= length { return Data(body.prefix(length)) }
+      if chunked, let decoded = ChunkedDecoder.decodeComplete(body) { return decoded }
+      guard case .success(let chunk) = readSome(deadline: deadline), !chunk.isEmpty else { break }
+      body.append(contentsOf: chunk)
+    }
+    if chunked { return ChunkedDecoder.decodeComplete(body) ?? Data(body) }
+    return Data(body)
+  }
+
+  private func sendAll(_ bytes: [UInt8], deadline: ContinuousClock.Instant) -> UpgradeError? {
+    var offset = 0
+    return bytes.withUnsafeBytes { raw -> UpgradeError? in
+      while offset < raw.count {
+        var sent = 0
+        let rc = curl_easy_send(easy.handle, raw.baseAddress! + offset, raw.count - offset, &sent)
+        if rc == CURLE_AGAIN {
+          if !waitFor(events: Int16(POLLOUT), deadline: deadline) {
+            return .timedOut("timed out sending the upgrade request")
+          }
+          continue
+        }
+        if rc != CURLE_OK { return .io("sending the upgrade request failed: \(easy.error(rc).message)") }
+        offset += sent
+      }
+      return nil
+    }
+  }
+
+  private func readSome(deadline: ContinuousClock.Instant) -> Result<[UInt8], UpgradeError> {
+    while true {
+      var n = 0
+      let rc = curl_easy_recv(easy.handle, readBuffer.baseAddress, readBuffer.count, &n)
+      if rc == CURLE_OK { return .success(Array(readBuffer[..<n])) }
+      if rc != CURLE_AGAIN { return .failure(.io("reading the upgrade response failed: \(easy.error(rc).message)")) }
+      if !waitFor(events: Int16(POLLIN), deadline: deadline) {
+        return .failure(.timedOut("no answer to the upgrade request within the handshake timeout"))
+      }
+    }
+  }
+
+  private func waitFor(events: Int16, deadline: ContinuousClock.Instant) -> Bool {
+    let left = deadline - ContinuousClock.now
+    if left <= .zero { return false }
+    var fd = pollfd(fd: socket, events: events, revents: 0)
+    let ms = Int32(min(left.components.seconds * 1000 + 1, Int64(Int32.max)))
+    return poll(&fd, 1, ms) > 0
+  }
+
+  // MARK: Byte pipe
+
+  func run() {
+    if !earlyBytes.isEmpty {
+      earlyBytes.withUnsafeBytes { events.received($0) }
+      earlyBytes = []
+    }
+    var outcome: UpgradeError?
+    loop: while true {
+      let (commands, abort) = shared.state.withLock { s -> (PipeState, Bool) in
+        let snapshot = s
+        s.queue.removeAll()
+        return (snapshot, s.abortRequested)
+      }
+      if abort { break loop }
+      var queue = commands.queue[...]
+      // Receive first: OpenSSL may hold decrypted bytes that poll cannot see.
+      switch drainReceive() {
+      case .eof: break loop
+      case .failed(let error):
+        outcome = error
+        break loop
+      case .drained: break
+      }
+      switch flushSends(&queue) {
+      case .failed(let error):
+        outcome = error
+        break loop
+      case .blocked, .done: break
+      }
+      if !queue.isEmpty {
+        // Put back what did not fit in the send buffer, in order, before newer writes.
+        shared.state.withLock { $0.queue.insert(contentsOf: queue, at: 0) }
+      }
+      let idle = sendStart == sendEnd && queue.isEmpty
+      if commands.closeRequested && idle && shared.state.withLock({ $0.queue.isEmpty }) { break loop }
+      var fds = [
+        pollfd(fd: socket, events: Int16(POLLIN) | (idle ? 0 : Int16(POLLOUT)), revents: 0),
+        pollfd(fd: shared.wakeup.readFD, events: Int16(POLLIN), revents: 0),
+      ]
+      _ = poll(&fds, 2, -1)
+      if fds[1].revents != 0 { shared.wakeup.drain() }
+    }
+    events.closed(outcome)
+  }
+
+  private enum ReceiveOutcome { case drained, eof, failed(UpgradeError) }
+
+  private func drainReceive() -> ReceiveOutcome {
+    while true {
+      var n = 0
+      let rc = curl_easy_recv(easy.handle, readBuffer.baseAddress, readBuffer.count, &n)
+      if rc == CURLE_AGAIN { return .drained }
+      if rc != CURLE_OK { return .failed(.io("connection lost: \(easy.error(rc).message)")) }
+      if n == 0 { return .eof }
+      events.received(UnsafeRawBufferPointer(rebasing: readBuffer[..<n]))
+    }
+  }
+
+  private enum SendOutcome { case done, blocked, failed(UpgradeError) }
+
+  /// Coalesces queued writes into the send buffer and sends until the socket would block.
+  private func flushSends(_ queue: inout ArraySlice<Data>) -> SendOutcome {
+    while true {
+      if sendStart == sendEnd {
+        sendStart = 0
+        sendEnd = 0
+        while let next = queue.first, sendEnd < sendBuffer.count {
+          let take = min(next.count, sendBuffer.count - sendEnd)
+          next.withUnsafeBytes { src in
+            UnsafeMutableRawBufferPointer(rebasing: sendBuffer[sendEnd..<(sendEnd + take)])
+              .copyMemory(from: UnsafeRawBufferPointer(rebasing: src[..<take]))
+          }
+          sendEnd += take
+          if take == next.count {
+            queue.removeFirst()
+          } else {
+            queue[queue.startIndex] = next.subdata(in: (next.startIndex + take)..<next.endIndex)
+          }
+        }
+        if sendEnd == 0 { return .done }
+      }
+      var sent = 0
+      let rc = curl_easy_send(easy.handle, sendBuffer.baseAddress! + sendStart, sendEnd - sendStart, &sent)
+      if rc == CURLE_AGAIN { return .blocked }
+      if rc != CURLE_OK { return .failed(.io("connection lost while sending: \(easy.error(rc).message)")) }
+      sendStart += sent
+      shared.state.withLock { $0.pendingBytes -= sent }
+    }
+  }
+}
+
+/// Decodes an HTTP/1.1 chunked body once it is complete.
+enum ChunkedDecoder {
+  static func decodeComplete(_ bytes: [UInt8]) -> Data? {
+    var out = Data()
+    var i = 0
+    while true {
+      guard let lineEnd = bytes[i...].firstRange(of: [13, 10]) else { return nil }
+      let sizeText = String(decoding: bytes[i..<lineEnd.lowerBound], as: UTF8.self)
+      guard let size = Int(sizeText.split(separator: ";").first ?? "", radix: 16) else { return nil }
+      i = lineEnd.upperBound
+      if size == 0 { return out }
+      guard bytes.count >= i + size + 2 else { return nil }
+      out.append(contentsOf: bytes[i..<(i + size)])
+      i += size + 2
+    }
+  }
+}

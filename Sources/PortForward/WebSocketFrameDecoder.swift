@@ -1,0 +1,119 @@
+/// Incremental decoder for the frames a WebSocket **server** sends (RFC 6455): unmasked, binary
+/// messages possibly fragmented, control frames possibly interleaved between fragments.
+///
+/// A value type (honestly Sendable): it holds only bytes and counters. `nextEvent()` returns nil
+/// when more bytes are needed (nothing copied in that case). Unfragmented messages are returned as
+/// slices of the appended chunks; fragmented ones are gathered into one buffer. After a fatal
+/// error the decoder keeps throwing it; after a close frame it returns nil and drops input.
+public struct WebSocketFrameDecoder: Sendable {
+  /// Largest message accepted (sum of its fragments); checked from frame headers, before the
+  /// payload is buffered, so a hostile length cannot make us wait for or allocate gigabytes.
+  public let maxMessageSize: Int
+  private var queue = ChunkQueue()
+  private var fragments: [UInt8] = []
+  private var inFragmentedMessage = false
+  private var closed = false
+  private var failure: WebSocketError?
+
+  public init(maxMessageSize: Int = 16 << 20) {
+    self.maxMessageSize = max(0, maxMessageSize)
+  }
+
+  public var bufferedByteCount: Int { queue.count }
+  /// True once a close frame was decoded.
+  public var isClosed: Bool { closed }
+
+  /// Adds received bytes; the array is kept by reference, not copied.
+  public mutating func append(_ bytes: [UInt8]) { if !closed { queue.append(bytes[...]) } }
+  public mutating func append(_ bytes: ArraySlice<UInt8>) { if !closed { queue.append(bytes) } }
+  /// Adds received bytes from memory the caller owns; they are copied once.
+  public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+    if !closed && !bytes.isEmpty { queue.append(Array(bytes)[...]) }
+  }
+
+  public mutating func nextEvent() throws(WebSocketError) -> WebSocketEvent? {
+    if let failure { throw failure }
+    do {
+      return try decode()
+    } catch {
+      failure = error
+      throw error
+    }
+  }
+
+  private mutating func decode() throws(WebSocketError) -> WebSocketEvent? {
+    // Each pass consumes at least the 2-byte header, so this ends when the bytes run out.
+    while !closed {
+      guard queue.count >= 2 else { return nil }
+      let b0 = queue.peek(0)
+      let b1 = queue.peek(1)
+      if b0 & 0x70 != 0 { throw .reservedBitsSet(b0 & 0x70) }
+      guard let opcode = WebSocketOpcode(rawValue: b0 & 0x0F) else { throw .unknownOpcode(b0 & 0x0F) }
+      if b1 & 0x80 != 0 { throw .maskedServerFrame }
+      let fin = b0 & 0x80 != 0
+      var headerLength = 2
+      var length = UInt64(b1 & 0x7F)
+      if length == 126 {
+        guard queue.count >= 4 else { return nil }
+        length = UInt64(queue.peek(2)) << 8 | UInt64(queue.peek(3))
+        headerLength = 4
+      } else if length == 127 {
+        guard queue.count >= 10 else { return nil }
+        length = 0
+        for i in 2..<10 { length = length << 8 | UInt64(queue.peek(i)) }
+        if length & (1 << 63) != 0 { throw .invalidPayloadLength }
+        headerLength = 10
+      }
+      // Everything checkable from the header is checked before waiting for the payload.
+      switch opcode {
+      case .close, .ping, .pong:
+        if !fin { throw .fragmentedControlFrame(opcode) }
+        if length > 125 { throw .controlFrameTooLong(Int(length)) }
+      case .text:
+        throw .textMessageNotAllowed
+      case .binary:
+        if inFragmentedMessage { throw .expectedContinuation(opcode) }
+        if length > UInt64(maxMessageSize) { throw .messageTooLarge(length: length, limit: maxMessageSize) }
+      case .continuation:
+        if !inFragmentedMessage { throw .unexpectedContinuation }
+        let total = UInt64(fragments.count) + length
+        if total > UInt64(maxMessageSize) { throw .messageTooLarge(length: total, limit: maxMessageSize) }
+      }
+      let frameLength = headerLength + Int(length)  // length ≤ maxMessageSize or ≤ 125 here
+      guard queue.count >= frameLength else { return nil }
+      queue.skip(headerLength)
+      let payload = queue.read(Int(length))
+      switch opcode {
+      case .ping: return .ping(payload)
+      case .pong: return .pong(payload)
+      case .close:
+        closed = true
+        queue = ChunkQueue()
+        return try Self.parseClose(payload)
+      case .binary:
+        if fin { return .binary(payload) }
+        inFragmentedMessage = true
+        fragments = Array(payload)
+      case .continuation:
+        fragments.append(contentsOf: payload)
+        if fin {
+          inFragmentedMessage = false
+          let message = fragments
+          fragments = []
+          return .binary(message[...])
+        }
+      case .text:
+        preconditionFailure("text frames are rejected above")
+      }
+    }
+    return nil
+  }
+
+  private static func parseClose(_ payload: ArraySlice<UInt8>) throws(WebSocketError) -> WebSocketEvent {
+    if payload.isEmpty { return .close(code: nil, reason: "") }
+    guard payload.count >= 2 else { throw .invalidClosePayload }
+    let code = UInt16(payload[payload.startIndex]) << 8 | UInt16(payload[payload.startIndex + 1])
+    guard let reason = String(validating: payload.dropFirst(2), as: UTF8.self) else { throw .invalidClosePayload }
+    return .close(code: code, reason: reason)
+  }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import KubeClient
+
+@main
+struct KFTrayCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "kubectl-kftray",
+    abstract: "Reach addresses that only your Kubernetes cluster can reach.",
+    usage: "kubectl kftray <subcommand> [options]",
+    discussion: """
+      Creates a short-lived relay pod in the cluster, port-forwards to it through the API server and \
+      relays local traffic to the remote address. Every subcommand accepts kubectl's connection flags \
+      (--kubeconfig, --context, -n, ...) after the subcommand name.
+      """,
+    version: PluginVersion.current,
+    subcommands: [ProxyCommand.self, DoctorCommand.self, CleanupCommand.self, VersionCommand.self, CompleteCommand.self]
+  )
+
+  /// kubectl runs a plugin with its arguments unparsed; errors are mapped to exit codes here, in one place.
+  static func main() async {
+    do {
+      var command = try parseAsRoot()
+      if var asyncCommand = command as? AsyncParsableCommand {
+        try await asyncCommand.run()
+      } else {
+        try command.run()
+      }
+    } catch let error as UserFacingError {
+      FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+      Foundation.exit(error.exitCode.rawValue)
+    } catch {
+      exit(withError: error)
+    }
+  }
+}
+
+enum PluginVersion {
+  static let current = "0.1.0"
+  static var userAgent: String {
+    #if arch(x86_64)
+      let arch = "amd64"
+    #elseif arch(arm64)
+      let arch = "arm64"
+    #else
+      let arch = "unknown"
+    #endif
+    #if os(Linux)
+      let os = "linux"
+    #else
+      let os = "darwin"
+    #endif
+    return "kubectl-kftray/v\(current) (\(os)/\(arch))"
+  }
+}

@@ -1,0 +1,223 @@
+import Foundation
+import KubeClient
+import Synchronization
+
+/// A real sandbox cluster (the built `kftray-sandbox` binary, real TLS on loopback) shared by the
+/// tests of one process. Started on first use; `down` runs when the test process exits.
+public actor SandboxCluster {
+  public static let shared = SandboxCluster()
+
+  public struct Running: Sendable {
+    public var directory: String
+    public var kubeconfig: String
+    /// kube-apiserver's --token-auth-file format: token,user,uid,"groups".
+    public func token(for user: String) throws -> String {
+      let csv = try String(contentsOfFile: directory + "/tokens.csv", encoding: .utf8)
+      for line in csv.split(separator: "\n") {
+        let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+        if fields.count >= 2, fields[1] == user { return String(fields[0]) }
+      }
+      throw SandboxError("no token for \(user) in tokens.csv")
+    }
+  }
+
+  private var running: Running?
+
+  public func start() async throws -> Running {
+    if let running { return running }
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kftray-test-\(UUID().uuidString.prefix(8))").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let result = try Binaries.run(Binaries.path("kftray-sandbox"), ["up", "--dir", dir])
+    guard result.status == 0 else {
+      throw SandboxError("kftray-sandbox up failed (\(result.status)): \(result.stderr)\(result.stdout)")
+    }
+    Teardown.register(dir)
+    let r = Running(directory: dir, kubeconfig: dir + "/kubeconfig")
+    running = r
+    return r
+  }
+
+  /// A client for one of the sandbox's contexts, configured exactly as the plugin would be.
+  public func client(context: String, overrides: ConfigOverrides = ConfigOverrides()) async throws -> KubeAPI {
+    let running = try await start()
+    var o = overrides
+    o.kubeconfig = running.kubeconfig
+    o.context = context
+    let loader = KubeconfigLoader(environment: ["HOME": running.directory])
+    let config = try loader.load(o)
+    return KubeAPI(config: config, credentials: KubeCredentials(config: config))
+  }
+}
+
+public struct SandboxError: Error, CustomStringConvertible {
+  public var description: String
+  public init(_ d: String) { description = d }
+}
+
+/// Stops every sandbox this process started and removes its scratch directories, when it exits
+/// (also after a failed test).
+public enum Teardown {
+  private static let sandboxes = Mutex<[String]>([])
+  private static let scratch = Mutex<[String]>([])
+  private static let installed: Void = {
+    atexit {
+      for dir in Teardown.sandboxes.withLock({ $0 }) {
+        _ = try? Binaries.run(Binaries.path("kftray-sandbox"), ["down", "--dir", dir])
+        try? FileManager.default.removeItem(atPath: dir)
+      }
+      for path in Teardown.scratch.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
+    }
+  }()
+
+  public static func register(_ dir: String) {
+    _ = installed
+    sandboxes.withLock { $0.append(dir) }
+  }
+
+  /// A new directory under the system's temporary directory, removed when the process exits.
+  public static func temporaryDirectory(_ prefix: String) throws -> String {
+    _ = installed
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    scratch.withLock { $0.append(path) }
+    return path
+  }
+}
+
+/// The binaries this package builds, found next to the test bundle or through KFTRAY_BIN_DIR.
+public enum Binaries {
+  public static var directory: String {
+    if let dir = ProcessInfo.processInfo.environment["KFTRAY_BIN_DIR"], !dir.isEmpty { return dir }
+    // swift test runs <bin>/<package>PackageTests.xctest: the executables sit beside it.
+    return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+  }
+
+  public static func path(_ name: String) -> String { directory + "/" + name }
+
+  public struct Result: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+  }
+
+  /// Runs a program to completion. posix_spawn and waitpid rather than Foundation.Process, whose
+  /// exit detection was seen to hang inside the concurrent test runner on Linux.
+  public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Result {
+    // Files, not pipes: `kftray-sandbox up` leaves a daemon behind, and a daemon that inherited
+    // a pipe (here or in a test running concurrently) would keep it open and a read would never end.
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kftray-run-\(UUID().uuidString)").path
+    let outPath = scratch + ".out"
+    let errPath = scratch + ".err"
+    defer {
+      try? FileManager.default.removeItem(atPath: outPath)
+      try? FileManager.default.removeItem(atPath: errPath)
+    }
+    let env = environment.map { $0.map { "\($0.key)=\($0.value)" } }
+    let pid = try spawn(executable, arguments, environment: env, stdout: outPath, stderr: errPath)
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    let exited = (status & 0x7f) == 0
+    let code = exited ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    let outData = (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data()
+    let errData = (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data()
+    return Result(status: code, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+  }
+}
+
+/// A helper program running for the duration of a test (a proxy, a server), stopped with SIGTERM.
+public final class BackgroundProcess: Sendable {
+  public let pid: pid_t
+  public let logPath: String
+  private let stopped = Mutex(false)
+
+  /// Starts `executable` with stdout and stderr appended to `logPath`.
+  public init(_ executable: String, _ arguments: [String], logPath: String) throws {
+    let pid = try spawn(executable, arguments, environment: nil, stdout: logPath, stderr: nil)
+    self.pid = pid
+    self.logPath = logPath
+  }
+
+  public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+  /// Idempotent: a second call must not signal a pid the system may have reused.
+  public func stop() {
+    guard !stopped.withLock({ s in defer { s = true }; return s }) else { return }
+    kill(pid, SIGTERM)
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+  }
+
+  deinit { stop() }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for a helper started right after).
+public func freeLoopbackPort() throws -> Int {
+  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+  defer { close(fd) }
+  var addr = sockaddr_in()
+  addr.sin_family = sa_family_t(AF_INET)
+  addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+  addr.sin_port = 0
+  var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+  let ok = withUnsafeMutablePointer(to: &addr) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+      bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
+    }
+  }
+  guard ok else { throw SandboxError("cannot find a free port") }
+  return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// Waits until something accepts connections on 127.0.0.1:port.
+public func waitForLoopbackPort(_ port: Int, seconds: Double = 10) async throws {
+  let deadline = ContinuousClock.now + .seconds(seconds)
+  while ContinuousClock.now < deadline {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = UInt16(port).bigEndian
+    let connected = withUnsafePointer(to: &addr) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+    close(fd)
+    if connected { return }
+    try await Task.sleep(for: .milliseconds(50))
+  }
+  throw SandboxError("nothing listens on 127.0.0.1:\(port)")
+}
+
+/// posix_spawn with stdin from /dev/null and output to files. The child gets an empty signal mask
+/// and default signal actions: spawned from a test thread (whose mask blocks signals), it would
+/// otherwise ignore the SIGTERM that stops it.
+func spawn(_ executable: String, _ arguments: [String], environment: [String]?, stdout: String, stderr: String?) throws -> pid_t {
+  var actions = posix_spawn_file_actions_t()
+  posix_spawn_file_actions_init(&actions)
+  defer { posix_spawn_file_actions_destroy(&actions) }
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+  posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+  if let stderr {
+    posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+  } else {
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+  }
+  var attributes = posix_spawnattr_t()
+  posix_spawnattr_init(&attributes)
+  defer { posix_spawnattr_destroy(&attributes) }
+  var empty = sigset_t()
+  sigemptyset(&empty)
+  posix_spawnattr_setsigmask(&attributes, &empty)
+  var all = sigset_t()
+  sigfillset(&all)
+  posix_spawnattr_setsigdefault(&attributes, &all)
+  posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+  let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+  defer { argv.forEach { free($0) } }
+  let envStrings = environment ?? ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
+  let envp: [UnsafeMutablePointer<CChar>?] = envStrings.map { strdup($0) } + [nil]
+  defer { envp.forEach { free($0) } }
+  var pid: pid_t = 0
+  let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+  guard rc == 0 else { throw SandboxError("cannot run \(executable): \(String(cString: strerror(rc)))") }
+  return pid
+}

@@ -1,0 +1,169 @@
+function __kubectl-kftray_should_offer_completions_for_flags_or_options -a expected_commands
+    set -l non_repeating_flags_or_options $argv[2..]
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __kubectl-kftray_parse_tokens
+    test "$commands" = "$expected_commands"; and return $non_repeating_flags_or_options_absent
+end
+
+function __kubectl-kftray_should_offer_completions_for_positional -a expected_commands positional_index_comparison expected_positional_index
+    set -l non_repeating_flags_or_options
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __kubectl-kftray_parse_tokens
+    test "$commands" = "$expected_commands" -a \( "$positional_index" "$positional_index_comparison" "$expected_positional_index" \)
+end
+
+function __kubectl-kftray_parse_tokens -S
+    set -l unparsed_tokens (__kubectl-kftray_tokens -pc)
+    switch $unparsed_tokens[1]
+    case 'kubectl-kftray'
+        __kubectl-kftray_parse_subcommand 0 'version' 'h/help'
+        switch $unparsed_tokens[1]
+        case 'proxy'
+            __kubectl-kftray_parse_subcommand 1 'kubeconfig=' 'context=' 'cluster=' 'user=' 'n/namespace=' 's/server=' 'certificate-authority=' 'insecure-skip-tls-verify=' 'tls-server-name=' 'token=' 'client-certificate=' 'client-key=' 'as=' 'as-group=+' 'as-uid=' 'request-timeout=' 'version' 'h/help'
+        case 'doctor'
+            __kubectl-kftray_parse_subcommand 1 'kubeconfig=' 'context=' 'cluster=' 'user=' 'n/namespace=' 's/server=' 'certificate-authority=' 'insecure-skip-tls-verify=' 'tls-server-name=' 'token=' 'client-certificate=' 'client-key=' 'as=' 'as-group=+' 'as-uid=' 'request-timeout=' 'version' 'h/help'
+        case 'cleanup'
+            __kubectl-kftray_parse_subcommand 0 'kubeconfig=' 'context=' 'cluster=' 'user=' 'n/namespace=' 's/server=' 'certificate-authority=' 'insecure-skip-tls-verify=' 'tls-server-name=' 'token=' 'client-certificate=' 'client-key=' 'as=' 'as-group=+' 'as-uid=' 'request-timeout=' 'version' 'h/help'
+        case 'version'
+            __kubectl-kftray_parse_subcommand 0 'kubeconfig=' 'context=' 'cluster=' 'user=' 'n/namespace=' 's/server=' 'certificate-authority=' 'insecure-skip-tls-verify=' 'tls-server-name=' 'token=' 'client-certificate=' 'client-key=' 'as=' 'as-group=+' 'as-uid=' 'request-timeout=' 'client' 'o/output=' 'version' 'h/help'
+        case 'help'
+            __kubectl-kftray_parse_subcommand -r 1 'version'
+        end
+    end
+end
+
+function __kubectl-kftray_tokens
+    if test (string split -m 1 -f 1 -- . "$FISH_VERSION") -gt 3
+        commandline --tokens-raw $argv
+    else
+        commandline -o $argv
+    end
+end
+
+function __kubectl-kftray_parse_subcommand -S -a positional_count
+    argparse -s r -- $argv
+    set -l option_specs $argv[2..]
+    set -l is_repeating_positional $_flag_r
+    set -el _flag_r
+    set -a commands $unparsed_tokens[1]
+    set positional_index 0
+    while true
+        set -e unparsed_tokens[1]
+        argparse -sn "$commands" $option_specs -- $unparsed_tokens 2> /dev/null
+        set unparsed_tokens $argv
+        set positional_index (math $positional_index + 1)
+        for non_repeating_flag_or_option in $non_repeating_flags_or_options
+            if set -ql "_flag_$(string replace -a - _ -- $non_repeating_flag_or_option)"
+                set non_repeating_flags_or_options_absent 1
+                break
+            end
+        end
+        test (count $unparsed_tokens) -eq 0 -o \( -z "$is_repeating_positional" -a "$positional_index" -gt "$positional_count" \) && break
+    end
+end
+
+function __kubectl-kftray_complete_directories
+    set -l token (commandline -t)
+    string match -- '*/' $token
+    set -l subdirs $token*/
+    printf %s\n $subdirs
+end
+
+function __kubectl-kftray_custom_completion
+    set -x SAP_SHELL fish
+    set -x SAP_SHELL_VERSION $FISH_VERSION
+    set -l tokens (__kubectl-kftray_tokens -p)
+    if test -z "$(__kubectl-kftray_tokens -t)"
+        set -l index (count (__kubectl-kftray_tokens -pc))
+        set tokens $tokens[..$index] \'\' $tokens[(math $index + 1)..]
+    end
+    command $tokens[1] $argv $tokens
+end
+
+complete -c 'kubectl-kftray' -f
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray" version' -l 'version' -d 'Show the version.'
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_positional "kubectl-kftray" -eq 1' -fa 'proxy' -d 'Forward a local port to an address reachable from the cluster (not built yet).'
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_positional "kubectl-kftray" -eq 1' -fa 'doctor' -d 'Explain why an address cannot be reached from the cluster (not built yet).'
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_positional "kubectl-kftray" -eq 1' -fa 'cleanup' -d 'Delete relay pods left behind (not built yet).'
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_positional "kubectl-kftray" -eq 1' -fa 'version' -d 'Print the plugin version and the API server\'s version.'
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_positional "kubectl-kftray" -eq 1' -fa 'help' -d 'Show subcommand help information.'
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray proxy" kubeconfig' -l 'kubeconfig' -d 'Path to the kubeconfig file to use (only this file; KUBECONFIG is ignored).' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray proxy" context' -l 'context' -d 'The name of the kubeconfig context to use.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray proxy" cluster' -l 'cluster' -d 'The name of the kubeconfig cluster to use.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray proxy" user' -l 'user' -d 'The name of the kubeconfig user to use.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray proxy" n namespace' -s 'n' -l 'namespace' -d 'The namespace to use (default: the context\'s, else "default").' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray proxy" s server' -s 's' -l 'server' -d 'The address and port of the Kubernetes API server.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray proxy" certificate-authority' -l 'certificate-authority' -d 'Path to a CA certificate file for the API server.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray proxy" insecure-skip-tls-verify' -l 'insecure-skip-tls-verify' -d 'Do not verify the server\'s certificate (true/false).' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray proxy" tls-server-name' -l 'tls-server-name' -d 'Server name to use for certificate validation.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray proxy" token' -l 'token' -d 'Bearer token for authentication to the API server.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray proxy" client-certificate' -l 'client-certificate' -d 'Path to a client certificate file for TLS.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray proxy" client-key' -l 'client-key' -d 'Path to a client key file for TLS.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray proxy" as' -l 'as' -d 'Username to impersonate for the operation.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray proxy"' -l 'as-group' -d 'Group to impersonate for the operation (repeatable).' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray proxy" as-uid' -l 'as-uid' -d 'UID to impersonate for the operation.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray proxy" request-timeout' -l 'request-timeout' -d 'How long to wait for a single API call: 0 (no limit), seconds (5) or a duration (1m30s).' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray proxy" version' -l 'version' -d 'Show the version.'
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray proxy" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray doctor" kubeconfig' -l 'kubeconfig' -d 'Path to the kubeconfig file to use (only this file; KUBECONFIG is ignored).' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray doctor" context' -l 'context' -d 'The name of the kubeconfig context to use.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray doctor" cluster' -l 'cluster' -d 'The name of the kubeconfig cluster to use.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray doctor" user' -l 'user' -d 'The name of the kubeconfig user to use.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray doctor" n namespace' -s 'n' -l 'namespace' -d 'The namespace to use (default: the context\'s, else "default").' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray doctor" s server' -s 's' -l 'server' -d 'The address and port of the Kubernetes API server.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray doctor" certificate-authority' -l 'certificate-authority' -d 'Path to a CA certificate file for the API server.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray doctor" insecure-skip-tls-verify' -l 'insecure-skip-tls-verify' -d 'Do not verify the server\'s certificate (true/false).' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray doctor" tls-server-name' -l 'tls-server-name' -d 'Server name to use for certificate validation.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray doctor" token' -l 'token' -d 'Bearer token for authentication to the API server.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray doctor" client-certificate' -l 'client-certificate' -d 'Path to a client certificate file for TLS.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray doctor" client-key' -l 'client-key' -d 'Path to a client key file for TLS.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray doctor" as' -l 'as' -d 'Username to impersonate for the operation.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray doctor"' -l 'as-group' -d 'Group to impersonate for the operation (repeatable).' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray doctor" as-uid' -l 'as-uid' -d 'UID to impersonate for the operation.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray doctor" request-timeout' -l 'request-timeout' -d 'How long to wait for a single API call: 0 (no limit), seconds (5) or a duration (1m30s).' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray doctor" version' -l 'version' -d 'Show the version.'
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray doctor" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray cleanup" kubeconfig' -l 'kubeconfig' -d 'Path to the kubeconfig file to use (only this file; KUBECONFIG is ignored).' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray cleanup" context' -l 'context' -d 'The name of the kubeconfig context to use.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray cleanup" cluster' -l 'cluster' -d 'The name of the kubeconfig cluster to use.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray cleanup" user' -l 'user' -d 'The name of the kubeconfig user to use.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray cleanup" n namespace' -s 'n' -l 'namespace' -d 'The namespace to use (default: the context\'s, else "default").' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray cleanup" s server' -s 's' -l 'server' -d 'The address and port of the Kubernetes API server.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray cleanup" certificate-authority' -l 'certificate-authority' -d 'Path to a CA certificate file for the API server.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray cleanup" insecure-skip-tls-verify' -l 'insecure-skip-tls-verify' -d 'Do not verify the server\'s certificate (true/false).' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray cleanup" tls-server-name' -l 'tls-server-name' -d 'Server name to use for certificate validation.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray cleanup" token' -l 'token' -d 'Bearer token for authentication to the API server.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray cleanup" client-certificate' -l 'client-certificate' -d 'Path to a client certificate file for TLS.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray cleanup" client-key' -l 'client-key' -d 'Path to a client key file for TLS.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray cleanup" as' -l 'as' -d 'Username to impersonate for the operation.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray cleanup"' -l 'as-group' -d 'Group to impersonate for the operation (repeatable).' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray cleanup" as-uid' -l 'as-uid' -d 'UID to impersonate for the operation.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray cleanup" request-timeout' -l 'request-timeout' -d 'How long to wait for a single API call: 0 (no limit), seconds (5) or a duration (1m30s).' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray cleanup" version' -l 'version' -d 'Show the version.'
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray cleanup" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray version" kubeconfig' -l 'kubeconfig' -d 'Path to the kubeconfig file to use (only this file; KUBECONFIG is ignored).' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray version" context' -l 'context' -d 'The name of the kubeconfig context to use.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray version" cluster' -l 'cluster' -d 'The name of the kubeconfig cluster to use.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray version" user' -l 'user' -d 'The name of the kubeconfig user to use.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray version" n namespace' -s 'n' -l 'namespace' -d 'The namespace to use (default: the context\'s, else "default").' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray version" s server' -s 's' -l 'server' -d 'The address and port of the Kubernetes API server.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray version" certificate-authority' -l 'certificate-authority' -d 'Path to a CA certificate file for the API server.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray version" insecure-skip-tls-verify' -l 'insecure-skip-tls-verify' -d 'Do not verify the server\'s certificate (true/false).' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray version" tls-server-name' -l 'tls-server-name' -d 'Server name to use for certificate validation.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray version" token' -l 'token' -d 'Bearer token for authentication to the API server.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray version" client-certificate' -l 'client-certificate' -d 'Path to a client certificate file for TLS.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray version" client-key' -l 'client-key' -d 'Path to a client key file for TLS.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray version" as' -l 'as' -d 'Username to impersonate for the operation.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray version"' -l 'as-group' -d 'Group to impersonate for the operation (repeatable).' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray version" as-uid' -l 'as-uid' -d 'UID to impersonate for the operation.' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray version" request-timeout' -l 'request-timeout' -d 'How long to wait for a single API call: 0 (no limit), seconds (5) or a duration (1m30s).' -rfka ''
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray version" client' -l 'client' -d 'Print only the plugin version; do not contact the cluster.'
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray version" o output' -s 'o' -l 'output' -d 'Output format: text or json.' -rfka 'text json'
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray version" version' -l 'version' -d 'Show the version.'
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray version" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'kubectl-kftray' -n '__kubectl-kftray_should_offer_completions_for_flags_or_options "kubectl-kftray help" version' -l 'version' -d 'Show the version.'

