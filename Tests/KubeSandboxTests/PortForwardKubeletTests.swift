@@ -129,6 +129,38 @@ struct PortForwardKubeletTests {
     }
   }
 
+  @Test func clientResetOfTheDataStreamClosesThePodSocketAndFinishesTheErrorStream() async throws {
+    try await KubeletHarness.with { kubelet in
+      let echo = try await EchoServer(group: kubelet.group)
+      defer { Task { await echo.close() } }
+      let client = try await kubelet.upgradedClient()
+      defer { client.close() }
+      let port = String(echo.port)
+      try client.send(.synStream(SPDYSynStream(streamID: 1, headers: ["streamtype": "error", "port": port, "requestid": "0"])))
+      try client.send(.data(SPDYDataFrame(streamID: 1, flags: .fin)))
+      try client.send(.synStream(SPDYSynStream(streamID: 3, headers: ["streamtype": "data", "port": port, "requestid": "0"])))
+      try client.send(.data(SPDYDataFrame(streamID: 3, payload: [42])))
+      #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 1)))
+      #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 3)))
+      #expect(try await client.nextFrame() == .data(SPDYDataFrame(streamID: 3, payload: [42])))
+      // kubectl resets the data stream when its side is done; the kubelet then only finishes the error
+      // stream (nothing more on the reset data stream), and later DATA for it is dropped.
+      try client.send(.rstStream(SPDYRstStream(streamID: 3, status: .cancel)))
+      try client.send(.data(SPDYDataFrame(streamID: 3, payload: [1])))
+      #expect(try await client.nextFrame() == .data(SPDYDataFrame(streamID: 1, flags: .fin)))
+      try client.send(.ping(SPDYPing(id: 5)))
+      #expect(try await client.nextFrame() == .ping(SPDYPing(id: 5)))
+    }
+  }
+
+  @Test func goAwayClosesTheConnectionOnceIdle() async throws {
+    try await KubeletHarness.with { kubelet in
+      let client = try await kubelet.upgradedClient()
+      try client.send(.goAway(SPDYGoAway(lastGoodStreamID: 0)))
+      try await client.channelForTests.closeFuture.get()
+    }
+  }
+
   @Test func upgradeNegotiatesTheStreamProtocol() async throws {
     try await KubeletHarness.with { kubelet in
       let missing = try await kubelet.rawRequest(protocols: [])
@@ -299,4 +331,126 @@ final class RawSPDYClient: @unchecked Sendable {
   }
 
   func close() { channel.close(promise: nil) }
+
+  /// For writes that bypass the encoder (DATA frames carry no compressed headers).
+  var channelForTests: Channel { channel }
+}
+
+/// Backpressure: a pod that does not read must stop the kubelet from reading the client's connection,
+/// instead of the kubelet buffering everything the client sends.
+@Suite("sandbox kubelet: backpressure")
+struct PortForwardBackpressureTests {
+  @Test func aPodThatDoesNotReadStallsTheClient() async throws {
+    try await KubeletHarness.with { kubelet in
+      let pod = try await PausedPod(group: kubelet.group)
+      defer { Task { await pod.close() } }
+      let client = try await kubelet.upgradedClient()
+      defer { client.close() }
+      let port = String(pod.port)
+      try client.send(.synStream(SPDYSynStream(streamID: 1, headers: ["streamtype": "error", "port": port, "requestid": "0"])))
+      try client.send(.data(SPDYDataFrame(streamID: 1, flags: .fin)))
+      try client.send(.synStream(SPDYSynStream(streamID: 3, headers: ["streamtype": "data", "port": port, "requestid": "0"])))
+      #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 1)))
+      #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 3)))
+      #expect(try await pod.waitForConnection())
+
+      // 64 MiB in 32 KiB DATA frames: far more than the socket buffers on the way can hold.
+      let total = 64 << 20
+      let chunk = [UInt8]((0..<(32 * 1024)).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+      let lastWritten = client.sendData(streamID: 3, chunk: chunk, count: total / chunk.count)
+      try await Task.sleep(nanoseconds: 1_500_000_000)
+      #expect(!lastWritten.withLockedValue { $0 }, "the kubelet read everything although the pod reads nothing")
+      #expect(pod.received == 0)
+
+      // Once the pod reads, everything arrives, in order.
+      pod.startReading()
+      let start = Date()
+      let deadline = start.addingTimeInterval(60)
+      while pod.received < total, Date() < deadline { try await Task.sleep(nanoseconds: 50_000_000) }
+      #expect(pod.received == total, "after \(Date().timeIntervalSince(start)) s")
+      #expect(pod.receivedEquals(chunk, times: total / chunk.count))
+      #expect(lastWritten.withLockedValue { $0 })
+    }
+  }
+}
+
+/// A pod port whose connection is not read until `startReading()`; keeps what it receives.
+final class PausedPod: Sendable {
+  private let server: Channel
+  private let accepted = NIOLockedValueBox<Channel?>(nil)
+  private let storage = NIOLockedValueBox<[UInt8]>([])
+
+  var port: Int { server.localAddress?.port ?? 0 }
+  var received: Int { storage.withLockedValue { $0.count } }
+
+  init(group: EventLoopGroup) async throws {
+    let accepted = self.accepted
+    let storage = self.storage
+    server = try await ServerBootstrap(group: group)
+      .childChannelOption(.autoRead, value: false)
+      .childChannelOption(.socketOption(.so_rcvbuf), value: 64 * 1024)
+      .childChannelInitializer { channel in
+        accepted.withLockedValue { $0 = channel }
+        return channel.eventLoop.makeCompletedFuture {
+          try channel.pipeline.syncOperations.addHandler(Keeper(storage: storage))
+        }
+      }
+      .bind(host: "127.0.0.1", port: 0).get()
+  }
+
+  func waitForConnection() async throws -> Bool {
+    let deadline = Date().addingTimeInterval(10)
+    while accepted.withLockedValue({ $0 }) == nil, Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
+    return accepted.withLockedValue { $0 } != nil
+  }
+
+  func startReading() {
+    _ = accepted.withLockedValue { $0 }?.setOption(ChannelOptions.autoRead, value: true)
+  }
+
+  /// True if everything received is `chunk` repeated `times` times (memcmp: debug builds are slow per byte).
+  func receivedEquals(_ chunk: [UInt8], times: Int) -> Bool {
+    storage.withLockedValue { bytes in
+      guard bytes.count == chunk.count * times else { return false }
+      return bytes.withUnsafeBytes { all in
+        chunk.withUnsafeBytes { one in
+          (0..<times).allSatisfy { memcmp(all.baseAddress! + $0 * one.count, one.baseAddress!, one.count) == 0 }
+        }
+      }
+    }
+  }
+
+  func close() async {
+    try? await accepted.withLockedValue { $0 }?.close()
+    try? await server.close()
+  }
+
+  private final class Keeper: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let storage: NIOLockedValueBox<[UInt8]>
+    init(storage: NIOLockedValueBox<[UInt8]>) { self.storage = storage }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+      let buffer = unwrapInboundIn(data)
+      buffer.withUnsafeReadableBytes { bytes in storage.withLockedValue { $0.append(contentsOf: bytes) } }
+    }
+  }
+}
+
+extension RawSPDYClient {
+  /// Queues `count` DATA frames carrying `chunk`; the box turns true once the last one reached the socket.
+  func sendData(streamID: SPDYStreamID, chunk: [UInt8], count: Int) -> NIOLockedValueBox<Bool> {
+    let done = NIOLockedValueBox(false)
+    var frame: [UInt8] = []
+    try! SPDYFrameEncoder.encodeData(streamID: streamID, payload: chunk, into: &frame)
+    let buffer = ByteBuffer(bytes: frame)
+    let channel = self.channelForTests
+    for index in 0..<count {
+      if index == count - 1 {
+        channel.writeAndFlush(buffer).whenComplete { _ in done.withLockedValue { $0 = true } }
+      } else {
+        channel.write(buffer, promise: nil)
+      }
+    }
+    return done
+  }
 }
