@@ -45,6 +45,7 @@ let package = Package(
     .target(
       name: "KubeSandbox",
       dependencies: [
+        "PortForward",  // SPDY/WebSocket codecs for the kubelet's port-forward and the API server's tunnel
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
@@ -70,6 +71,7 @@ let package = Package(
       name: "KubeSandboxTests",
       dependencies: [
         "KubeSandbox",
+        "PortForward",  // raw SPDY client for the kubelet's port-forward tests
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),

@@ -92,6 +92,8 @@ struct Serve: AsyncParsableCommand {
     // Unbuffered, so the log shows it at once.
     FileHandle.standardOutput.write(
       Data("kftray-sandbox: serving \(sandbox.serverURL)\nkftray-sandbox: kubeconfig \(sandbox.kubeconfigPath)\n".utf8))
+    FileHandle.standardOutput.write(
+      Data("kftray-sandbox: node \(sandbox.kubelet.nodeName), kubelet https://127.0.0.1:\(sandbox.kubelet.port)\n".utf8))
     // SIGTERM/SIGINT close the listener; the process then leaves through `waitUntilClosed`.
     let signals = ([SIGTERM, SIGINT] as [Int32]).map { number -> DispatchSourceSignal in
       signal(number, SIG_IGN)

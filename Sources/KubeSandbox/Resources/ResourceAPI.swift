@@ -61,6 +61,7 @@ final class ResourceAPI: Sendable {
       return try podLog(request, namespace: namespace, name: info.name)
     case "portforward" where definition.resource == "pods":
       guard request.method == .GET || request.method == .POST else { throw .methodNotAllowed }
+      try authorizeWebSocketPortForward(request, info: info, user: user)  // Proxy/PortForwardProxy.swift
       return try portForward(request, namespace: namespace, name: info.name)
     default:
       throw .pathNotFound

@@ -51,13 +51,16 @@ public enum SandboxServer {
 
     let store = ObjectStore(historyLimit: options.watchHistory)
     Seed.populate(store)
-    let router = Router(
-      authenticator: Authenticator(tokens: tokens), authorizer: .sandboxDefault,
-      resources: ResourceAPI(store: store, authorizer: .sandboxDefault), version: VersionInfo(),
-      requestLog: options.requestLog)
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     let server: HTTPSServer
+    let node: SandboxNode
     do {
+      // The node's kubelet first: the API server proxies pods/portforward to it (Kubelet/SandboxNode.swift).
+      node = try await SandboxNode.start(store: store, pki: pki, group: group)
+      let router = Router(
+        authenticator: Authenticator(tokens: tokens), authorizer: .sandboxDefault,
+        resources: ResourceAPI(store: store, authorizer: .sandboxDefault, nodeStreams: node.proxy),
+        version: VersionInfo(), requestLog: options.requestLog)
       server = try await HTTPSServer.start(host: "127.0.0.1", port: options.port, pki: pki, router: router, group: group)
     } catch {
       try? await group.shutdownGracefully()
@@ -65,7 +68,9 @@ public enum SandboxServer {
     }
     let kubeconfig = Kubeconfig.render(server: "https://127.0.0.1:\(server.port)", pki: pki, tokens: tokens)
     try SandboxFiles.writePrivate(kubeconfig, to: files.kubeconfig)
-    return RunningSandbox(files: files, port: server.port, tokens: tokens, store: store, server: server, group: group)
+    return RunningSandbox(
+      files: files, port: server.port, tokens: tokens, store: store, server: server, kubelet: node.kubelet,
+      group: group)
   }
 
   /// Shorthand for `start(directory:options:)` with only a port (0: pick a free one).
@@ -92,17 +97,20 @@ public final class RunningSandbox: Sendable {
   /// The cluster state (tests look at it, e.g. to see that watches end with their clients).
   let store: ObjectStore
   private let server: HTTPSServer
+  /// The node's kubelet API (pods/portforward is proxied to it).
+  public let kubelet: KubeletServer
   private let group: MultiThreadedEventLoopGroup
 
   init(
     files: SandboxFiles, port: Int, tokens: [StaticToken], store: ObjectStore, server: HTTPSServer,
-    group: MultiThreadedEventLoopGroup
+    kubelet: KubeletServer, group: MultiThreadedEventLoopGroup
   ) {
     self.files = files
     self.port = port
     self.tokens = tokens
     self.store = store
     self.server = server
+    self.kubelet = kubelet
     self.group = group
   }
 
@@ -118,6 +126,7 @@ public final class RunningSandbox: Sendable {
 
   public func shutdown() async {
     await server.close()
+    await kubelet.close()
     try? await group.shutdownGracefully()
   }
 }
