@@ -19,7 +19,7 @@ import Testing
     var bytes: [UInt8] { state.withLock { $0.bytes } }
     var closed: Bool { state.withLock { $0.closed } }
 
-    func wait(until condition: @escaping @Sendable ([UInt8], Bool) -> Bool, seconds: Double = 20) async throws {
+    func wait(until condition: @escaping @Sendable ([UInt8], Bool) -> Bool, seconds: Double = 60) async throws {
       let deadline = ContinuousClock.now + .seconds(seconds)
       while ContinuousClock.now < deadline {
         if state.withLock({ condition($0.bytes, $0.closed) }) { return }
