@@ -9,6 +9,7 @@ let package = Package(
   products: [
     .executable(name: "kubectl-kftray", targets: ["kubectl-kftray"]),
     .executable(name: "kftray-sandbox", targets: ["kftray-sandbox"]),
+    .executable(name: "kftray-relay", targets: ["kftray-relay"]),
     .library(name: "KubeClient", targets: ["KubeClient"]),
   ],
   dependencies: [
@@ -59,6 +60,10 @@ let package = Package(
     .executableTarget(
       name: "kftray-sandbox",
       dependencies: ["KubeSandbox", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+    // The relay inside the relay pod (kftray-server's env and wire contract). POSIX sockets and
+    // threads only: no NIO, no Foundation, so the static binary in the image stays small.
+    .target(name: "KFTrayRelay"),
+    .executableTarget(name: "kftray-relay", dependencies: ["KFTrayRelay"], exclude: ["Containerfile"]),
     // Shared by the test targets: a sandbox cluster per test process, and running the built binaries.
     .target(name: "TestSupport", dependencies: ["KubeClient"], path: "Tests/TestSupport"),
     .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "TestSupport"]),
@@ -75,5 +80,6 @@ let package = Package(
     .testTarget(
       name: "EndToEndTests", dependencies: ["KubeClient", "TestSupport", .product(name: "Yams", package: "Yams")]),
     .testTarget(name: "PortForwardTests", dependencies: ["PortForward"]),
+    .testTarget(name: "KFTrayRelayTests", dependencies: ["KFTrayRelay"]),
   ]
 )

@@ -22,6 +22,7 @@ bin=$(swift build -c release --show-bin-path)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 cp "$bin/kubectl-kftray" LICENSE man/kubectl-kftray.1 completions/* "$stage/"
+strip "$stage/kubectl-kftray"  # debug symbols are most of an unstripped binary
 mkdir -p dist
 tar -C "$stage" -czf "dist/$name" .
 sha=$(sha256sum "dist/$name" | cut -d' ' -f1)

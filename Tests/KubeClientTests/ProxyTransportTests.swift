@@ -5,8 +5,7 @@ import Testing
 
 /// API calls and upgrades through real proxies on loopback: tinyproxy (HTTP CONNECT) and
 /// microsocks (SOCKS5), chosen by a kubeconfig `proxy-url` as kubectl users configure it.
-// Serialized: each test picks a free port for its proxy, and two picks at once can collide.
-@Suite(.serialized) struct ProxyTransportTests {
+@Suite struct ProxyTransportTests {
   static func config(proxyURL: String) async throws -> ClientConfig {
     let running = try await SandboxCluster.shared.start()
     let base = try KubeconfigLoader(environment: ["HOME": running.directory]).load(
@@ -35,22 +34,42 @@ import Testing
     return try KubeconfigLoader(environment: ["HOME": dir]).load(ConfigOverrides(kubeconfig: dir + "/config"))
   }
 
+  /// Starts a helper on a free loopback port. A port picked as free can be taken by a test of
+  /// another suite before the helper binds it, so a helper that does not come up is retried.
+  static func startOnFreePort(_ start: (Int) throws -> BackgroundProcess) async throws -> (BackgroundProcess, Int) {
+    var lastError: (any Error)?
+    for _ in 0..<5 {
+      let port = try freeLoopbackPort()
+      let process = try start(port)
+      do {
+        try await waitForLoopbackPort(port, seconds: 3)
+        // Something answers; make sure it is our helper and not whoever took the port.
+        try await Task.sleep(for: .milliseconds(100))
+        guard process.isRunning else { throw SandboxError("the helper exited: \(process.log)") }
+        return (process, port)
+      } catch {
+        process.stop()
+        lastError = error
+      }
+    }
+    throw lastError!
+  }
+
   static func tinyproxy(allowingPort port: Int) async throws -> (BackgroundProcess, Int) {
-    let listen = try freeLoopbackPort()
     let dir = try Teardown.temporaryDirectory("kftray-tinyproxy")
-    let conf = "\(dir)/tinyproxy-\(listen).conf"
-    // tinyproxy only CONNECTs to ports it is told about.
-    try """
-      Port \(listen)
-      Listen 127.0.0.1
-      Allow 127.0.0.1
-      ConnectPort \(port)
-      LogLevel Connect
-      MaxClients 20
-      """.write(toFile: conf, atomically: true, encoding: .utf8)
-    let process = try BackgroundProcess("/usr/bin/tinyproxy", ["-d", "-c", conf], logPath: "\(dir)/tinyproxy-\(listen).log")
-    try await waitForLoopbackPort(listen)
-    return (process, listen)
+    return try await startOnFreePort { listen in
+      let conf = "\(dir)/tinyproxy-\(listen).conf"
+      // tinyproxy only CONNECTs to ports it is told about.
+      try """
+        Port \(listen)
+        Listen 127.0.0.1
+        Allow 127.0.0.1
+        ConnectPort \(port)
+        LogLevel Connect
+        MaxClients 20
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+      return try BackgroundProcess("/usr/bin/tinyproxy", ["-d", "-c", conf], logPath: "\(dir)/tinyproxy-\(listen).log")
+    }
   }
 
   @Test func apiCallsThroughHTTPConnectProxy() async throws {
@@ -86,11 +105,10 @@ import Testing
   }
 
   @Test func apiCallsThroughSOCKS5Proxy() async throws {
-    let listen = try freeLoopbackPort()
-    let proxy = try BackgroundProcess(
-      "/usr/bin/microsocks", ["-i", "127.0.0.1", "-p", "\(listen)"],
-      logPath: try Teardown.temporaryDirectory("kftray-microsocks") + "/microsocks.log")
-    try await waitForLoopbackPort(listen)
+    let dir = try Teardown.temporaryDirectory("kftray-microsocks")
+    let (proxy, listen) = try await Self.startOnFreePort { port in
+      try BackgroundProcess("/usr/bin/microsocks", ["-i", "127.0.0.1", "-p", "\(port)"], logPath: dir + "/microsocks.log")
+    }
     let config = try await Self.config(proxyURL: "socks5://127.0.0.1:\(listen)")
     #expect(config.proxy == .proxy("socks5h://127.0.0.1:\(listen)"), "kubeconfig socks5 means: the proxy resolves names")
     let api = KubeAPI(config: config, credentials: KubeCredentials(config: config))

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 
+@testable import KubeSandbox
+
 #if canImport(Glibc)
   import Glibc
 #endif
@@ -36,7 +38,7 @@ struct CLITests {
     #expect(up.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == kubeconfig)
     let pidText = try String(contentsOfFile: directory.appendingPathComponent("apiserver.pid").path, encoding: .utf8)
     let pid = try #require(Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
-    #expect(kill(pid, 0) == 0)
+    #expect(Daemon.isAlive(pid))
 
     let environment = ["KUBECONFIG": kubeconfig, "HOME": home.path]
     let version = try ProcessRunner.run(SandboxFixture.kubectlPath, ["version"], environment: environment)
@@ -59,7 +61,7 @@ struct CLITests {
 
     let down = try ProcessRunner.run(binary, ["down", "--dir", directory.path])
     #expect(down.status == 0, "\(down.stderr)")
-    #expect(kill(pid, 0) != 0)
+    #expect(!Daemon.isAlive(pid))
     #expect(!FileManager.default.fileExists(atPath: directory.path))
 
     let again = try ProcessRunner.run(binary, ["down", "--dir", directory.path])
@@ -75,7 +77,7 @@ struct CLITests {
     let pidText = try String(contentsOfFile: directory.appendingPathComponent("apiserver.pid").path, encoding: .utf8)
     let pid = try #require(Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
     kill(pid, SIGKILL)
-    #expect(try await eventually { kill(pid, 0) != 0 })
+    #expect(try await eventually { !Daemon.isAlive(pid) })
     let down = try ProcessRunner.run(binary, ["down", "--dir", directory.path])
     #expect(down.status == 0)
     #expect(!FileManager.default.fileExists(atPath: directory.path))

@@ -261,6 +261,23 @@ struct KubectlTests {
     }
   }
 
+  @Test func impersonation() async throws {
+    try await SandboxFixture.with { sandbox in
+      let asReadonly = try sandbox.kubectl("auth", "can-i", "create", "pods", "--as", "sandbox-readonly")
+      #expect(asReadonly.stdout.hasPrefix("no"))
+      let asDev = try sandbox.kubectl("auth", "can-i", "create", "pods/portforward", "-n", "dev", "--as", "sandbox-dev")
+      #expect(asDev.stdout.hasPrefix("yes"))
+      let whoami = try sandbox.kubectl(
+        "auth", "whoami", "--as", "bob", "--as-group", "team", "-o", "jsonpath={.status.userInfo.username} {.status.userInfo.groups}")
+      #expect(whoami.stdout == "bob [\"team\",\"system:authenticated\"]", "\(whoami.stderr)")
+      let refused = try sandbox.kubectl("get", "pods", "--as", "sandbox-dev", context: "sandbox-readonly")
+      #expect(
+        refused.stderr.contains(
+          "users \"sandbox-dev\" is forbidden: User \"sandbox-readonly\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope"
+        ), "\(refused.stderr)")
+    }
+  }
+
   @Test func namespaceLifecycle() async throws {
     try await SandboxFixture.with { sandbox in
       #expect(try sandbox.kubectl("create", "namespace", "tmp").status == 0)

@@ -19,6 +19,19 @@ struct RawHTTPTests {
     }
   }
 
+  @Test func answersExpectContinueAtOnce() async throws {
+    try await SandboxFixture.with { sandbox in
+      let started = Date()
+      let result = try sandbox.curl(
+        "/api/v1/namespaces/default/pods", method: "POST",
+        body: #"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"e"},"spec":{"containers":[{"name":"c","image":"busybox"}]}}"#,
+        http1: true, extraArguments: ["-H", "Expect: 100-continue"])
+      #expect(result.status == 201)
+      // curl waits a full second for a `100 Continue` that never comes.
+      #expect(Date().timeIntervalSince(started) < 0.9)
+    }
+  }
+
   @Test func anonymousRequestsGetOnlyPublicEndpoints() async throws {
     try await SandboxFixture.with { sandbox in
       for path in ["/version", "/healthz", "/readyz", "/livez", "/api", "/apis"] {
@@ -86,6 +99,22 @@ struct RawHTTPTests {
       let container = try #require(((pod["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first)
       #expect(container["imagePullPolicy"] as? String == "IfNotPresent")
       #expect(try sandbox.curl("/api/v1/namespaces/default/pods/\(name)").status == 404)
+    }
+  }
+
+  @Test func createIgnoresClientStatusAndKeepsUnknownFieldsInIgnoreMode() async throws {
+    try await SandboxFixture.with { sandbox in
+      let created = try sandbox.curl(
+        "/api/v1/namespaces/default/pods?fieldValidation=Ignore", method: "POST",
+        body: #"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"s","annotations":{"a":"b"}},"spec":{"containers":[{"name":"c","image":"busybox","stdin":true}],"nodeName":"node-9"},"status":{"phase":"Running","podIP":"1.2.3.4"}}"#)
+      #expect(created.status == 201)
+      let pod = try parseJSON(created.body)
+      #expect(pod["status"] as? [String: String] == ["phase": "Pending", "qosClass": "BestEffort"])
+      // Everything a client sends in spec and metadata survives the round trip.
+      let spec = try #require(pod["spec"] as? [String: Any])
+      #expect(spec["nodeName"] as? String == "node-9")
+      #expect((spec["containers"] as? [[String: Any]])?.first?["stdin"] as? Bool == true)
+      #expect(((pod["metadata"] as? [String: Any])?["annotations"] as? [String: String]) == ["a": "b"])
     }
   }
 

@@ -139,6 +139,16 @@ public final class BackgroundProcess: Sendable {
 
   public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+  /// False once the process has exited (it is then reaped, and `stop` does nothing).
+  public var isRunning: Bool {
+    stopped.withLock { stopped in
+      guard !stopped else { return false }
+      var status: Int32 = 0
+      if waitpid(pid, &status, WNOHANG) == pid { stopped = true }
+      return !stopped
+    }
+  }
+
   /// Idempotent: a second call must not signal a pid the system may have reused.
   public func stop() {
     guard !stopped.withLock({ s in defer { s = true }; return s }) else { return }

@@ -7,12 +7,14 @@ import Synchronization
 /// as client-go does) and no easy handle is ever touched by two threads.
 public final class HTTPTransport: Sendable {
   private let inbox: TransferInbox
-  private let settings: Mutex<TransportSettings>
+  private let config: ClientConfig
+  private let identity: ClientIdentity
 
   public init(config: ClientConfig, identity: ClientIdentity = .default) {
     CurlGlobal.ensureInitialized()
     inbox = TransferInbox()
-    settings = Mutex(TransportSettings(config: config, identity: identity))
+    self.config = config
+    self.identity = identity
     let inbox = self.inbox
     let thread = Thread { MultiLoop(inbox: inbox).run() }
     thread.name = "kftray-http"
@@ -73,18 +75,12 @@ public final class HTTPTransport: Sendable {
   }
 
   private func prepare(_ request: HTTPRequest, credentials: RequestCredentials) -> PreparedTransfer {
-    let s = settings.withLock { $0 }
-    let connection = ConnectionSettings(config: s.config, credentials: credentials, identity: s.identity)
+    let connection = ConnectionSettings(config: config, credentials: credentials, identity: identity)
     var headers = connection.commonHeaders().map { HTTPHeader($0.0, $0.1) }
     headers.append(contentsOf: request.headers)
     return PreparedTransfer(
       request: request, url: connection.url(path: request.path), headers: headers, connection: connection)
   }
-}
-
-private struct TransportSettings: Sendable {
-  var config: ClientConfig
-  var identity: ClientIdentity
 }
 
 public struct HTTPStreamResponse: Sendable {

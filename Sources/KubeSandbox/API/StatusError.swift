@@ -20,9 +20,6 @@ public struct StatusError: Error, Sendable, Equatable {
       "message": .string(message), "reason": .string(reason), "code": .int(Int64(code)),
     ]
     if let details { object["details"] = details }
-    // `errors.NewUnauthorized`/`NewBadRequest`/`NewInternalError` carry no reason when empty; we
-    // always have one, but kube omits `reason` for the generic 400 of a bad body, which we mirror with "".
-    if reason.isEmpty { object["reason"] = nil }
     return object
   }
 }
@@ -75,21 +72,14 @@ extension StatusError {
     StatusError(code: 400, reason: "BadRequest", message: message)
   }
 
-  /// `errors.NewMethodNotSupported`: `the server does not allow this method on the requested resource`.
-  public static func methodNotSupported(resource: String, group: String = "", action: String) -> StatusError {
-    StatusError(
-      code: 405, reason: "MethodNotAllowed",
-      message: "\(action) is not supported on resources of kind \"\(group.isEmpty ? resource : resource + "." + group)\"",
-      details: details(name: nil, group: group, kind: resource))
-  }
-
   /// The generic 405 of the REST installer for a verb a resource does not serve.
   public static let methodNotAllowed = StatusError(
-    code: 405, reason: "MethodNotAllowed", message: "the server does not allow this method on the requested resource")
+    code: 405, reason: "MethodNotAllowed", message: "the server does not allow this method on the requested resource",
+    details: [:])
 
   /// The generic 404 for paths nothing serves (`the server could not find the requested resource`).
   public static let pathNotFound = StatusError(
-    code: 404, reason: "NotFound", message: "the server could not find the requested resource")
+    code: 404, reason: "NotFound", message: "the server could not find the requested resource", details: [:])
 
   /// `errors.NewResourceExpired`, as sent in a watch ERROR event.
   public static func expired(_ message: String) -> StatusError {
@@ -101,9 +91,6 @@ extension StatusError {
       code: 500, reason: "InternalError", message: "Internal error occurred: \(message)",
       details: ["causes": [["message": .string(message)]]])
   }
-
-  public static let unsupportedMediaType = StatusError(
-    code: 415, reason: "UnsupportedMediaType", message: "the body of the request was in an unknown format")
 }
 
 /// One field error of a 422 Invalid answer (`field.Error`).

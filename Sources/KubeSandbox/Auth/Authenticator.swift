@@ -15,6 +15,13 @@ public struct UserInfo: Sendable, Hashable {
     self.groups = groups.contains("system:authenticated") ? groups : groups + ["system:authenticated"]
   }
 
+  /// The anonymous user (never in `system:authenticated`).
+  init(anonymous name: String, groups: [String]) {
+    self.name = name
+    self.uid = ""
+    self.groups = groups.contains("system:unauthenticated") ? groups : groups + ["system:unauthenticated"]
+  }
+
   public func isMember(of group: String) -> Bool { groups.contains(group) }
 }
 
@@ -130,7 +137,7 @@ public struct Authenticator: Sendable {
     return .authenticated(UserInfo(name: entry.user, uid: entry.uid, groups: entry.groups))
   }
 
-  public static let anonymous = UserInfo(name: "system:anonymous", groups: ["system:unauthenticated"])
+  public static let anonymous = UserInfo(anonymous: "system:anonymous", groups: [])
 
   /// The user named by a verified client certificate's subject.
   public static func user(fromCertificate certificate: NIOSSLCertificate) -> UserInfo? {

@@ -27,7 +27,7 @@ public enum Daemon {
   /// directory (a stale file after a crash, or a recycled pid, reads as "not running").
   public static func runningPID(_ files: SandboxFiles) -> Int32? {
     guard let text = try? String(contentsOf: files.pid, encoding: .utf8),
-      let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0, kill(pid, 0) == 0
+      let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0, isAlive(pid)
     else { return nil }
     guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
     let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
@@ -87,13 +87,25 @@ public enum Daemon {
       var status: Int32 = 0
       // Reaps our own child (up's failure path); for a foreign pid waitpid fails and kill(0) decides.
       _ = waitpid(pid, &status, WNOHANG)
-      if kill(pid, 0) != 0 { return }
+      if !isAlive(pid) { return }
       usleep(50_000)
     }
     kill(pid, SIGKILL)
     var status: Int32 = 0
-    _ = waitpid(pid, &status, 0)
-    while kill(pid, 0) == 0 { usleep(20_000) }
+    _ = waitpid(pid, &status, WNOHANG)
+    while isAlive(pid) { usleep(20_000) }
+  }
+
+  /// Whether `pid` runs. A zombie (dead, not yet reaped by its new parent, possibly never if PID 1 does
+  /// not reap) counts as gone, although `kill(pid, 0)` still succeeds for it.
+  static func isAlive(_ pid: Int32) -> Bool {
+    guard kill(pid, 0) == 0 else { return false }
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+      let close = stat.lastIndex(of: ")")
+    else { return true }
+    // Format: `pid (comm) state ...`; comm may contain spaces and parentheses, so read after the last `)`.
+    let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+    return state != "Z" && state != "X"
   }
 
   /// The port from the `server:` line of the kubeconfig `serve` writes once it listens.

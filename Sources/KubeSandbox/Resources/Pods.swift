@@ -87,10 +87,8 @@ enum Pods {
     spec["tolerations"] = .array(tolerations)
     pod["spec"] = spec
 
-    var status = pod["status"] ?? [:]
-    if status["phase"] == nil || status["phase"] == "" { status["phase"] = "Pending" }
-    status["qosClass"] = .string(qosClass(spec))
-    pod["status"] = status
+    // `podStrategy.PrepareForCreate`: whatever status a client sends, a new pod is Pending.
+    pod["status"] = ["phase": "Pending", "qosClass": .string(qosClass(spec))]
   }
 
   static func defaultedContainer(_ container: JSONValue) -> JSONValue {

@@ -305,7 +305,8 @@ final class ResourceAPI: Sendable {
   private func finishDeletionIfDue(definition: ResourceDefinition, key: ObjectKey, object: JSONValue) throws(StatusError)
     -> JSONValue
   {
-    guard object["metadata"]?["deletionTimestamp"] != nil,
+    // Namespaces go only when empty (`namespaceContentRemoved`).
+    guard definition.resource != "namespaces", object["metadata"]?["deletionTimestamp"] != nil,
       (object["metadata"]?["finalizers"]?.arrayValue ?? []).isEmpty,
       object["metadata"]?["deletionGracePeriodSeconds"]?.intValue == 0
     else { return object }

@@ -60,6 +60,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
       guard case .idle = state else { return }  // no pipelining: kubectl never does it
       keepAlive = head.isKeepAlive
       state = .receiving(head, context.channel.allocator.buffer(capacity: 0))
+      // libcurl asks before sending larger HTTP/1.1 bodies and would otherwise wait a second for this.
+      if !isHTTP2, head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+      }
     case .body(var chunk):
       guard case .receiving(let head, var body) = state else { return }
       if body.readableBytes + chunk.readableBytes > maximumBodySize {

@@ -11,7 +11,11 @@ public struct RequestInfo: Sendable, Equatable {
   public var namespace = ""
   public var resource = ""
   public var subresource = ""
+  /// The object name from the path; empty for collections.
   public var name = ""
+  /// A list or watch narrowed by `fieldSelector=metadata.name=X` is authorized as X, like
+  /// kube-apiserver's RequestInfoFactory, but it stays a collection request.
+  public var selectedName = ""
 
   public init(method: HTTPMethod, path: String, query: Query) {
     self.path = path
@@ -66,7 +70,7 @@ public struct RequestInfo: Sendable, Equatable {
     if (verb == "list" || verb == "watch"), name.isEmpty, let selector = query["fieldSelector"] {
       for requirement in selector.split(separator: ",") {
         let pair = requirement.split(separator: "=", omittingEmptySubsequences: false).filter { !$0.isEmpty }
-        if pair.count == 2, pair[0] == "metadata.name" { name = String(pair[1]) }
+        if pair.count == 2, pair[0] == "metadata.name" { selectedName = String(pair[1]) }
       }
     }
   }
@@ -86,7 +90,7 @@ public struct RequestInfo: Sendable, Equatable {
     if isResourceRequest {
       return .resource(
         user: user, verb: verb, group: apiGroup, version: apiVersion, namespace: namespace, resource: resource,
-        subresource: subresource, name: name)
+        subresource: subresource, name: name.isEmpty ? selectedName : name)
     }
     return .nonResource(user: user, verb: verb, path: path)
   }

@@ -56,7 +56,12 @@ public final class Router: Sendable {
     switch authenticator.authenticate(
       certificateUser: request.certificateUser, authorization: request.headers.first(name: "authorization"))
     {
-    case .authenticated(let authenticated): user = authenticated
+    case .authenticated(let authenticated):
+      do {
+        user = try Impersonation.apply(headers: request.headers, to: authenticated, authorizer: authorizer)
+      } catch {
+        return (.error(error), authenticated)
+      }
     case .failed: return (.error(.unauthorized), nil)
     case .anonymous:
       guard Self.isPublic(request.path) else { return (.error(.unauthorized), nil) }

@@ -23,10 +23,21 @@ public struct SandboxOptions: Sendable {
 /// Starts the sandbox API server in-process.
 ///
 /// ```swift
-/// let sandbox = try await SandboxServer.start(directory: dir)
+/// let sandbox = try await SandboxServer.start(directory: dir, port: 0)
 /// // KUBECONFIG=sandbox.kubeconfigPath kubectl get pods
 /// await sandbox.shutdown()
 /// ```
+///
+/// What it serves (HTTPS on 127.0.0.1, ALPN `h2` and `http/1.1`):
+/// - `/version`, `/healthz`, `/readyz`, `/livez` (also anonymous), legacy discovery (`/api`, `/api/v1`,
+///   `/apis`, `/apis/GROUP[/v1]`), `/openapi/v3` (see `OpenAPI`).
+/// - `namespaces`, `pods` (+ `status`, `binding`, `log`, `portforward`), `nodes` (+ `status`):
+///   get, list, watch, create, update, patch (merge, strategic, JSON), delete, deletecollection;
+///   Tables for `kubectl get`.
+/// - `authorization.k8s.io/v1` `selfsubjectaccessreviews`, `authentication.k8s.io/v1` `selfsubjectreviews`.
+/// - `GET /sandbox/echo-upgrade` (see `EchoUpgrade`).
+/// Users: client certificates of the sandbox CA (CN = user, O = groups) and the tokens of
+/// `DIR/tokens.csv`; RBAC as in `Authorizer.sandboxDefault`.
 public enum SandboxServer {
   /// Prepares `directory` (PKI and `tokens.csv` are created when missing, reused otherwise), listens on
   /// `127.0.0.1`, and writes `directory/kubeconfig` pointing at the bound port.

@@ -1,0 +1,93 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Serves one accepted connection on its own thread: resolves and connects the target, runs the
+/// mode's relay, and logs one line when the connection opens and one when it closes.
+struct ConnectionHandler {
+  let id: UInt64
+  let client: Socket
+  let peer: SocketAddress
+  let configuration: RelayConfiguration
+  let log: RelayLog
+  let connections: ConnectionRegistry
+
+  private var target: String { "\(configuration.remoteAddress):\(configuration.remotePort)" }
+
+  func run() {
+    let started = ContinuousClock.now
+    switch configuration.proxyType {
+    case .tcp: runTCP(started: started)
+    case .udp: runUDP(started: started)
+    }
+  }
+
+  private func runTCP(started: ContinuousClock.Instant) {
+    let remote: Socket
+    let remoteAddress: SocketAddress
+    do throws(SocketError) {
+      let addresses = try SocketAddress.resolve(
+        host: configuration.remoteAddress, port: configuration.remotePort, socketType: socketStream)
+      (remote, remoteAddress) = try Socket.connect(
+        to: addresses, timeout: configuration.connectTimeout, abandonIfHungUp: client)
+    } catch {
+      log.error("conn #\(id) tcp from \(peer): cannot reach target \(target): \(error); closing the client connection")
+      client.close()
+      return
+    }
+    connections.add(remote, to: id)
+    // Latency over batching: the relay forwards whatever it read at once, so Nagle would only add
+    // delay. Keepalive on the target like kftray-server (60 s idle, 10 s interval, 3 probes), so a
+    // vanished target does not pin the connection forever.
+    try? client.setOption(Int32(IPPROTO_TCP), TCP_NODELAY, Int32(1), "TCP_NODELAY")
+    try? remote.setOption(Int32(IPPROTO_TCP), TCP_NODELAY, Int32(1), "TCP_NODELAY")
+    try? remote.setOption(SOL_SOCKET, SO_KEEPALIVE, Int32(1), "SO_KEEPALIVE")
+    #if os(Linux)
+    try? remote.setOption(Int32(IPPROTO_TCP), TCP_KEEPIDLE, Int32(60), "TCP_KEEPIDLE")
+    try? remote.setOption(Int32(IPPROTO_TCP), TCP_KEEPINTVL, Int32(10), "TCP_KEEPINTVL")
+    try? remote.setOption(Int32(IPPROTO_TCP), TCP_KEEPCNT, Int32(3), "TCP_KEEPCNT")
+    #endif
+    log.info("conn #\(id) tcp open: \(peer) -> \(target) (\(remoteAddress))")
+    let outcome = TCPRelay.run(client, remote, firstName: "client", secondName: "target")
+    let ending = outcome.failure.map { "error: \($0)" } ?? "closed both ways"
+    log.info(
+      "conn #\(id) tcp close: \(peer) -> \(target), \(outcome.forwarded) bytes to target, "
+        + "\(outcome.returned) bytes to client, \(elapsed(since: started)), \(ending)")
+  }
+
+  private func runUDP(started: ContinuousClock.Instant) {
+    let socket: Socket
+    let remoteAddress: SocketAddress
+    do throws(SocketError) {
+      // Resolved per connection, like kftray-server's UdpSocket::connect((REMOTE_ADDRESS, port)).
+      // The socket takes the family of the address (kftray-server binds 0.0.0.0:0, IPv4 only).
+      let addresses = try SocketAddress.resolve(
+        host: configuration.remoteAddress, port: configuration.remotePort, socketType: socketDatagram)
+      remoteAddress = addresses[0]
+      socket = try Socket.make(family: remoteAddress.family, type: socketDatagram)
+      let rc = remoteAddress.withSockAddr { connect(socket.fd, $0, $1) }
+      guard rc == 0 else { throw .system(operation: "connect udp \(remoteAddress)", errno: errno) }
+    } catch {
+      log.error("conn #\(id) udp from \(peer): cannot set up the UDP socket for \(target): \(error); closing the client connection")
+      client.close()
+      return
+    }
+    connections.add(socket, to: id)
+    log.info("conn #\(id) udp open: \(peer) -> \(target) (\(remoteAddress))")
+    let outcome = UDPLockstep.run(client: client, target: socket, replyTimeout: configuration.udpReplyTimeout)
+    let ending = outcome.failure.map { "error: \($0)" } ?? "client closed"
+    log.info(
+      "conn #\(id) udp close: \(peer) -> \(target), \(outcome.requests) datagrams (\(outcome.bytesSent) bytes) sent, "
+        + "\(outcome.replies) replies (\(outcome.bytesReceived) bytes), \(outcome.timeouts) timeouts, "
+        + "\(elapsed(since: started)), \(ending)")
+  }
+
+  private func elapsed(since start: ContinuousClock.Instant) -> String {
+    let milliseconds = (ContinuousClock.now - start) / .milliseconds(1)
+    return "\(Int(milliseconds)) ms"
+  }
+}
