@@ -239,3 +239,12 @@ func eventually(seconds: Double = 20, _ condition: () throws -> Bool) async thro
   }
   return try condition()
 }
+
+/// Byte equality as a plain Bool (so `#expect` never tries to diff megabytes).
+func sameBytes(_ a: [UInt8], _ b: [UInt8]) -> Bool { a == b }
+
+/// Count, checksum and first difference, for failure messages.
+func describe(_ got: [UInt8], _ expected: [UInt8]) -> String {
+  let firstDiff = zip(got, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+  return "got \(got.count) bytes (checksum \(checksum(got))), expected \(expected.count) (checksum \(checksum(expected))), first difference at \(firstDiff.map(String.init) ?? "none")"
+}
