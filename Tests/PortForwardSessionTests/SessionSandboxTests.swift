@@ -52,8 +52,9 @@ struct SessionSandboxTests {
     let payload = randomBytes(8 << 20)
     let result = try await exchange(port: setup.forwarder.localPort, payload: payload)
     #expect(result.sentAll && result.eof)
-    // Compared outside #expect: on a mismatch the macro would diff two 8 MiB arrays for minutes.
-    #expect(sameBytes(result.received, payload), "\(describe(result.received, payload))")
+    // Compared outside #expect: the macro would print (and diff) both 8 MiB arrays on a mismatch.
+    let same = sameBytes(result.received, payload)
+    #expect(same, "\(describe(result.received, payload))")
     let stats = setup.session.statistics
     #expect(stats.bytesSent == payload.count && stats.bytesReceived == payload.count, "\(stats)")
     #expect(stats.connectionsOpened == 1 && stats.connectionsFailed == 0, "\(stats)")
@@ -78,7 +79,8 @@ struct SessionSandboxTests {
     for (i, payload) in payloads.enumerated() {
       let r = results[i]!
       #expect(r.eof, "connection \(i)")
-      #expect(sameBytes(r.received, payload), "connection \(i): \(describe(r.received, payload))")
+      let same = sameBytes(r.received, payload)
+      #expect(same, "connection \(i): \(describe(r.received, payload))")
     }
     let stats = setup.session.statistics
     #expect(stats.connectionsOpened == 200 && stats.connectionsFailed == 0, "\(stats)")
@@ -92,7 +94,8 @@ struct SessionSandboxTests {
     let payload = randomBytes(1 << 20)
     let result = try await exchange(port: setup.forwarder.localPort, payload: payload, halfCloseBeforeReading: true)
     #expect(result.sentAll && result.eof)
-    #expect(sameBytes(result.received, payload), "\(describe(result.received, payload))")
+    let same = sameBytes(result.received, payload)
+    #expect(same, "\(describe(result.received, payload))")
     #expect(try await eventually { setup.events.all.contains { if case .finished = $0 { return true } else { return false } } })
     await setup.tearDown()
   }
@@ -104,8 +107,13 @@ struct SessionSandboxTests {
     // A second forwarder on the same session, to the closed port.
     let refusedEvents = EventLog()
     let refused = try LocalForwarder(session: setup.session, remotePort: closed, events: refusedEvents.handler)
-    let result = try await exchange(port: refused.localPort, payload: Array("hello".utf8))
-    #expect(result.received.isEmpty)
+    // Nothing is sent, so the only error the socket can report is the forwarder's reset: a failed
+    // connection is closed with RST, not FIN, so the client can tell it from a clean end.
+    let fd = try connectLoopback(refused.localPort, timeoutSeconds: 20)
+    let result = await onThread { readToEnd(fd) }
+    close(fd)
+    #expect(result.bytes.isEmpty)
+    #expect(!result.eof)
     #expect(try await eventually { !refusedEvents.failures.isEmpty })
     guard case .remote(let text)? = refusedEvents.failures.first else {
       Issue.record("expected the kubelet's error text, got \(refusedEvents.all)")
@@ -119,7 +127,8 @@ struct SessionSandboxTests {
     let payload = randomBytes(256 * 1024)
     let ok = try await exchange(port: setup.forwarder.localPort, payload: payload)
     #expect(ok.eof)
-    #expect(sameBytes(ok.received, payload), "\(describe(ok.received, payload))")
+    let same = sameBytes(ok.received, payload)
+    #expect(same, "\(describe(ok.received, payload))")
 
     // And the raw API reports the same per connection.
     let stream = try setup.session.openStreamPair(port: closed)
@@ -186,11 +195,13 @@ struct SessionSandboxTests {
     // Connection A sends a lot and never reads: its echo piles up in the session's buffer for it.
     let stalled = try connectLoopback(port, timeoutSeconds: 30)
     let writer = Task { await onThread { sendAll(stalled, randomBytes(48 << 20)) } }
-    // Meanwhile B flows.
-    let payload = randomBytes(2 << 20)
+    // Meanwhile B flows. Its payload is below the cap, so however slowly the loaded machine lets
+    // the forwarder drain it, B itself can never overflow: only A can.
+    let payload = randomBytes(768 * 1024)
     let flowing = try await exchange(port: port, payload: payload)
     #expect(flowing.eof)
-    #expect(sameBytes(flowing.received, payload), "\(describe(flowing.received, payload))")
+    let same = sameBytes(flowing.received, payload)
+    #expect(same, "\(describe(flowing.received, payload))")
     // A is reset alone once its buffer passes the cap.
     #expect(try await eventually(seconds: 30) { setup.events.failures.contains(.receiveBufferOverflow(limit: 1 << 20)) }, "\(setup.events.all)")
     #expect(setup.session.state == .open)

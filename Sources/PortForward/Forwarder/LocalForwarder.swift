@@ -291,6 +291,12 @@ final class ForwarderLoop {
   private func finish(_ connection: LocalConnection, failure: ForwardedStreamError?, reset: Bool) {
     guard connections.removeValue(forKey: connection.fd) != nil else { return }
     connection.stream.close()
+    if reset {
+      // A failed connection must not look like a clean end to the local client (a truncated
+      // download would pass as complete): close with RST instead of FIN.
+      var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+      setsockopt(connection.fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+    }
     closeFD(connection.fd)
     if let failure {
       shared.events(.failed(connection: connection.id, failure))
