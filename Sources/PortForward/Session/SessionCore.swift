@@ -44,7 +44,8 @@ final class SessionCore: Sendable {
 
   private let reader: Mutex<ReaderState>
   private let life = Mutex(Life())
-  private let slot = ConnectionSlot()
+  /// Internal (not private) so unit tests can read what was written before a connection exists.
+  let slot = ConnectionSlot()
 
   init(tunnel: Bool, options: PortForwardSessionOptions) {
     self.tunnel = tunnel
@@ -278,4 +279,7 @@ final class ConnectionSlot: Sendable {
   }
 
   var connection: UpgradedConnection? { state.withLock { $0.connection } }
+
+  /// What was written while no connection was attached (the reader's unit tests run without one).
+  var unattachedBytes: [UInt8] { state.withLock { $0.early } }
 }
