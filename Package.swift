@@ -80,6 +80,8 @@ let package = Package(
     .testTarget(
       name: "EndToEndTests", dependencies: ["KubeClient", "TestSupport", .product(name: "Yams", package: "Yams")]),
     .testTarget(name: "PortForwardTests", dependencies: ["PortForward"]),
+    // The client session and local forwarder against the sandbox's API server and kubelet.
+    .testTarget(name: "PortForwardSessionTests", dependencies: ["PortForward", "KubeClient", "TestSupport"]),
     .testTarget(name: "KFTrayRelayTests", dependencies: ["KFTrayRelay"]),
   ]
 )

@@ -1,0 +1,147 @@
+import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+public enum ForwarderError: Error, Sendable, Equatable, CustomStringConvertible {
+  /// Neither loopback address could be bound.
+  case bind(address: String, port: UInt16, errno: Int32)
+  case socket(String)
+
+  public var description: String {
+    switch self {
+    case .bind(let address, let port, let code):
+      return "cannot listen on \(address):\(port): \(String(cString: strerror(code)))"
+    case .socket(let message): return message
+    }
+  }
+}
+
+/// A bound, listening, non-blocking loopback socket.
+public struct BoundAddress: Sendable, Equatable, CustomStringConvertible {
+  /// "127.0.0.1" or "::1".
+  public var address: String
+  public var port: UInt16
+  public var description: String { address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)" }
+}
+
+enum LoopbackListener {
+  /// Listens on 127.0.0.1 and [::1] on one port (0: the kernel picks it for the first, the second
+  /// takes the same). Like kubectl, one address failing is tolerated, both failing is an error.
+  static func bindBoth(port: UInt16) throws(ForwarderError) -> [(fd: Int32, bound: BoundAddress)] {
+    var attempts = 0
+    while true {
+      attempts += 1
+      let v4 = listen(ipv6: false, port: port)
+      let chosen: UInt16
+      var result: [(fd: Int32, bound: BoundAddress)] = []
+      switch v4 {
+      case .success(let l):
+        result.append(l)
+        chosen = l.bound.port
+      case .failure(let error):
+        if port != 0 { chosen = port } else { chosen = 0 }
+        if case .bind(_, _, let code) = error, code == EADDRINUSE, port != 0 { throw error }
+      }
+      switch listen(ipv6: true, port: chosen) {
+      case .success(let l): result.append(l)
+      case .failure(let error):
+        // A kernel-chosen v4 port can be taken on ::1 by someone else: pick another pair.
+        if port == 0, case .bind(_, _, let code) = error, code == EADDRINUSE, attempts < 10 {
+          result.forEach { closeFD($0.fd) }
+          continue
+        }
+        if result.isEmpty { throw error }
+      }
+      if result.isEmpty, case .failure(let error) = v4 { throw error }
+      return result
+    }
+  }
+
+  private static func listen(ipv6: Bool, port: UInt16) -> Result<(fd: Int32, bound: BoundAddress), ForwarderError> {
+    let address = ipv6 ? "::1" : "127.0.0.1"
+    let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return .failure(.socket("socket(): \(String(cString: strerror(errno)))")) }
+    var one: Int32 = 1
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+    if ipv6 { setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size)) }
+    var bound: UInt16 = 0
+    let ok: Bool
+    if ipv6 {
+      var addr = sockaddr_in6()
+      addr.sin6_family = sa_family_t(AF_INET6)
+      addr.sin6_addr = in6addr_loopback
+      addr.sin6_port = port.bigEndian
+      var len = socklen_t(MemoryLayout<sockaddr_in6>.size)
+      ok = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+      }
+      bound = UInt16(bigEndian: addr.sin6_port)
+    } else {
+      var addr = sockaddr_in()
+      addr.sin_family = sa_family_t(AF_INET)
+      addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+      addr.sin_port = port.bigEndian
+      var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+      ok = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+      }
+      bound = UInt16(bigEndian: addr.sin_port)
+    }
+    guard ok, Glibc.listen(fd, 512) == 0 else {
+      let code = errno
+      closeFD(fd)
+      return .failure(.bind(address: address, port: port, errno: code))
+    }
+    setNonBlocking(fd)
+    return .success((fd, BoundAddress(address: address, port: bound)))
+  }
+}
+
+func setNonBlocking(_ fd: Int32) {
+  _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+  _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+}
+
+func closeFD(_ fd: Int32) {
+  #if canImport(Glibc)
+    _ = Glibc.close(fd)
+  #else
+    _ = Darwin.close(fd)
+  #endif
+}
+
+/// Wakes the forwarder's poll loop from any thread (a pipe, so the same code runs on macOS).
+final class Wakeup: Sendable {
+  let readFD: Int32
+  let writeFD: Int32
+
+  init() throws(ForwarderError) {
+    var fds: [Int32] = [0, 0]
+    guard pipe(&fds) == 0 else { throw .socket("pipe(): \(String(cString: strerror(errno)))") }
+    fds.forEach(setNonBlocking)
+    readFD = fds[0]
+    writeFD = fds[1]
+  }
+
+  /// A full pipe already means "wake up": EAGAIN is fine.
+  func signal() {
+    var byte: UInt8 = 1
+    _ = write(writeFD, &byte, 1)
+  }
+
+  func drain() {
+    var buffer = [UInt8](repeating: 0, count: 512)
+    while read(readFD, &buffer, buffer.count) > 0 {}
+  }
+
+  // Closed only at deinit: a descriptor closed while another thread may still signal could be
+  // reused by an unrelated file.
+  deinit {
+    closeFD(readFD)
+    closeFD(writeFD)
+  }
+}

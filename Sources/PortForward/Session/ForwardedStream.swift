@@ -1,0 +1,259 @@
+import Foundation
+import Synchronization
+
+/// What `ForwardedStream.read` has for the local side.
+public enum StreamRead: Sendable, Equatable {
+  case bytes([UInt8])
+  /// Nothing buffered yet; `onReadable` fires when that changes.
+  case pending
+  /// The server finished the data stream and reported no error: half-close the local side.
+  case end
+  case failed(ForwardedStreamError)
+}
+
+/// One forwarded TCP connection: a data stream and its error stream (spec §B.1).
+///
+/// The session reader pushes into it without ever blocking: bytes land in a receive buffer with a
+/// cap; past the cap the pair is reset (only this connection fails, the session keeps reading).
+/// The consumer pulls with `read` when it can write locally, and is told by `onReadable` when to
+/// try again. The outcome waits for both streams: the kubelet FINs the data stream *before* it
+/// writes the error text (spec §B.4), so "EOF" is only reported once the error stream ended
+/// too (or a short grace passed), and a connection that carried error text fails with that text.
+public final class ForwardedStream: Sendable {
+  public let port: UInt16
+  public let requestID: UInt64
+  public let errorStreamID: SPDYStreamID
+  public let dataStreamID: SPDYStreamID
+
+  private struct State {
+    var chunks: [[UInt8]] = []
+    var chunkHead = 0
+    var buffered = 0
+    var remoteData: RemoteEnd = .open
+    var dataEndedAt: ContinuousClock.Instant?
+    var errorText: [UInt8] = []
+    var errorEnded = false
+    var failure: ForwardedStreamError?
+    var localFinished = false
+    var localReset = false
+    var closed = false
+    var handler: (@Sendable () -> Void)?
+    /// Counted once in the session's statistics.
+    var outcomeReported = false
+  }
+
+  enum RemoteEnd: Equatable { case open, fin, reset(SPDYRstStatus) }
+
+  private let state = Mutex(State())
+  private let writer: FrameWriter
+  private let receiveLimit: Int
+  private let errorGrace: Duration
+  /// Strong on purpose: the table drops the stream on `close()` or when the session ends, which
+  /// breaks the cycle.
+  private let owner: SessionStreams
+
+  init(
+    pair: FrameWriter.StreamPair, port: UInt16, writer: FrameWriter, receiveLimit: Int, errorGrace: Duration,
+    owner: SessionStreams
+  ) {
+    self.port = port
+    requestID = pair.requestID
+    errorStreamID = pair.errorStreamID
+    dataStreamID = pair.dataStreamID
+    self.writer = writer
+    self.receiveLimit = receiveLimit
+    self.errorGrace = errorGrace
+    self.owner = owner
+  }
+
+  // MARK: Consumer side
+
+  /// Sets the callback run (on the session's I/O thread, or whichever thread changed the state)
+  /// whenever `read` may return something new. It must not block; it fires once at once if
+  /// something is already there.
+  public func onReadable(_ handler: @escaping @Sendable () -> Void) {
+    let ready = state.withLock { s -> Bool in
+      s.handler = handler
+      return s.buffered > 0 || s.remoteData != .open || s.failure != nil
+    }
+    if ready { handler() }
+  }
+
+  /// Up to `maxBytes` received bytes, or the outcome once everything was read.
+  public func read(maxBytes: Int = 64 * 1024) -> StreamRead {
+    let (result, report) = state.withLock { s -> (StreamRead, StreamRead?) in
+      if let failure = s.failure { return (.failed(failure), reportOnce(&s, .failed(failure))) }
+      if s.buffered > 0 {
+        var out: [UInt8] = []
+        out.reserveCapacity(min(maxBytes, s.buffered))
+        while out.count < maxBytes, s.chunkHead < s.chunks.count {
+          let chunk = s.chunks[s.chunkHead]
+          let take = min(chunk.count, maxBytes - out.count)
+          out.append(contentsOf: chunk[..<take])
+          if take == chunk.count {
+            s.chunks[s.chunkHead] = []
+            s.chunkHead += 1
+          } else {
+            s.chunks[s.chunkHead] = Array(chunk[take...])
+          }
+        }
+        if s.chunkHead == s.chunks.count {
+          s.chunks.removeAll(keepingCapacity: true)
+          s.chunkHead = 0
+        }
+        s.buffered -= out.count
+        return (.bytes(out), nil)
+      }
+      guard let outcome = outcome(s) else { return (.pending, nil) }
+      return (outcome, reportOnce(&s, outcome))
+    }
+    if let report { owner.connectionEnded(self, failed: report != .end) }
+    return result
+  }
+
+  /// Set when the connection failed before its outcome was read (receive buffer overflow, session
+  /// end): lets a consumer that is blocked on its local side notice.
+  public var failure: ForwardedStreamError? { state.withLock { $0.failure } }
+
+  /// Sends bytes on the data stream (DATA frames ≤ 32 KiB, never waits for a window).
+  public func write(_ bytes: UnsafeRawBufferPointer) throws(ForwardedStreamError) {
+    guard !bytes.isEmpty else { return }
+    if let failure = state.withLock({ $0.failure }) { throw failure }
+    try writer.sendData(streamID: dataStreamID, bytes, fin: false)
+    owner.countSent(bytes.count)
+  }
+
+  public func write(_ bytes: [UInt8]) throws(ForwardedStreamError) {
+    let result: Result<Void, ForwardedStreamError> = bytes.withUnsafeBytes { raw in
+      do throws(ForwardedStreamError) { try write(raw); return .success(()) } catch { return .failure(error) }
+    }
+    try result.get()
+  }
+
+  /// Local EOF: DATA(FIN) on the data stream. Receiving continues.
+  public func finish() throws(ForwardedStreamError) {
+    let send = state.withLock { s -> Bool in
+      guard !s.localFinished, !s.localReset, s.failure == nil else { return false }
+      s.localFinished = true
+      return true
+    }
+    if send { try writer.sendData(streamID: dataStreamID, UnsafeRawBufferPointer(start: nil, count: 0), fin: true) }
+  }
+
+  /// Done with this connection (normally or not): resets the data stream unless both sides already
+  /// finished it (kubectl's rule), and forgets the pair. Idempotent.
+  public func close() {
+    let reset = state.withLock { s -> Bool in
+      guard !s.closed else { return false }
+      s.closed = true
+      s.handler = nil
+      // Both directions ended in order: nothing to cancel. Otherwise tell the server to stop.
+      let needsReset = !s.localReset && !(s.localFinished && s.remoteData != .open)
+      if needsReset { s.localReset = true }
+      return needsReset && !isSessionFailure(s.failure)
+    }
+    if reset { writer.reset(streamID: dataStreamID) }
+    owner.remove(self)
+  }
+
+  // MARK: Session reader side (never blocks)
+
+  func receiveData(_ payload: ArraySlice<UInt8>, fin: Bool, onErrorStream: Bool) {
+    var overflow = false
+    let handler = state.withLock { s -> (@Sendable () -> Void)? in
+      guard !s.closed, s.failure == nil else { return nil }
+      if onErrorStream {
+        guard !s.errorEnded else { return nil }
+        // The error text is short; cap it anyway so a hostile server cannot grow it unbounded.
+        if s.errorText.count < 64 * 1024 { s.errorText.append(contentsOf: payload.prefix(64 * 1024 - s.errorText.count)) }
+        if fin { s.errorEnded = true }
+        return s.remoteData != .open ? s.handler : nil
+      }
+      guard s.remoteData == .open else { return nil }
+      if !payload.isEmpty {
+        if s.buffered + payload.count > receiveLimit {
+          s.failure = .receiveBufferOverflow(limit: receiveLimit)
+          s.localReset = true
+          overflow = true
+          return s.handler
+        }
+        s.chunks.append(Array(payload))
+        s.buffered += payload.count
+      }
+      if fin {
+        s.remoteData = .fin
+        s.dataEndedAt = .now
+      }
+      return s.handler
+    }
+    if !payload.isEmpty && !onErrorStream && !overflow { owner.countReceived(payload.count) }
+    if overflow {
+      writer.reset(streamID: dataStreamID)
+      writer.reset(streamID: errorStreamID)
+    }
+    handler?()
+  }
+
+  func receiveReset(_ status: SPDYRstStatus, onErrorStream: Bool) {
+    let handler = state.withLock { s -> (@Sendable () -> Void)? in
+      guard !s.closed, s.failure == nil else { return nil }
+      if onErrorStream {
+        s.errorEnded = true
+        return s.remoteData != .open ? s.handler : nil
+      }
+      guard s.remoteData == .open else { return nil }
+      s.remoteData = .reset(status)
+      s.dataEndedAt = .now
+      return s.handler
+    }
+    handler?()
+  }
+
+  /// The session ended: the stream fails with that reason.
+  func fail(_ error: ForwardedStreamError) {
+    let handler = state.withLock { s -> (@Sendable () -> Void)? in
+      guard !s.closed, s.failure == nil else { return nil }
+      // A connection that already ended cleanly and was fully read keeps its outcome.
+      if s.outcomeReported { return nil }
+      s.failure = error
+      return s.handler
+    }
+    handler?()
+  }
+
+  /// Called by the session's timer: the data stream ended but the error stream never did.
+  func errorGraceCheck(now: ContinuousClock.Instant) {
+    let handler = state.withLock { s -> (@Sendable () -> Void)? in
+      guard !s.closed, !s.errorEnded, let ended = s.dataEndedAt, now - ended >= errorGrace else { return nil }
+      s.errorEnded = true
+      return s.handler
+    }
+    handler?()
+  }
+
+  var isOpenForReset: Bool {
+    state.withLock { !$0.closed && !$0.localReset && !($0.localFinished && $0.remoteData != .open) }
+  }
+
+  // MARK: helpers
+
+  private func outcome(_ s: State) -> StreamRead? {
+    guard s.remoteData != .open, s.errorEnded else { return nil }
+    if !s.errorText.isEmpty {
+      return .failed(.remote(String(decoding: s.errorText, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
+    }
+    if case .reset(let status) = s.remoteData { return .failed(.reset(status)) }
+    return .end
+  }
+
+  private func reportOnce(_ s: inout State, _ outcome: StreamRead) -> StreamRead? {
+    guard !s.outcomeReported else { return nil }
+    s.outcomeReported = true
+    return outcome
+  }
+
+  private func isSessionFailure(_ failure: ForwardedStreamError?) -> Bool {
+    if case .sessionEnded = failure { return true }
+    return false
+  }
+}

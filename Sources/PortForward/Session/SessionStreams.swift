@@ -1,0 +1,89 @@
+import Foundation
+import Synchronization
+
+/// Counters of one session (a snapshot).
+public struct SessionStatistics: Sendable, Equatable {
+  /// Stream pairs opened (one per forwarded connection).
+  public var connectionsOpened = 0
+  /// Connections whose outcome was a failure (error text, reset, overflow, session end).
+  public var connectionsFailed = 0
+  /// Pairs not yet closed by their consumer.
+  public var connectionsActive = 0
+  /// Payload bytes sent on data streams (to the pod).
+  public var bytesSent = 0
+  /// Payload bytes received on data streams (from the pod).
+  public var bytesReceived = 0
+  public init() {}
+}
+
+/// The session's stream table and counters: maps both stream ids of each pair to its
+/// `ForwardedStream`, so frames for unknown or forgotten streams are dropped (as spdystream does).
+final class SessionStreams: Sendable {
+  private struct State {
+    var byID: [SPDYStreamID: ForwardedStream] = [:]
+    var stats = SessionStatistics()
+    var ended: ForwardedStreamError?
+  }
+
+  private let state = Mutex(State())
+
+  func add(_ stream: ForwardedStream) throws(ForwardedStreamError) {
+    try state.withLock { s throws(ForwardedStreamError) in
+      if let ended = s.ended { throw ended }
+      s.byID[stream.errorStreamID] = stream
+      s.byID[stream.dataStreamID] = stream
+      s.stats.connectionsOpened += 1
+      s.stats.connectionsActive += 1
+    }
+  }
+
+  /// Counted when a stream pair's setup failed after the ids were registered.
+  func setupFailed(_ stream: ForwardedStream) {
+    state.withLock { s in
+      if s.byID.removeValue(forKey: stream.dataStreamID) != nil {
+        s.byID.removeValue(forKey: stream.errorStreamID)
+        s.stats.connectionsActive -= 1
+        s.stats.connectionsFailed += 1
+      }
+    }
+  }
+
+  func lookup(_ id: SPDYStreamID) -> ForwardedStream? { state.withLock { $0.byID[id] } }
+
+  func remove(_ stream: ForwardedStream) {
+    state.withLock { s in
+      if s.byID.removeValue(forKey: stream.dataStreamID) != nil {
+        s.byID.removeValue(forKey: stream.errorStreamID)
+        s.stats.connectionsActive -= 1
+      }
+    }
+  }
+
+  func connectionEnded(_ stream: ForwardedStream, failed: Bool) {
+    if failed { state.withLock { $0.stats.connectionsFailed += 1 } }
+  }
+
+  func countSent(_ n: Int) { state.withLock { $0.stats.bytesSent += n } }
+  func countReceived(_ n: Int) { state.withLock { $0.stats.bytesReceived += n } }
+
+  var statistics: SessionStatistics { state.withLock { $0.stats } }
+
+  /// Every distinct pair, for the timer sweep and for shutdown.
+  var all: [ForwardedStream] {
+    state.withLock { s in
+      var seen = Set<SPDYStreamID>()
+      return s.byID.values.filter { seen.insert($0.dataStreamID).inserted }
+    }
+  }
+
+  /// The session ended: later `add`s fail, and every open pair fails with `error`. Pairs leave the
+  /// table when their consumer closes them, as usual.
+  func endAll(_ error: ForwardedStreamError) {
+    let streams = state.withLock { s -> [ForwardedStream] in
+      if s.ended == nil { s.ended = error }
+      var seen = Set<SPDYStreamID>()
+      return s.byID.values.filter { seen.insert($0.dataStreamID).inserted }
+    }
+    for stream in streams { stream.fail(error) }
+  }
+}

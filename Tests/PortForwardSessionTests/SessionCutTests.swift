@@ -1,0 +1,123 @@
+import Foundation
+import KubeClient
+import PortForward
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The session's connection dies underneath: a private sandbox (not the shared one) is frozen
+/// (SIGSTOP: the TCP connection stays up, nothing answers, only the PING watchdog can tell) or
+/// killed (the connection ends).
+@Suite("Port-forward session when the server goes away", .serialized)
+struct SessionCutTests {
+  final class PrivateSandbox: Sendable {
+    let directory: String
+    let api: KubeAPI
+    let pid: pid_t
+
+    init() async throws {
+      directory = try Teardown.temporaryDirectory("kftray-session-cut")
+      let up = try Binaries.run(Binaries.path("kftray-sandbox"), ["up", "--dir", directory])
+      guard up.status == 0 else { throw TestFailure("kftray-sandbox up: \(up.stderr)\(up.stdout)") }
+      Teardown.register(directory)
+      var overrides = ConfigOverrides()
+      overrides.kubeconfig = directory + "/kubeconfig"
+      overrides.context = "sandbox-admin"
+      let config = try KubeconfigLoader(environment: ["HOME": directory]).load(overrides)
+      api = KubeAPI(config: config, credentials: KubeCredentials(config: config))
+      let text = try String(contentsOfFile: directory + "/apiserver.pid", encoding: .utf8)
+      guard let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw TestFailure("no pid") }
+      self.pid = pid
+    }
+
+    func down() {
+      kill(pid, SIGCONT)
+      _ = try? Binaries.run(Binaries.path("kftray-sandbox"), ["down", "--dir", directory])
+    }
+  }
+
+  static func podAndSession(_ sandbox: PrivateSandbox, echo: EchoServer, transport: PortForwardTransport) async throws -> PortForwardSession {
+    let fixture = PodFixture(api: sandbox.api)
+    let pod = try await fixture.createPod("cut", port: echo.port)
+    var options = PortForwardSessionOptions()
+    options.pingInterval = .milliseconds(200)
+    options.missedPingLimit = 3
+    return try await PortForwardSession.open(
+      api: sandbox.api, namespace: PodFixture.namespace, pod: pod, transport: transport, options: options)
+  }
+
+  @Test(arguments: [PortForwardTransport.webSocket, .spdy])
+  func frozenServerIsDetectedByTheWatchdog(transport: PortForwardTransport) async throws {
+    let sandbox = try await PrivateSandbox()
+    defer { sandbox.down() }
+    let echo = try EchoServer()
+    defer { echo.stop() }
+    let session = try await Self.podAndSession(sandbox, echo: echo, transport: transport)
+
+    // Idle for several ping intervals: the PING replies keep it alive.
+    try await Task.sleep(for: .seconds(1.5))
+    #expect(session.state == .open)
+
+    let stream = try session.openStreamPair(port: echo.port)
+    try stream.write(Array("before".utf8))
+    var got: [UInt8] = []
+    let deadline = ContinuousClock.now + .seconds(10)
+    while got.count < 6, ContinuousClock.now < deadline {
+      if case .bytes(let b) = stream.read() { got += b } else { try await Task.sleep(for: .milliseconds(10)) }
+    }
+    #expect(got == Array("before".utf8))
+
+    kill(sandbox.pid, SIGSTOP)
+    let started = ContinuousClock.now
+    let reason = try await waitForEnd(session, seconds: 10)
+    let took = ContinuousClock.now - started
+    kill(sandbox.pid, SIGCONT)
+    #expect(reason == .keepaliveTimeout(.milliseconds(600)), "\(reason)")
+    // Window 600 ms plus one ~100 ms tick: generous bound only to prove it was the watchdog, not a TCP timeout.
+    #expect(took < .seconds(5), "\(took)")
+    #expect(stream.read() == .failed(.sessionEnded(.keepaliveTimeout(.milliseconds(600)))))
+    #expect(throws: ForwardedStreamError.self) { try session.openStreamPair(port: echo.port) }
+    stream.close()
+  }
+
+  @Test(arguments: [PortForwardTransport.webSocket, .spdy])
+  func killedServerEndsTheSession(transport: PortForwardTransport) async throws {
+    let sandbox = try await PrivateSandbox()
+    defer { sandbox.down() }
+    let echo = try EchoServer()
+    defer { echo.stop() }
+    let session = try await Self.podAndSession(sandbox, echo: echo, transport: transport)
+    let events = EventLog()
+    let forwarder = try LocalForwarder(session: session, remotePort: echo.port, events: events.handler)
+    defer { forwarder.stop() }
+    // A connection in flight when the server dies.
+    let fd = try connectLoopback(forwarder.localPort, timeoutSeconds: 20)
+    defer { close(fd) }
+    #expect(sendAll(fd, Array("hi".utf8)))
+    var two = [UInt8](repeating: 0, count: 2)
+    #expect(recv(fd, &two, 2, Int32(MSG_WAITALL)) == 2 && two == Array("hi".utf8))
+
+    kill(sandbox.pid, SIGKILL)
+    let reason = try await waitForEnd(session, seconds: 10)
+    switch reason {
+    case .closedByPeer, .transportError, .keepaliveTimeout: break
+    default: Issue.record("unexpected termination \(reason)")
+    }
+    // The local connection is closed by the forwarder (EOF or reset), and reported.
+    let (_, _) = await onThread { readToEnd(fd) }
+    #expect(try await eventually { events.failures.contains(.sessionEnded(reason)) }, "\(events.all)")
+  }
+}
+
+/// Polls the session state (a stuck wait must fail the test, not hang it).
+func waitForEnd(_ session: PortForwardSession, seconds: Double) async throws -> SessionTermination {
+  let deadline = ContinuousClock.now + .seconds(seconds)
+  while ContinuousClock.now < deadline {
+    if case .ended(let reason) = session.state { return reason }
+    try await Task.sleep(for: .milliseconds(10))
+  }
+  throw TestFailure("the session did not end within \(seconds) s (state \(session.state))")
+}
