@@ -66,6 +66,9 @@ struct SessionSandboxTests {
   func twoHundredConcurrentConnectionsShareOneSession(transport: PortForwardTransport) async throws {
     let setup = try await Setup.make(transport)
     let port = setup.forwarder.localPort
+    // kubectl's addresses, one port for both (::1 only where the host has IPv6 loopback).
+    #expect(setup.forwarder.addresses.first?.address == "127.0.0.1")
+    #expect(setup.forwarder.addresses.allSatisfy { $0.port == port })
     let payloads = (0..<200).map { _ in randomBytes(64 * 1024) }
     let results = try await withThrowingTaskGroup(of: (Int, Exchange).self) { group in
       for (i, payload) in payloads.enumerated() {
@@ -91,7 +94,9 @@ struct SessionSandboxTests {
   @Test(arguments: transports)
   func halfCloseStillReceivesTheWholeEcho(transport: PortForwardTransport) async throws {
     let setup = try await Setup.make(transport)
-    let payload = randomBytes(1 << 20)
+    // Small on purpose: the server closes the pod socket ≤ 1 s after our FIN (containerd's grace),
+    // so only an echo that fits in that window is guaranteed to come back whole.
+    let payload = randomBytes(64 * 1024)
     let result = try await exchange(port: setup.forwarder.localPort, payload: payload, halfCloseBeforeReading: true)
     #expect(result.sentAll && result.eof)
     let same = sameBytes(result.received, payload)

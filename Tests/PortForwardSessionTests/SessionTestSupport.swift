@@ -183,8 +183,11 @@ struct Exchange: Sendable {
   var sentAll: Bool
 }
 
-/// Connects, sends `payload` while reading concurrently, half-closes after the last byte, and
-/// reads until EOF. With `halfCloseBeforeReading`, reading only starts after the shutdown.
+/// Connects, sends `payload` while reading concurrently, and half-closes only once the whole echo
+/// arrived, then reads until EOF. Half-closing earlier would race the server: like containerd, the
+/// sandbox kubelet fully closes the pod socket at most 1 s after the client's FIN (spec §B.3), so on
+/// a loaded machine the tail of a large echo could be cut off. With `halfCloseBeforeReading`, the
+/// client shuts down its write side right after the last byte and only then starts reading.
 func exchange(port: UInt16, payload: [UInt8], ipv6: Bool = false, halfCloseBeforeReading: Bool = false) async throws -> Exchange {
   let fd = try connectLoopback(port, ipv6: ipv6)
   defer { close(fd) }
@@ -196,12 +199,19 @@ func exchange(port: UInt16, payload: [UInt8], ipv6: Bool = false, halfCloseBefor
       return Exchange(received: bytes, eof: eof, sentAll: sent)
     }
   }
-  async let sent = onThread { () -> Bool in
-    let ok = sendAll(fd, payload)
+  async let sent = onThread { sendAll(fd, payload) }
+  async let read = onThread { () -> ([UInt8], Bool) in
+    var out: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    while out.count < payload.count {
+      let n = recv(fd, &buffer, buffer.count, 0)
+      if n <= 0 { return (out, n == 0) }
+      out.append(contentsOf: buffer[..<n])
+    }
     shutdown(fd, Int32(SHUT_WR))
-    return ok
+    let (rest, eof) = readToEnd(fd)
+    return (out + rest, eof)
   }
-  async let read = onThread { readToEnd(fd) }
   let (ok, (bytes, eof)) = await (sent, read)
   return Exchange(received: bytes, eof: eof, sentAll: ok)
 }
