@@ -25,8 +25,11 @@ struct ServerOptions: ParsableArguments {
   @Option(name: .long, help: "How many past events resumable watches can reach back (older: 410 Expired).")
   var watchHistory: Int = 1000
 
+  @Option(name: .long, help: "Stop the sandbox and remove its files when this process ends (for test runs).")
+  var ownerPid: Int32?
+
   var files: SandboxFiles { SandboxFiles(directory: URL(fileURLWithPath: dir)) }
-  var sandboxOptions: SandboxOptions { SandboxOptions(port: port, watchHistory: watchHistory) }
+  var sandboxOptions: SandboxOptions { SandboxOptions(port: port, watchHistory: watchHistory, ownerPID: ownerPid) }
 }
 
 /// One request per line on standard output (the daemon's `apiserver.log`).
@@ -107,6 +110,17 @@ struct Serve: AsyncParsableCommand {
       }
       source.resume()
       return source
+    }
+    if let owner = options.ownerPid {
+      let files = options.files
+      Task.detached {
+        // kill(pid, 0) probes without signalling; EPERM still means the process exists.
+        while kill(owner, 0) == 0 || errno == EPERM { try? await Task.sleep(for: .seconds(1)) }
+        // Files first: once the server is shut down, `run` returns and the process may end at once.
+        files.removeAll()
+        await sandbox.shutdown()
+        Glibc.exit(0)
+      }
     }
     await sandbox.waitUntilClosed()
     withExtendedLifetime(signals) {}

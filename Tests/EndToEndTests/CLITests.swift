@@ -105,3 +105,25 @@ import Testing
     #expect(files.stdout == ":0\n", "file names are left to the shell")
   }
 }
+
+/// The sandbox's own lifecycle guard, which every test run relies on to leave nothing behind.
+@Suite struct SandboxOwnerTests {
+  @Test func sandboxStopsWhenItsOwnerEnds() async throws {
+    let dir = try Teardown.temporaryDirectory("kftray-owner")
+    let owner = try BackgroundProcess("/bin/sleep", ["2"], logPath: dir + "/sleep.log")
+    let up = try Binaries.run(Binaries.path("kftray-sandbox"), ["up", "--dir", dir + "/sb", "--owner-pid", String(owner.pid)])
+    try #require(up.status == 0, "\(up.stderr)")
+    let pidText = try String(contentsOfFile: dir + "/sb/apiserver.pid", encoding: .utf8)
+    let serverPID = try #require(Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
+    // Reap the owner when it exits, so that it is really gone rather than a zombie.
+    _ = owner.isRunning
+    let deadline = ContinuousClock.now + .seconds(30)
+    while ContinuousClock.now < deadline, kill(serverPID, 0) == 0 {
+      _ = owner.isRunning
+      try await Task.sleep(for: .milliseconds(200))
+    }
+    #expect(kill(serverPID, 0) != 0, "the sandbox server outlived its owner")
+    #expect(!FileManager.default.fileExists(atPath: dir + "/sb/kubeconfig"), "its files are removed")
+    _ = try? Binaries.run(Binaries.path("kftray-sandbox"), ["down", "--dir", dir + "/sb"])
+  }
+}

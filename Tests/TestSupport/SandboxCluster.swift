@@ -27,7 +27,8 @@ public actor SandboxCluster {
     if let running { return running }
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kftray-test-\(UUID().uuidString.prefix(8))").path
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    let result = try Binaries.run(Binaries.path("kftray-sandbox"), ["up", "--dir", dir])
+    // --owner-pid: if this test process is killed before its teardown runs, the sandbox goes too.
+    let result = try Binaries.run(Binaries.path("kftray-sandbox"), ["up", "--dir", dir, "--owner-pid", String(getpid())])
     guard result.status == 0 else {
       throw SandboxError("kftray-sandbox up failed (\(result.status)): \(result.stderr)\(result.stdout)")
     }

@@ -45,10 +45,11 @@ public enum Daemon {
     // Left over from a crashed run: never mistake an old kubeconfig for the new server's.
     for stale in [files.kubeconfig, files.pid, files.log] { try? FileManager.default.removeItem(at: stale) }
 
-    let arguments = [
+    var arguments = [
       executable, "serve", "--dir", files.directory.path, "--port", String(options.port), "--watch-history",
       String(options.watchHistory),
     ]
+    if let owner = options.ownerPID { arguments += ["--owner-pid", String(owner)] }
     let pid = try spawnDetached(arguments, log: files.log.path)
     try Data("\(pid)\n".utf8).write(to: files.pid, options: .atomic)
 

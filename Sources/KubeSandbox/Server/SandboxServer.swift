@@ -12,11 +12,17 @@ public struct SandboxOptions: Sendable {
   /// Receives one line per request (method, path and query, status, user, protocol); `serve` prints them
   /// to its log.
   public var requestLog: (@Sendable (String) -> Void)?
+  /// A process whose end stops the sandbox (and removes its files), so that a test run killed from
+  /// outside, which never reaches its teardown, leaves no daemon behind.
+  public var ownerPID: Int32?
 
-  public init(port: Int = 0, watchHistory: Int = 1000, requestLog: (@Sendable (String) -> Void)? = nil) {
+  public init(
+    port: Int = 0, watchHistory: Int = 1000, requestLog: (@Sendable (String) -> Void)? = nil, ownerPID: Int32? = nil
+  ) {
     self.port = port
     self.watchHistory = watchHistory
     self.requestLog = requestLog
+    self.ownerPID = ownerPID
   }
 }
 
