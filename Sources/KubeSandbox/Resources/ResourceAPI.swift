@@ -143,7 +143,7 @@ final class ResourceAPI: Sendable {
     -> APIResponse
   {
     var object = try decodeBody(request, definition: definition)
-    let warnings = try FieldValidation.check(object, kind: definition.kind, mode: try FieldValidation.mode(request))
+    var warnings = try FieldValidation.check(object, kind: definition.kind, mode: try FieldValidation.mode(request))
     object["kind"] = .string(definition.kind)
     object["apiVersion"] = .string(definition.apiVersion)
     var metadata = object["metadata"] ?? [:]
@@ -172,6 +172,7 @@ final class ResourceAPI: Sendable {
         object.set("metadata", "name", to: .string(NameGenerator.generate(prefix: prefix)))
       }
       try definition.prepareForCreate(&object)
+      warnings += try admission(for: definition, namespace: namespace)(object)
       if store.get(key(definition, namespace, object["metadata"]?["name"]?.stringValue ?? "")) != nil {
         throw .alreadyExists(resource: definition.resource, name: object["metadata"]?["name"]?.stringValue ?? "")
       }
@@ -180,9 +181,16 @@ final class ResourceAPI: Sendable {
     if (metadata["name"]?.stringValue ?? "").isEmpty && (metadata["generateName"]?.stringValue ?? "").isEmpty {
       try definition.prepareForCreate(&object)  // reports the missing name as kube does
     }
+    var admissionWarnings: [String] = []
+    // Read before the store's lock is taken: `prepare` runs under it.
+    let admission = admission(for: definition, namespace: namespace)
     let created = try store.create(resource: definition.resource, namespace: namespace, object: object) {
-      (object: inout JSONValue) throws(StatusError) in try definition.prepareForCreate(&object)
+      (object: inout JSONValue) throws(StatusError) in
+      try definition.prepareForCreate(&object)
+      // Validating admission sees the defaulted object with its generated name, as in kube-apiserver.
+      admissionWarnings = try admission(object)
     }
+    warnings += admissionWarnings
     return Self.adding(warnings, to: respond(created, request: request, definition: definition, status: .created))
   }
 
@@ -199,6 +207,17 @@ final class ResourceAPI: Sendable {
       throw .badRequest("Invalid dryRun value: \(value). Must be one of: All")
     }
     return !values.isEmpty
+  }
+
+  /// Validating admission for new objects of `definition` in `namespace` (Pod Security for pods), with
+  /// the namespace read now. The returned check gives `Warning` header values or throws the rejection.
+  private func admission(for definition: ResourceDefinition, namespace: String)
+    -> (JSONValue) throws(StatusError) -> [String]
+  {
+    guard definition.resource == "pods",
+      let labels = store.get(ObjectKey(resource: "namespaces", name: namespace))?["metadata"]?["labels"]
+    else { return { _ throws(StatusError) in [] } }
+    return { pod throws(StatusError) in try PodSecurityAdmission.admit(pod: pod, namespaceLabels: labels) }
   }
 
   /// NamespaceLifecycle admission: no new objects in a missing or terminating namespace.
