@@ -170,8 +170,6 @@ public final class ClusterNetwork: Sendable {
     } catch {
       throw .file(path: configuration.path, reason: "\(error)")
     }
-    // dnsmasq drops root for its own user, which must be able to append to the query log.
-    _ = FileManager.default.createFile(atPath: dnsLogPath, contents: nil, attributes: [.posixPermissions: 0o666])
     try startDaemon(
       name: "dnsmasq", in: servicesNamespace, [tools.dnsmasq, "--conf-file=\(configuration.path)"],
       ready: (.udp, ClusterAddressing.dnsServer, 53))
@@ -294,12 +292,19 @@ extension ClusterNetwork {
     try ip.run(in: netns, ["link", "set", "eth0", "up"])
     try ip.run(in: netns, ["route", "add", "default", "via", ClusterAddressing.podGateway])
     let files = Self.etcDirectory(netns)
-    do {
-      try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
-      try ClusterDNS.resolvConf(namespace: namespace).write(to: files.appendingPathComponent("resolv.conf"), atomically: true, encoding: .utf8)
-      try ClusterDNS.hosts(ipv4: pod.ipv4, podName: name).write(to: files.appendingPathComponent("hosts"), atomically: true, encoding: .utf8)
-    } catch {
-      throw .file(path: files.path, reason: "\(error)")
+    // A few attempts: another network's detach may remove an empty /etc/netns between the
+    // creation of /etc/netns and of our directory in it.
+    var attempt = 0
+    while true {
+      do {
+        try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
+        try ClusterDNS.resolvConf(namespace: namespace).write(to: files.appendingPathComponent("resolv.conf"), atomically: true, encoding: .utf8)
+        try ClusterDNS.hosts(ipv4: pod.ipv4, podName: name).write(to: files.appendingPathComponent("hosts"), atomically: true, encoding: .utf8)
+        return
+      } catch {
+        attempt += 1
+        guard attempt < 3 else { throw .file(path: files.path, reason: "\(error)") }
+      }
     }
   }
 

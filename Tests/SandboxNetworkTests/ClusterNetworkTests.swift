@@ -81,8 +81,8 @@ struct ClusterNetworkTests {
 
     let web = try a.busybox("wget", "-qO-", "http://web.default.svc.cluster.local/")
     #expect(web.status == 0 && web.stdout == "hello from web", "\(web)")
-    let internal = try a.busybox("wget", "-qO-", "http://internal-service.cluster.local/")
-    #expect(internal.status == 0 && internal.stdout == "hello from internal-service", "\(internal)")
+    let internalService = try a.busybox("wget", "-qO-", "http://internal-service.cluster.local/")
+    #expect(internalService.status == 0 && internalService.stdout == "hello from internal-service", "\(internalService)")
     let short = try a.busybox("wget", "-qO-", "http://web/")
     #expect(short.stdout == "hello from web", "search path: \(short)")
 
