@@ -310,7 +310,9 @@ extension ClusterNetwork {
 
   private func unplumb(_ pod: NetworkState.Pod) throws(NetworkError) {
     ProcessTerminator.terminate(ip.pids(in: pod.netnsName))
-    // The node-side veth goes with the pod's namespace (deleting one end of a veth deletes both).
+    // The veth explicitly, which deletes both ends at once: the kernel dismantles a deleted
+    // namespace (and the links in it) asynchronously, so the bridge port would outlive the detach.
+    try ip.deleteLink("vp\(pod.index)", in: nodeNamespace)
     try ip.deleteNamespace(pod.netnsName)
     try Self.removeEtcDirectory(pod.netnsName)
   }

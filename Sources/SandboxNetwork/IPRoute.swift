@@ -42,6 +42,12 @@ struct IPRoute: Sendable {
     try run(["netns", "delete", namespace])
   }
 
+  /// Deletes a link in a namespace; gone already (or the namespace gone) is fine.
+  func deleteLink(_ name: String, in namespace: String) throws(NetworkError) {
+    guard let shown = try? ProgramRunner.run([path, "-n", namespace, "link", "show", name]), shown.status == 0 else { return }
+    try run(in: namespace, ["link", "delete", name])
+  }
+
   /// Starts `arguments` inside `namespace` (`ip netns exec`, which execs the program: the pid
   /// returned is the program's own).
   func startDaemon(in namespace: String, _ arguments: [String], logPath: String) throws(NetworkError) -> pid_t {
