@@ -309,7 +309,7 @@ extension ClusterNetwork {
   }
 
   private func unplumb(_ pod: NetworkState.Pod) throws(NetworkError) {
-    ProcessTerminator.terminate(ip.pids(in: pod.netnsName))
+    ProcessTerminator.terminateAll(in: [pod.netnsName], ip: ip)
     // The veth explicitly, which deletes both ends at once: the kernel dismantles a deleted
     // namespace (and the links in it) asynchronously, so the bridge port would outlive the detach.
     try ip.deleteLink("vp\(pod.index)", in: nodeNamespace)
@@ -366,7 +366,7 @@ extension ClusterNetwork {
     }
     // Processes first (all at once, one grace period): a namespace deleted while a process is
     // still in it lives on, unnamed, until that process ends.
-    ProcessTerminator.terminate(names.flatMap { ip.pids(in: $0) })
+    ProcessTerminator.terminateAll(in: Array(names), ip: ip)
     var failures: [NetworkError] = []
     for name in names.sorted() {
       do throws(NetworkError) { try ip.deleteNamespace(name) } catch { failures.append(error) }

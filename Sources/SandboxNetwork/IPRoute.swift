@@ -64,6 +64,16 @@ struct IPRoute: Sendable {
 /// by whoever started them (a pod's processes belong to the node agent, whose waitpid must get
 /// their status), never here.
 enum ProcessTerminator {
+  /// Ends every process in the namespaces, again while new ones appear (a shell that ignores
+  /// SIGTERM may start a child during the grace period), at most a few rounds.
+  static func terminateAll(in namespaces: [String], ip: IPRoute) {
+    for _ in 0..<4 {
+      let pids = namespaces.flatMap { ip.pids(in: $0) }.filter(isRunning)
+      if pids.isEmpty { return }
+      terminate(pids)
+    }
+  }
+
   static func terminate(_ pids: [pid_t], grace: Duration = .seconds(3)) {
     let ours = pids.filter { $0 > 1 && $0 != getpid() }
     guard !ours.isEmpty else { return }

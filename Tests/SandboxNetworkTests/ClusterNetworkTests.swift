@@ -172,16 +172,26 @@ struct ClusterNetworkTests {
     let linksBefore = try HostView.links()
     let network = try ClusterNetwork.create(directory: directory, id: id, tools: tools())
     let pod = try network.attachPod(uid: "uid-d", namespace: "default", name: "pod-d")
+    // A process that ignores SIGTERM (as a stuck container might): it must still end, by SIGKILL.
     let sleeper = try BackgroundProcess(
-      PodShell.ip, ["netns", "exec", pod.netnsName, PodShell.busybox, "sleep", "600"], logPath: directory.path + "/sleeper.log")
+      PodShell.ip, ["netns", "exec", pod.netnsName, PodShell.busybox, "sh", "-c", "trap '' TERM; echo ready; while true; do sleep 1; done"],
+      logPath: directory.path + "/sleeper.log")
+    let deadline = ContinuousClock.now + .seconds(10)
+    while !sleeper.log.contains("ready") && ContinuousClock.now < deadline { usleep(20_000) }
     let namespaces = try HostView.namespaces(prefix: "kft-\(id)-")
     #expect(Set(namespaces) == ["kft-\(id)-node", "kft-\(id)-svc", "kft-\(id)-ext", pod.netnsName])
     let processes = try namespaces.flatMap { try HostView.pids(inNamespace: $0) }
     #expect(processes.count >= 8, "dnsmasq, 6 seeded servers, iperf3 and the sleeper: \(processes)")
 
+    let inodes = namespaces.compactMap(HostView.namespaceInode)
+    #expect(inodes.count == namespaces.count)
+    #expect(Set(HostView.processes(inNamespaces: inodes)).isSuperset(of: processes))
     try network.destroy()
     #expect(try HostView.namespaces(prefix: "kft-\(id)-").isEmpty)
     #expect(processes.filter(HostView.isAlive).isEmpty, "still running: \(processes.filter(HostView.isAlive))")
+    // Nothing at all left in a namespace of ours, not even a child started during the grace period
+    // (a namespace lives on, unnamed, while a process is in it).
+    #expect(HostView.processes(inNamespaces: inodes).isEmpty, "\(HostView.processes(inNamespaces: inodes))")
     #expect(!sleeper.isRunning)
     #expect(try HostView.links() == linksBefore)
     let etc = (try? FileManager.default.contentsOfDirectory(atPath: "/etc/netns")) ?? []

@@ -72,6 +72,23 @@ enum HostView {
     try Binaries.run(PodShell.ip, ["netns", "pids", name]).stdout.split(whereSeparator: \.isWhitespace).compactMap { pid_t($0) }
   }
 
+  /// The inode that identifies a named network namespace (what /proc/<pid>/ns/net points to).
+  static func namespaceInode(_ name: String) -> UInt64? {
+    var info = stat()
+    guard stat("/run/netns/\(name)", &info) == 0 else { return nil }
+    return UInt64(info.st_ino)
+  }
+
+  /// Every live process whose network namespace is one of `inodes`, named or not.
+  static func processes(inNamespaces inodes: [UInt64]) -> [pid_t] {
+    let wanted = Set(inodes.map { "net:[\($0)]" })
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(pid_t.init).filter { pid in
+      guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net") else { return false }
+      return wanted.contains(link) && isAlive(pid)
+    }
+  }
+
   /// True while the process exists and is not a zombie.
   static func isAlive(_ pid: pid_t) -> Bool {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
