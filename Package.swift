@@ -10,6 +10,7 @@ let package = Package(
     .executable(name: "kubectl-kftray", targets: ["kubectl-kftray"]),
     .executable(name: "kftray-sandbox", targets: ["kftray-sandbox"]),
     .executable(name: "kftray-relay", targets: ["kftray-relay"]),
+    .executable(name: "kftray-testserver", targets: ["kftray-testserver"]),
     .library(name: "KubeClient", targets: ["KubeClient"]),
   ],
   dependencies: [
@@ -64,6 +65,14 @@ let package = Package(
     // threads only: no NIO, no Foundation, so the static binary in the image stays small.
     .target(name: "KFTrayRelay"),
     .executableTarget(name: "kftray-relay", dependencies: ["KFTrayRelay"], exclude: ["Containerfile"]),
+    // The sandbox cluster network: namespaces, bridge, cluster DNS (dnsmasq) and seeded services,
+    // built with iproute2. Foundation and Glibc only.
+    .target(name: "SandboxNetwork"),
+    // The seeded services' server (TCP echo, HTTP hello, UDP echo): POSIX sockets and threads.
+    .target(name: "TestServer"),
+    .executableTarget(
+      name: "kftray-testserver",
+      dependencies: ["TestServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     // Shared by the test targets: a sandbox cluster per test process, and running the built binaries.
     .target(name: "TestSupport", dependencies: ["KubeClient"], path: "Tests/TestSupport"),
     .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "TestSupport"]),
@@ -83,5 +92,7 @@ let package = Package(
     // The client session and local forwarder against the sandbox's API server and kubelet.
     .testTarget(name: "PortForwardSessionTests", dependencies: ["PortForward", "KubeClient", "TestSupport"]),
     .testTarget(name: "KFTrayRelayTests", dependencies: ["KFTrayRelay"]),
+    // Real namespaces, real dnsmasq, busybox and iperf3; needs root.
+    .testTarget(name: "SandboxNetworkTests", dependencies: ["SandboxNetwork", "TestServer", "TestSupport"]),
   ]
 )

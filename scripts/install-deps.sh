@@ -8,6 +8,9 @@ packages=(
   zlib1g-dev            # CZlib: SPDY/3 header compression
   pkg-config            # lets SwiftPM find both
   iproute2              # sandbox network namespaces
+  busybox               # the sandbox's busybox image, and nslookup/nc/wget inside pod namespaces in tests
+  dnsmasq-base          # the sandbox cluster DNS (the binary only: no system service is started)
+  iperf3                # the sandbox's bulk.default.svc iperf3 server, for benchmarks
   curl                  # raw HTTP checks in tests
   tinyproxy             # a real HTTP CONNECT proxy on loopback for proxy tests
   microsocks            # a real SOCKS5 proxy on loopback for proxy tests
