@@ -94,6 +94,18 @@ public final class ClusterNetwork: Sendable {
     state = Mutex(NetworkState(id: id))
   }
 
+  /// A valid id derived from a sandbox directory (FNV-1a of its path, base 36, 12 characters):
+  /// the same directory always gives the same id, so `down` finds what a crashed `up` left.
+  public static func identifier(for directory: URL) -> String {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in directory.standardizedFileURL.path.utf8 {
+      hash ^= UInt64(byte)
+      hash = hash &* 0x100_0000_01b3
+    }
+    let text = String(hash, radix: 36)
+    return String(repeating: "0", count: max(0, 12 - text.count)) + text.prefix(12)
+  }
+
   static func stateDirectory(directory: URL, id: String) -> URL {
     directory.appendingPathComponent("network-\(id)")
   }

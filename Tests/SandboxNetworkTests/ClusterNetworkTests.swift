@@ -235,6 +235,41 @@ struct ClusterNetworkTests {
     try again.destroy()
   }
 
+  @Test("pods attached at the same time get distinct namespaces and addresses")
+  func concurrentAttach() async throws {
+    let directory = URL(fileURLWithPath: try Teardown.temporaryDirectory("kft-net"))
+    let network = try ClusterNetwork.create(directory: directory, id: uniqueNetworkID("many"), tools: tools())
+    defer { try? network.destroy() }
+    let attachments = try await withThrowingTaskGroup(of: PodAttachment.self) { group in
+      for index in 0..<12 {
+        group.addTask { try network.attachPod(uid: "uid-\(index)", namespace: "default", name: "pod-\(index)") }
+      }
+      return try await group.reduce(into: []) { $0.append($1) }
+    }
+    #expect(Set(attachments.map(\.ipv4)).count == 12)
+    #expect(Set(attachments.map(\.netnsName)).count == 12)
+    #expect(network.attachedPods.count == 12)
+    let last = try #require(attachments.first { $0.ipv4 == "10.244.0.13" })
+    let reply = try PodShell(netns: last.netnsName).tcpRoundTrip(host: "echo", port: 7000, payload: "twelfth")
+    #expect(reply.stdout == "twelfth", "\(reply)")
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for index in 0..<12 { group.addTask { try network.detachPod(uid: "uid-\(index)") } }
+      try await group.waitForAll()
+    }
+    #expect(network.attachedPods.isEmpty)
+    #expect(Set(try HostView.namespaces(prefix: "kft-\(network.id)-")) == [network.nodeNamespace, network.servicesNamespace, network.externalNamespace])
+  }
+
+  @Test("the id derived from a directory is stable, valid and differs between directories")
+  func identifiers() throws {
+    let a = ClusterNetwork.identifier(for: URL(fileURLWithPath: "/tmp/kftray-sandbox"))
+    #expect(a == ClusterNetwork.identifier(for: URL(fileURLWithPath: "/tmp/kftray-sandbox/")))
+    #expect(a != ClusterNetwork.identifier(for: URL(fileURLWithPath: "/tmp/kftray-sandbox-2")))
+    #expect(a.count == 12 && a.allSatisfy { $0.isLowercase || $0.isNumber })
+    let directory = URL(fileURLWithPath: try Teardown.temporaryDirectory("kft-net"))
+    try ClusterNetwork.removeLeftovers(directory: directory, id: ClusterNetwork.identifier(for: directory))
+  }
+
   @Test("ids that would make unsafe or too long names are refused")
   func invalidIDs() {
     for id in ["", "UPPER", "has-dash", "a/b", "thirteenchars", "../x"] {
