@@ -57,10 +57,10 @@ struct KubeletNetnsTests {
       let port = try netns.unusedPort()
       let pod = KubeletPod(namespace: "default", name: "p", uid: Self.uid, netnsPath: netns.path)
       // A listener on the host's loopback at that port must not answer for the pod.
-      let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-      defer { try? group.syncShutdownGracefully() }
-      let decoy = try? await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: port).get()
-      defer { decoy?.close(promise: nil) }
+      let decoy = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .bind(host: "127.0.0.1", port: port).get()
+      defer { decoy.close(promise: nil) }
+      #expect(hostLoopbackAccepts(port))
       try await KubeletHarness.with(pods: FixedPods([pod]), dialer: NetnsPodPortDialer()) { kubelet in
         let client = try await kubelet.upgradedClient()
         defer { client.close() }
