@@ -52,6 +52,47 @@ struct KubeletNetnsTests {
     }
   }
 
+  /// The whole path: real kubectl → the sandbox API server (SPDY or the WebSocket tunnel) → its
+  /// kubelet → a store pod whose namespace the sandbox-only annotation names.
+  @Test(arguments: PortForwardKubectlTests.Mode.allCases)
+  func kubectlPortForwardReachesAPodInsideItsNamespace(mode: PortForwardKubectlTests.Mode) async throws {
+    try await ThrowawayNetns.with { netns in
+      let port = try netns.unusedPort()
+      let listener = try netns.run(["/usr/bin/busybox", "nc", "-ll", "-p", String(port), "-e", "/bin/cat"])
+      defer { listener.stop() }
+      try await netns.waitForListener(port: port)
+      #expect(!hostLoopbackAccepts(port))
+      try await PortForwardCluster.with { cluster in
+        let manifest = """
+          apiVersion: v1
+          kind: Pod
+          metadata:
+            name: isolated
+            annotations:
+              \(StorePodDirectory.netnsAnnotation): \(netns.path)
+          spec:
+            nodeName: \(NodeRegistration.defaultNodeName)
+            containers:
+            - name: c
+              image: busybox
+          """
+        let file = cluster.base.appendingPathComponent("isolated.yaml")
+        try manifest.write(to: file, atomically: true, encoding: .utf8)
+        let created = try cluster.kubectl(["create", "-f", file.path])
+        #expect(created.code == 0, "\(created.output)")
+        let patched = try cluster.kubectl([
+          "patch", "pod", "isolated", "--subresource=status", "--type=merge", "-p", #"{"status":{"phase":"Running"}}"#,
+        ])
+        #expect(patched.code == 0, "\(patched.output)")
+        let forward = try await cluster.portForward("isolated", remotePort: port, mode: mode)
+        defer { forward.process.stop() }
+        let payload = Array("across the namespace boundary\n".utf8)
+        let echoed = try await exchange(port: forward.localPort, payload: payload, expecting: payload.count, group: cluster.group)
+        #expect(echoed == payload, "kubectl output:\n\(forward.process.output)")
+      }
+    }
+  }
+
   @Test func aClosedPortInsideTheNamespaceGivesContainerdsText() async throws {
     try await ThrowawayNetns.with { netns in
       let port = try netns.unusedPort()
