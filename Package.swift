@@ -43,9 +43,26 @@ let package = Package(
     .executableTarget(
       name: "kubectl-kftray",
       dependencies: ["KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+    // setns(2) for the kubelet's pod dialer (Glibc hides it behind _GNU_SOURCE).
+    .target(name: "CNetns"),
+    // The kubelet API (TLS, client certificates): SPDY/3.1 port-forward into pod network namespaces and
+    // container logs from CRI log files. SwiftASN1 only to read the client certificate's subject
+    // (NIOSSL exposes no subject; swift-certificates would pull in much more for two fields).
+    .target(
+      name: "Kubelet",
+      dependencies: [
+        "PortForward",  // SPDY/3 codec
+        "CNetns",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "SwiftASN1", package: "swift-asn1"),
+      ]),
     .target(
       name: "KubeSandbox",
       dependencies: [
+        "Kubelet",  // the node's kubelet API, started in-process for now
         "PortForward",  // SPDY/WebSocket codecs for the kubelet's port-forward and the API server's tunnel
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -80,6 +97,7 @@ let package = Package(
       name: "KubeSandboxTests",
       dependencies: [
         "KubeSandbox",
+        "Kubelet",
         "PortForward",  // raw SPDY client for the kubelet's port-forward tests
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

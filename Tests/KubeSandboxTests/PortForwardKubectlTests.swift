@@ -5,6 +5,7 @@ import NIOPosix
 import Testing
 
 @testable import KubeSandbox
+@testable import Kubelet
 
 /// Real `/usr/bin/kubectl port-forward` (v1.32) through the sandbox API server and its node's kubelet,
 /// in both of kubectl's modes. "The pod" is a loopback echo server: the kubelet's `LoopbackPodPortDialer`

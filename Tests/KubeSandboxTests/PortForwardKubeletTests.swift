@@ -7,6 +7,7 @@ import PortForward
 import Testing
 
 @testable import KubeSandbox
+@testable import Kubelet
 
 /// The kubelet's SPDY/3.1 port-forward endpoint frame by frame, with a raw SPDY client (the
 /// `PortForward` codecs) holding the API server's kubelet client certificate.
@@ -161,6 +162,34 @@ struct PortForwardKubeletTests {
     }
   }
 
+  @Test func idleSessionIsResetThenClosed() async throws {
+    try await KubeletHarness.with(streamIdleTimeout: .milliseconds(700)) { kubelet in
+      let echo = try await EchoServer(group: kubelet.group)
+      defer { Task { await echo.close() } }
+      let client = try await kubelet.upgradedClient()
+      defer { client.close() }
+      let port = String(echo.port)
+      try client.send(.synStream(SPDYSynStream(streamID: 1, headers: ["streamtype": "error", "port": port, "requestid": "0"])))
+      try client.send(.synStream(SPDYSynStream(streamID: 3, headers: ["streamtype": "data", "port": port, "requestid": "0"])))
+      try client.send(.data(SPDYDataFrame(streamID: 3, payload: [7])))
+      #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 1)))
+      #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 3)))
+      #expect(try await client.nextFrame() == .data(SPDYDataFrame(streamID: 3, payload: [7])))
+      // Any frame counts as activity (spdystream resets its timer on every frame): pings keep the
+      // session alive well past the timeout.
+      for id: UInt32 in [1, 3, 5, 7, 9] {
+        try await Task.sleep(nanoseconds: 300_000_000)
+        try client.send(.ping(SPDYPing(id: id)))
+        #expect(try await client.nextFrame() == .ping(SPDYPing(id: id)))
+      }
+      // Then silence: every open stream reset, GOAWAY, close.
+      #expect(try await client.nextFrame() == .rstStream(SPDYRstStream(streamID: 1, status: .cancel)))
+      #expect(try await client.nextFrame() == .rstStream(SPDYRstStream(streamID: 3, status: .cancel)))
+      #expect(try await client.nextFrame() == .goAway(SPDYGoAway(lastGoodStreamID: 3)))
+      try await client.channelForTests.closeFuture.get()
+    }
+  }
+
   @Test func upgradeNegotiatesTheStreamProtocol() async throws {
     try await KubeletHarness.with { kubelet in
       let missing = try await kubelet.rawRequest(protocols: [])
@@ -200,12 +229,15 @@ final class KubeletHarness: Sendable {
 
   static func with(
     configuration: PortForwardSessionConfiguration = PortForwardSessionConfiguration(),
+    pods: any KubeletPodDirectory = OnePod(), dialer: any PodPortDialer = LoopbackPodPortDialer(),
+    streamIdleTimeout: TimeAmount = .hours(4), logStateCheckInterval: Duration = .seconds(5),
     _ body: (KubeletHarness) async throws -> Void
   ) async throws {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let pki = try PKI.generate()
     let server = try await KubeletServer.start(
-      nodeName: "test-node", pki: pki, pods: OnePod(), sessionConfiguration: configuration, group: group)
+      nodeName: "test-node", pki: pki, pods: pods, dialer: dialer, sessionConfiguration: configuration,
+      streamIdleTimeout: streamIdleTimeout, logStateCheckInterval: logStateCheckInterval, group: group)
     let harness = KubeletHarness(server: server, pki: pki, group: group)
     do {
       try await body(harness)
@@ -255,11 +287,11 @@ final class KubeletHarness: Sendable {
     throw TestFailure("no answer")
   }
 
-  func upgradedClient() async throws -> RawSPDYClient {
+  func upgradedClient(pod: String = "p") async throws -> RawSPDYClient {
     let (channel, inbox) = try await connect()
     try await channel.writeAndFlush(
       ByteBuffer(
-        string: "POST /portForward/default/p HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: Upgrade\r\n"
+        string: "POST /portForward/default/\(pod) HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: Upgrade\r\n"
           + "Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n")
     ).get()
     let deadline = Date().addingTimeInterval(10)

@@ -29,7 +29,8 @@ struct PortForwardProxyTests {
         name: "cluster-admin", namespace: nil, subjects: [.group("system:masters")],
         rules: [PolicyRule(verbs: ["*"], apiGroups: ["*"], resources: ["*"])]),
     ])
-    let proxy = KubeletProxy(store: store, dialer: try KubeletDialer(pki: try PKI.generate()))
+    let proxy = KubeletProxy(
+      store: store, dialer: try KubeletDialer(pki: try PKI.generate()), group: MultiThreadedEventLoopGroup.singleton)
     return Router(
       authenticator: Authenticator(tokens: []), authorizer: authorizer,
       resources: ResourceAPI(store: store, authorizer: authorizer, nodeStreams: proxy), version: VersionInfo())

@@ -66,7 +66,9 @@ struct KubeletDialer: Sendable {
 }
 
 /// What a proxy handler learns from its kubelet connection.
-protocol KubeletConnectionOwner: AnyObject {
+protocol KubeletConnectionOwner: AnyObject, SendableMetatype {
+  /// The kubelet could not be dialed (nothing was sent to it).
+  func kubeletDialFailed(_ error: Error)
   func kubeletRead(_ buffer: ByteBuffer)
   func kubeletReadComplete()
   func kubeletWritabilityChanged(_ writable: Bool)
@@ -94,6 +96,74 @@ final class KubeletConnectionHandler<Owner: KubeletConnectionOwner>: ChannelInbo
   func channelInactive(context: ChannelHandlerContext) { owner.value.kubeletClosed() }
 
   func errorCaught(context: ChannelHandlerContext, error: Error) { context.close(promise: nil) }
+}
+
+/// The kubelet leg of one proxied upgrade, shared by the SPDY byte proxy and the WebSocket tunnel:
+/// dialed on the client connection's loop as soon as the proxy handler is added, the upgrade request
+/// written first, client bytes that arrive meanwhile queued behind it. Event-loop confined.
+final class KubeletLeg {
+  private(set) var channel: Channel?
+  private var queued: [ByteBuffer] = []
+  private var closed = false
+
+  /// Dials `endpoint`; on success sends `request` and what was queued, on failure tells the owner
+  /// (`kubeletDialFailed`). A leg closed while dialing closes the new connection at once.
+  func open<Owner: KubeletConnectionOwner>(
+    endpoint: KubeletEndpoint, dialer: KubeletDialer, request: [UInt8], owner: Owner, on eventLoop: EventLoop
+  ) {
+    let boundOwner = NIOLoopBound(owner, eventLoop: eventLoop)
+    let leg = NIOLoopBound(self, eventLoop: eventLoop)
+    dialer.connect(to: endpoint, on: eventLoop) { channel in
+      try channel.pipeline.syncOperations.addHandler(KubeletConnectionHandler(owner: boundOwner))
+    }.whenComplete { result in
+      switch result {
+      case .failure(let error):
+        guard !leg.value.closed else { return }
+        boundOwner.value.kubeletDialFailed(error)
+      case .success(let channel):
+        leg.value.connected(channel, request: request)
+      }
+    }
+  }
+
+  private func connected(_ channel: Channel, request: [UInt8]) {
+    guard !closed else {
+      channel.close(promise: nil)
+      return
+    }
+    self.channel = channel
+    channel.write(channel.allocator.buffer(bytes: request), promise: nil)
+    for buffer in queued { channel.write(buffer, promise: nil) }
+    queued = []
+    channel.flush()
+  }
+
+  /// To the kubelet, or queued until it is connected.
+  func write(_ buffer: ByteBuffer) {
+    guard !closed else { return }
+    if let channel { channel.write(buffer, promise: nil) } else { queued.append(buffer) }
+  }
+
+  func flush() { channel?.flush() }
+
+  /// Stops reading the kubelet while the client cannot take more.
+  func setAutoRead(_ on: Bool) { _ = channel?.setOption(ChannelOptions.autoRead, value: on) }
+
+  func close() {
+    closed = true
+    queued = []
+    channel?.close(promise: nil)
+  }
+
+  /// kube-apiserver's answer when the kubelet cannot be reached, written raw (no response head was
+  /// sent yet) before the client connection closes.
+  static func refuse(_ context: ChannelHandlerContext, dialError error: Error) {
+    let bytes = RawStatusResponse.bytes(.internalError("error dialing backend: \(error)"))
+    let channel = context.channel
+    context.writeAndFlush(NIOAny(channel.allocator.buffer(bytes: bytes))).whenComplete { _ in
+      channel.close(promise: nil)
+    }
+  }
 }
 
 /// The raw HTTP/1.1 request a proxy sends to the kubelet to open the SPDY upgrade.

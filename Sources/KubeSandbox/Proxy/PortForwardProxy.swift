@@ -3,9 +3,10 @@ import NIOCore
 import NIOHTTP1
 import PortForward
 
-/// The API server side of `pods/portforward` (and the seam for `pods/log`): reaches the node's kubelet
-/// over TLS as kube-apiserver does.
+/// The API server side of `pods/portforward` and `pods/log`: reaches the node's kubelet over TLS as
+/// kube-apiserver does.
 ///
+/// - `pods/log`: `GET /containerLogs/{ns}/{pod}/{container}` with the log options (`KubeletLogRelay`).
 /// - SPDY (`Upgrade: SPDY/3.1`, normally POST): the request is re-issued to the kubelet with the
 ///   client's `X-Stream-Protocol-Version` values; the kubelet's answer is relayed byte for byte, and
 ///   after a 101 the connection is a byte pipe (`SPDYUpgradeProxy`, no SPDY parsing), as
@@ -17,18 +18,37 @@ import PortForward
 struct KubeletProxy: NodeStreamProvider {
   let store: ObjectStore
   let dialer: KubeletDialer
+  /// Where log requests dial from (upgrades use the client connection's own loop).
+  let group: any EventLoopGroup
 
   static let tunnelPrefix = "SPDY/3.1+"
 
   func log(_ request: APIRequest, pod: JSONValue, container: String, node: String) throws(StatusError) -> APIResponse {
-    throw .internalError("the sandbox kubelet on node \"\(node)\" does not serve containerLogs yet")
+    let endpoint = try endpoint(node: node)
+    let namespace = pod["metadata"]?["namespace"]?.stringValue ?? ""
+    let name = pod["metadata"]?["name"]?.stringValue ?? ""
+    let path = "/containerLogs/\(Self.escaped(namespace))/\(Self.escaped(name))/\(Self.escaped(container))"
+    let query = KubeletLogRelay.kubeletQuery(request.query)
+    return KubeletLogRelay.response(
+      endpoint: endpoint, dialer: dialer, eventLoop: group.next(), uri: query.isEmpty ? path : path + "?" + query,
+      podName: name)
   }
 
-  func portForward(_ request: APIRequest, pod: JSONValue, node: String) throws(StatusError) -> APIResponse {
+  private func endpoint(node: String) throws(StatusError) -> KubeletEndpoint {
     guard let nodeObject = store.get(ObjectKey(resource: "nodes", name: node)) else {
       throw .notFound(resource: "nodes", name: node)
     }
-    let endpoint = try KubeletEndpoint.of(node: nodeObject)
+    return try KubeletEndpoint.of(node: nodeObject)
+  }
+
+  /// Path segments are object names (DNS labels and subdomains); escape anything else anyway.
+  static func escaped(_ segment: String) -> String {
+    segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#")))
+      ?? segment
+  }
+
+  func portForward(_ request: APIRequest, pod: JSONValue, node: String) throws(StatusError) -> APIResponse {
+    let endpoint = try endpoint(node: node)
     let namespace = pod["metadata"]?["namespace"]?.stringValue ?? ""
     let name = pod["metadata"]?["name"]?.stringValue ?? ""
     let path = "/portForward/\(namespace)/\(name)"
@@ -102,9 +122,8 @@ final class SPDYUpgradeProxy: ChannelInboundHandler, KubeletConnectionOwner {
   private let endpoint: KubeletEndpoint
   private let dialer: KubeletDialer
   private let upgradeRequest: [UInt8]
+  private let kubelet = KubeletLeg()
   private var context: ChannelHandlerContext?
-  private var kubelet: Channel?
-  private var pending: [ByteBuffer] = []
   private var closed = false
 
   init(endpoint: KubeletEndpoint, dialer: KubeletDialer, upgradeRequest: [UInt8]) {
@@ -115,55 +134,26 @@ final class SPDYUpgradeProxy: ChannelInboundHandler, KubeletConnectionOwner {
 
   func handlerAdded(context: ChannelHandlerContext) {
     self.context = context
-    let owner = NIOLoopBound(self, eventLoop: context.eventLoop)
-    dialer.connect(to: endpoint, on: context.eventLoop) { channel in
-      try channel.pipeline.syncOperations.addHandler(KubeletConnectionHandler(owner: owner))
-    }.whenComplete { result in
-      owner.value.kubeletConnected(result)
-    }
-  }
-
-  private func kubeletConnected(_ result: Result<Channel, Error>) {
-    switch result {
-    case .failure(let error):
-      guard let context, !closed else { return }
-      closed = true
-      let bytes = RawStatusResponse.bytes(.internalError("error dialing backend: \(error)"))
-      let channel = context.channel
-      context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes))).whenComplete { _ in
-        channel.close(promise: nil)
-      }
-    case .success(let channel):
-      guard !closed else {
-        channel.close(promise: nil)
-        return
-      }
-      kubelet = channel
-      channel.write(channel.allocator.buffer(bytes: upgradeRequest), promise: nil)
-      for buffer in pending { channel.write(buffer, promise: nil) }
-      pending = []
-      channel.flush()
-    }
+    kubelet.open(endpoint: endpoint, dialer: dialer, request: upgradeRequest, owner: self, on: context.eventLoop)
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-    let buffer = unwrapInboundIn(data)
-    if let kubelet { kubelet.write(buffer, promise: nil) } else { pending.append(buffer) }
+    kubelet.write(unwrapInboundIn(data))
   }
 
   func channelReadComplete(context: ChannelHandlerContext) {
-    kubelet?.flush()
+    kubelet.flush()
     context.fireChannelReadComplete()
   }
 
   func channelWritabilityChanged(context: ChannelHandlerContext) {
-    _ = kubelet?.setOption(ChannelOptions.autoRead, value: context.channel.isWritable)
+    kubelet.setAutoRead(context.channel.isWritable)
     context.fireChannelWritabilityChanged()
   }
 
   func channelInactive(context: ChannelHandlerContext) {
     closed = true
-    kubelet?.close(promise: nil)
+    kubelet.close()
     context.fireChannelInactive()
   }
 
@@ -172,6 +162,12 @@ final class SPDYUpgradeProxy: ChannelInboundHandler, KubeletConnectionOwner {
   }
 
   // MARK: KubeletConnectionOwner
+
+  func kubeletDialFailed(_ error: Error) {
+    guard let context, !closed else { return }
+    closed = true
+    KubeletLeg.refuse(context, dialError: error)
+  }
 
   func kubeletRead(_ buffer: ByteBuffer) {
     context?.write(wrapOutboundOut(buffer), promise: nil)

@@ -31,7 +31,7 @@ final class WebSocketTunnel: ChannelInboundHandler, KubeletConnectionOwner {
   private let acceptValue: String
   private var state = State.connecting
   private var context: ChannelHandlerContext?
-  private var kubelet: Channel?
+  private let kubelet = KubeletLeg()
   private var responseHead: [UInt8] = []
   /// Client bytes that arrive before the WebSocket is up (a well-behaved client sends none).
   private var decoder = WebSocketClientFrameDecoder()
@@ -45,32 +45,7 @@ final class WebSocketTunnel: ChannelInboundHandler, KubeletConnectionOwner {
 
   func handlerAdded(context: ChannelHandlerContext) {
     self.context = context
-    let owner = NIOLoopBound(self, eventLoop: context.eventLoop)
-    dialer.connect(to: endpoint, on: context.eventLoop) { channel in
-      try channel.pipeline.syncOperations.addHandler(KubeletConnectionHandler(owner: owner))
-    }.whenComplete { result in
-      owner.value.kubeletConnected(result)
-    }
-  }
-
-  private func kubeletConnected(_ result: Result<Channel, Error>) {
-    switch result {
-    case .failure(let error):
-      guard let context, case .connecting = state else { return }
-      state = .closed
-      let bytes = RawStatusResponse.bytes(.internalError("error dialing backend: \(error)"))
-      let channel = context.channel
-      context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(bytes: bytes))).whenComplete { _ in
-        channel.close(promise: nil)
-      }
-    case .success(let channel):
-      guard case .connecting = state else {
-        channel.close(promise: nil)
-        return
-      }
-      kubelet = channel
-      channel.writeAndFlush(channel.allocator.buffer(bytes: upgradeRequest), promise: nil)
-    }
+    kubelet.open(endpoint: endpoint, dialer: dialer, request: upgradeRequest, owner: self, on: context.eventLoop)
   }
 
   // MARK: Client side
@@ -82,19 +57,19 @@ final class WebSocketTunnel: ChannelInboundHandler, KubeletConnectionOwner {
   }
 
   func channelReadComplete(context: ChannelHandlerContext) {
-    kubelet?.flush()
+    kubelet.flush()
     context.flush()
     context.fireChannelReadComplete()
   }
 
   func channelWritabilityChanged(context: ChannelHandlerContext) {
-    _ = kubelet?.setOption(ChannelOptions.autoRead, value: context.channel.isWritable)
+    kubelet.setAutoRead(context.channel.isWritable)
     context.fireChannelWritabilityChanged()
   }
 
   func channelInactive(context: ChannelHandlerContext) {
     state = .closed
-    kubelet?.close(promise: nil)
+    kubelet.close()
     context.fireChannelInactive()
   }
 
@@ -103,12 +78,12 @@ final class WebSocketTunnel: ChannelInboundHandler, KubeletConnectionOwner {
   }
 
   private func pumpClientFrames() {
-    guard let context, let kubelet else { return }
+    guard let context, kubelet.channel != nil else { return }
     do {
       while case .tunneling = state, let event = try decoder.next() {
         switch event {
         case .binary(let payload):
-          if !payload.isEmpty { kubelet.write(kubelet.allocator.buffer(bytes: payload), promise: nil) }
+          if !payload.isEmpty { kubelet.write(context.channel.allocator.buffer(bytes: payload)) }
         case .ping(let payload):
           var frame: [UInt8] = []
           try? WebSocketFrameEncoder.encodeFrame(opcode: .pong, payload: payload[...], maskingKey: nil, into: &frame)
@@ -134,8 +109,8 @@ final class WebSocketTunnel: ChannelInboundHandler, KubeletConnectionOwner {
   private func closeBoth(code: UInt16, reason: String) {
     guard let context else { return }
     state = .closed
-    kubelet?.flush()
-    kubelet?.close(promise: nil)
+    kubelet.flush()
+    kubelet.close()
     var frame: [UInt8] = []
     let body = [UInt8(code >> 8), UInt8(truncatingIfNeeded: code)] + Array(reason.utf8)
     try? WebSocketFrameEncoder.encodeFrame(opcode: .close, payload: body[...], maskingKey: nil, into: &frame)
@@ -146,6 +121,12 @@ final class WebSocketTunnel: ChannelInboundHandler, KubeletConnectionOwner {
   }
 
   // MARK: KubeletConnectionOwner
+
+  func kubeletDialFailed(_ error: Error) {
+    guard let context, case .connecting = state else { return }
+    state = .closed
+    KubeletLeg.refuse(context, dialError: error)
+  }
 
   func kubeletRead(_ buffer: ByteBuffer) {
     guard let context else { return }
@@ -174,7 +155,7 @@ final class WebSocketTunnel: ChannelInboundHandler, KubeletConnectionOwner {
       context.flush()
       // Frames the client sent early (gorilla's server would refuse them; we keep them in order).
       pumpClientFrames()
-      kubelet?.flush()
+      kubelet.flush()
     case .tunneling:
       if let bytes = buffer.readBytes(length: buffer.readableBytes) { sendBinary(bytes[...]) }
     case .relayingRefusal:

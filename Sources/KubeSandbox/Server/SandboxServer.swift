@@ -1,4 +1,5 @@
 import Foundation
+import Kubelet
 import NIOCore
 import NIOPosix
 

@@ -5,42 +5,6 @@ import NIOPosix
   import Glibc
 #endif
 
-/// A pod as the kubelet knows it: enough to name it in error texts and to find its network.
-public struct KubeletPod: Sendable, Equatable {
-  public var namespace: String
-  public var name: String
-  public var uid: String
-
-  public init(namespace: String, name: String, uid: String) {
-    self.namespace = namespace
-    self.name = name
-    self.uid = uid
-  }
-}
-
-/// The pods bound to this kubelet's node. The kubelet asks at upgrade time (unknown pod → 404) and again
-/// before each forwarded connection: a pod deleted while a session is open must fail new connections,
-/// as a runtime whose sandbox is gone does.
-public protocol KubeletPodDirectory: Sendable {
-  func pod(namespace: String, name: String) -> KubeletPod?
-}
-
-/// The in-process directory: reads the sandbox API server's store directly (pods whose `spec.nodeName`
-/// is this node and that are not being deleted). The node agent will replace it with a pod cache fed
-/// by a watch through the public API, as a kubelet has.
-struct StorePodDirectory: KubeletPodDirectory {
-  let store: ObjectStore
-  let nodeName: String
-
-  func pod(namespace: String, name: String) -> KubeletPod? {
-    guard let pod = store.get(ObjectKey(resource: "pods", namespace: namespace, name: name)),
-      pod["spec"]?["nodeName"]?.stringValue == nodeName,
-      pod["metadata"]?["deletionTimestamp"] == nil
-    else { return nil }
-    return KubeletPod(namespace: namespace, name: name, uid: pod["metadata"]?["uid"]?.stringValue ?? "")
-  }
-}
-
 /// Why a pod's port could not be reached; `description` goes verbatim into the error stream after
 /// `error forwarding port P to pod <uid>, uid : `.
 public struct PodDialError: Error, Sendable, CustomStringConvertible {
@@ -59,11 +23,10 @@ public protocol PodPortDialer: Sendable {
   ) -> EventLoopFuture<Channel>
 }
 
-/// STAND-IN until pods get network namespaces: connects to `127.0.0.1:<port>` on the host, whatever the
-/// pod. There is no isolation at all: every "pod" shares the host's loopback, which is why the tests
-/// run a loopback echo server on a free port and call that port "the pod's port". The real dialer
-/// (next issue) enters the pod's network namespace and dials `localhost:<port>` there, as containerd
-/// does; only this type changes, the session above it stays as it is.
+/// TEST AND STAND-IN ONLY: connects to `127.0.0.1:<port>` on the host, whatever the pod. There is no
+/// isolation at all: every "pod" shares the host's loopback, which is why the SPDY server's tests run a
+/// loopback server on a free port and call that port "the pod's port", and why the sandbox uses it only
+/// for store pods that have no network namespace yet. Real pods are dialed by `NetnsPodPortDialer`.
 public struct LoopbackPodPortDialer: PodPortDialer {
   public init() {}
 

@@ -82,21 +82,59 @@ final class SPDYPortForwardSession: ChannelInboundHandler {
   private var goingAway = false
   private var unwritablePods = 0
   private var context: ChannelHandlerContext?
+  private let idleTimeout: TimeAmount
+  private var lastActivity = NIODeadline.now()
+  private var idleTimer: Scheduled<Void>?
 
   init(
     pod: KubeletPod, directory: any KubeletPodDirectory, dialer: any PodPortDialer,
-    configuration: PortForwardSessionConfiguration
+    configuration: PortForwardSessionConfiguration, idleTimeout: TimeAmount
   ) {
     self.pod = pod
     self.directory = directory
     self.dialer = dialer
     self.configuration = configuration
+    self.idleTimeout = idleTimeout
   }
 
   /// Stands in for Go's `%p` of the connection in the kubelet's messages.
   private var connectionName: String { "0x" + String(UInt(bitPattern: ObjectIdentifier(self).hashValue), radix: 16) }
 
-  func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+  func handlerAdded(context: ChannelHandlerContext) {
+    self.context = context
+    lastActivity = .now()
+    scheduleIdleCheck(at: lastActivity + idleTimeout)
+  }
+
+  // MARK: - Idle timeout
+
+  /// One timer per session: frames only move `lastActivity`; the timer re-arms itself until the
+  /// session has really been idle for the whole timeout.
+  private func scheduleIdleCheck(at deadline: NIODeadline) {
+    guard let context else { return }
+    let session = NIOLoopBound(self, eventLoop: context.eventLoop)
+    idleTimer = context.eventLoop.scheduleTask(deadline: deadline) { session.value.idleCheck() }
+  }
+
+  private func idleCheck() {
+    idleTimer = nil
+    let expiry = lastActivity + idleTimeout
+    guard NIODeadline.now() >= expiry else {
+      scheduleIdleCheck(at: expiry)
+      return
+    }
+    guard let context else { return }
+    // spdystream: reset every stream, then GOAWAY, then close.
+    for id in streams.keys.sorted() {
+      send(.rstStream(SPDYRstStream(streamID: id, status: .cancel)))
+    }
+    streams = [:]
+    send(.goAway(SPDYGoAway(lastGoodStreamID: lastStreamID)))
+    let channel = context.channel
+    context.writeAndFlush(NIOAny(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+      channel.close(promise: nil)
+    }
+  }
 
   func handlerRemoved(context: ChannelHandlerContext) {
     tearDown()
@@ -143,6 +181,7 @@ final class SPDYPortForwardSession: ChannelInboundHandler {
   // MARK: - Frames from the client
 
   private func handle(_ frame: SPDYFrame) {
+    lastActivity = .now()
     switch frame {
     case .synStream(let syn): receive(syn)
     case .data(let data): receive(data)
@@ -328,6 +367,7 @@ final class SPDYPortForwardSession: ChannelInboundHandler {
 
   fileprivate func podRead(_ forward: ForwardedConnection, _ buffer: inout ByteBuffer) {
     guard let context, let state = streams[forward.dataStream], !state.localFinished else { return }
+    lastActivity = .now()
     while buffer.readableBytes > 0 {
       let length = min(configuration.maximumDataFrame, buffer.readableBytes)
       var header: [UInt8] = []
@@ -386,6 +426,7 @@ final class SPDYPortForwardSession: ChannelInboundHandler {
 
   private func send(_ frame: SPDYFrame) {
     guard let context else { return }
+    lastActivity = .now()
     do {
       let bytes = try encoder.encode(frame)
       context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
@@ -426,6 +467,8 @@ final class SPDYPortForwardSession: ChannelInboundHandler {
   }
 
   private func tearDown() {
+    idleTimer?.cancel()
+    idleTimer = nil
     for timer in pairTimers.values { timer.cancel() }
     pairTimers = [:]
     let open = forwards.values
