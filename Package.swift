@@ -10,6 +10,7 @@ let package = Package(
     .executable(name: "kubectl-kftray", targets: ["kubectl-kftray"]),
     .executable(name: "kftray-sandbox", targets: ["kftray-sandbox"]),
     .executable(name: "kftray-relay", targets: ["kftray-relay"]),
+    .executable(name: "kftray-node", targets: ["kftray-node"]),
     .library(name: "KubeClient", targets: ["KubeClient"]),
   ],
   dependencies: [
@@ -64,6 +65,11 @@ let package = Package(
     // threads only: no NIO, no Foundation, so the static binary in the image stays small.
     .target(name: "KFTrayRelay"),
     .executableTarget(name: "kftray-relay", dependencies: ["KFTrayRelay"], exclude: ["Containerfile"]),
+    // The node agent: a kubelet for local processes, talking to its API server only through KubeClient.
+    .target(name: "NodeAgent", dependencies: ["KubeClient"]),
+    .executableTarget(
+      name: "kftray-node",
+      dependencies: ["NodeAgent", "KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     // Shared by the test targets: a sandbox cluster per test process, and running the built binaries.
     .target(name: "TestSupport", dependencies: ["KubeClient"], path: "Tests/TestSupport"),
     .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "TestSupport"]),
@@ -83,5 +89,6 @@ let package = Package(
     // The client session and local forwarder against the sandbox's API server and kubelet.
     .testTarget(name: "PortForwardSessionTests", dependencies: ["PortForward", "KubeClient", "TestSupport"]),
     .testTarget(name: "KFTrayRelayTests", dependencies: ["KFTrayRelay"]),
+    .testTarget(name: "NodeAgentTests", dependencies: ["NodeAgent", "KubeClient", "TestSupport"]),
   ]
 )

@@ -1,0 +1,69 @@
+import Foundation
+import KubeClient
+import Testing
+import TestSupport
+
+@testable import NodeAgent
+
+/// Stopping an agent ends its pods' processes and releases their namespaces, and leaves the pods in
+/// the API. Each test has a sandbox of its own: a second agent would compete for the shared one's pods.
+@Suite("Node agent: stop", .timeLimit(.minutes(5)))
+struct AgentStopTests {
+  @Test("stop() kills the pods' processes and removes the agent's namespaces; the pod stays in the API")
+  func stopInProcess() async throws {
+    let sandbox = try OwnSandbox.start()
+    let suffix = String(UUID().uuidString.prefix(4)).lowercased()
+    let network = BareNamespaceNetwork(id: "s\(suffix)")
+    Leftovers.register(networkPrefix: network.prefix)
+    let scratch = try Teardown.temporaryDirectory("kftray-node-stop")
+    let agent = NodeAgent(
+      configuration: NodeAgentConfiguration(
+        nodeName: "agent-stop-\(suffix)", api: try sandbox.client(kubeconfig: sandbox.nodeKubeconfig), network: network,
+        binDirectory: Binaries.directory, logRoot: scratch + "/logs", stateDirectory: scratch + "/state"))
+    let runner = Task { try await agent.run(kubeletPort: 10250) }
+    let run = try sandbox.kubectl(["run", "sleeper", "--image=busybox", "--restart=Never", "--", "sleep", "3600"])
+    #expect(run.status == 0, "\(run.stderr)")
+    _ = try await sandbox.waitForPod("sleeper") { $0.status?.phase == "Running" }
+    let netns = try #require(agent.runningPod(namespace: "default", name: "sleeper")?.netnsPath)
+    let pids = Leftovers.pids(inNamespace: URL(fileURLWithPath: netns).lastPathComponent)
+    #expect(!pids.isEmpty)
+
+    await agent.stop()
+    try await runner.value
+    for pid in pids { #expect(!processExists(pid)) }
+    #expect(!BareNamespaceNetwork.namespaces().contains { $0.hasPrefix(network.prefix) })
+    #expect(agent.runningPod(namespace: "default", name: "sleeper") == nil)
+    let pod = try await sandbox.client().pod("sleeper", namespace: "default")
+    #expect(pod.metadata.deletionTimestamp == nil)
+  }
+
+  @Test("the kftray-node binary: registers its Node, runs a pod, and on SIGTERM stops everything it started")
+  func binary() async throws {
+    let sandbox = try OwnSandbox.start()
+    let scratch = try Teardown.temporaryDirectory("kftray-node-bin")
+    let nodeName = "agent-bin-\(UUID().uuidString.prefix(4).lowercased())"
+    let process = try BackgroundProcess(
+      Binaries.path("kftray-node"),
+      [
+        "--kubeconfig", sandbox.nodeKubeconfig, "--node-name", nodeName, "--kubelet-port", "10250", "--state-dir",
+        scratch + "/state", "--log-root", scratch + "/logs",
+      ], logPath: scratch + "/agent.log")
+    let run = try sandbox.kubectl(["run", "echo", "--image=busybox", "--restart=Never", "--", "sh", "-c", "echo hi; sleep 3600"])
+    #expect(run.status == 0, "\(run.stderr)")
+    let pod = try await sandbox.waitForPod("echo") { $0.status?.phase == "Running" }
+    #expect(pod.spec?.nodeName == nodeName)
+    try await waitFor { readLog(root: scratch + "/logs", pod: pod, container: "echo").contains(" stdout F hi\n") }
+    let node = try await sandbox.client().node(nodeName)
+    #expect(node.status?.daemonEndpoints?.kubeletEndpoint?.Port == 10250)
+    let ours = BareNamespaceNetwork.namespaces().filter { $0.hasPrefix("kft-\(BareNamespaceNetwork.id(forNode: nodeName))-") }
+    #expect(ours.count == 1)
+    let pids = ours.flatMap { Leftovers.pids(inNamespace: $0) }
+    #expect(!pids.isEmpty)
+
+    process.stop()  // SIGTERM, then waits for the exit
+    #expect(!process.isRunning)
+    for pid in pids { #expect(!processExists(pid)) }
+    #expect(BareNamespaceNetwork.namespaces().filter { $0.hasPrefix("kft-\(BareNamespaceNetwork.id(forNode: nodeName))-") }.isEmpty)
+    #expect(process.log.isEmpty || !process.log.contains("error"), "\(process.log)")
+  }
+}
