@@ -34,10 +34,11 @@ struct KFTrayNode: AsyncParsableCommand {
       configuration: NodeAgentConfiguration(
         nodeName: nodeName, api: api, network: network, binDirectory: binDirectory, logRoot: logRoot,
         stateDirectory: stateDir))
-    let signals = StopSignals()
+    let (stops, sources) = StopSignals.stream()
+    defer { withExtendedLifetime(sources) {} }
     let runner = Task { try await agent.run(kubeletPort: kubeletPort) }
     let stopper = Task {
-      await signals.wait()
+      for await _ in stops { break }
       await agent.stop()
     }
     do {
@@ -51,26 +52,19 @@ struct KFTrayNode: AsyncParsableCommand {
   }
 }
 
-/// SIGTERM and SIGINT, delivered through Dispatch sources rather than handlers.
-final class StopSignals: Sendable {
-  private let sources: [any DispatchSourceSignal]
-  private let stream: AsyncStream<Void>
-  private let continuation: AsyncStream<Void>.Continuation
-
-  init() {
-    (stream, continuation) = AsyncStream<Void>.makeStream()
+/// SIGTERM and SIGINT as a stream, delivered through Dispatch sources rather than handlers (a handler
+/// may do almost nothing). The sources must be kept alive for as long as the stream is used.
+enum StopSignals {
+  static func stream() -> (AsyncStream<Void>, [any DispatchSourceSignal]) {
+    let (stream, continuation) = AsyncStream<Void>.makeStream()
     var sources: [any DispatchSourceSignal] = []
     for number in [SIGTERM, SIGINT] {
       signal(number, SIG_IGN)
       let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-      source.setEventHandler { [continuation] in continuation.yield() }
+      source.setEventHandler { continuation.yield() }
       source.resume()
       sources.append(source)
     }
-    self.sources = sources
-  }
-
-  func wait() async {
-    for await _ in stream { return }
+    return (stream, sources)
   }
 }

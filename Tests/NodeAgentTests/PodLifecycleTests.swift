@@ -129,6 +129,12 @@ struct PodLifecycleTests {
     #expect(container.lastState?.terminated?.reason == "Error")
     // Each run has its own log file.
     #expect(readLog(root: fixture.logRoot, pod: pod, container: name, restart: 1).contains("stdout F boom"))
+    // After the back-off it runs again, and the next back-off is doubled.
+    let later = try await fixture.sandbox.waitForPod(name, seconds: 90) {
+      ($0.status?.containerStatuses?.first?.restartCount ?? 0) >= 2
+        && $0.status?.containerStatuses?.first?.state?.waiting?.reason == "CrashLoopBackOff"
+    }
+    #expect(later.status?.containerStatuses?.first?.state?.waiting?.message?.hasPrefix("back-off 20s restarting") == true)
     try fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
   }
 

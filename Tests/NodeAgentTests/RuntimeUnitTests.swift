@@ -98,10 +98,9 @@ struct RuntimeUnitTests {
     let lines = try String(contentsOfFile: directory + "/0.log", encoding: .utf8).split(separator: "\n").map { line in
       line.split(separator: " ", maxSplits: 1).last.map(String.init) ?? ""
     }
-    #expect(lines == [
-      "stderr F one", "stderr F two", "stderr P " + String(repeating: "x", count: CRILogFile.maxLineBytes),
-      "stderr F xxxxx", "stderr F tail",
-    ])
+    // Compared by prefix and length: a failure must not print 16 KiB lines.
+    #expect(lines.map { String($0.prefix(12)) } == ["stderr F one", "stderr F two", "stderr P xxx", "stderr F xxx", "stderr F tai"])
+    #expect(lines.map(\.count) == [12, 12, 9 + CRILogFile.maxLineBytes, 14, 13])
   }
 
   @Test("timestamps: RFC 3339 with Go's trimmed nanoseconds")

@@ -66,13 +66,17 @@ struct LogStreamReader {
       if n <= 0 { break }
       pending.append(contentsOf: chunk[0..<n])
       var start = 0
-      while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
-        file.write(stream: stream, full: true, text: pending[start..<newline])
-        start = newline + 1
-      }
-      while pending.count - start >= CRILogFile.maxLineBytes {
-        file.write(stream: stream, full: false, text: pending[start..<(start + CRILogFile.maxLineBytes)])
-        start += CRILogFile.maxLineBytes
+      while true {
+        let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n"))
+        if (newline ?? pending.endIndex) - start >= CRILogFile.maxLineBytes {
+          file.write(stream: stream, full: false, text: pending[start..<(start + CRILogFile.maxLineBytes)])
+          start += CRILogFile.maxLineBytes
+        } else if let newline {
+          file.write(stream: stream, full: true, text: pending[start..<newline])
+          start = newline + 1
+        } else {
+          break
+        }
       }
       pending.removeFirst(start)
     }

@@ -3,13 +3,15 @@ struct Backoff: Sendable, Equatable {
   static let initial = 10
   static let maximum = 300
 
+  /// The back-off in effect (nil before the first `next()`).
   private(set) var seconds: Int? = nil
 
-  /// The delay to use now, and the next one.
+  /// Advances the back-off, as client-go's `Backoff.Next`: 10 s the first time, then doubled up to
+  /// the maximum. Returns the new back-off.
   mutating func next() -> Int {
-    let current = seconds ?? Self.initial
-    seconds = min(current * 2, Self.maximum)
-    return current
+    let new = seconds.map { min($0 * 2, Self.maximum) } ?? Self.initial
+    seconds = new
+    return new
   }
 
   /// Go's `time.Duration` text, as in `back-off 1m20s restarting ...`.
