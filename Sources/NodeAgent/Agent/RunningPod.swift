@@ -11,4 +11,16 @@ public struct RunningPod: Sendable, Equatable {
   /// Container name → why it is waiting, for containers that have no log yet (`ContainerCreating`,
   /// `ErrImagePull`, ...).
   public var waitingReasons: [String: String]
+
+  public init(
+    namespace: String, name: String, uid: String, netnsPath: String?, containerLogPaths: [String: String],
+    waitingReasons: [String: String]
+  ) {
+    self.namespace = namespace
+    self.name = name
+    self.uid = uid
+    self.netnsPath = netnsPath
+    self.containerLogPaths = containerLogPaths
+    self.waitingReasons = waitingReasons
+  }
 }
