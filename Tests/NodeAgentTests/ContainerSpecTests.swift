@@ -118,4 +118,17 @@ struct ContainerSpecTests {
     #expect(waiting.status?.phase == "Pending")
     try fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
   }
+
+  @Test("a command the image does not have: terminated with StartError and exit code 128, like runc's")
+  func missingProgram() async throws {
+    let fixture = try await AgentFixture.shared.start()
+    let name = uniqueName("noprog")
+    try fixture.sandbox.kubectl(["run", name, "--image=busybox", "--restart=Never", "--", "no-such-program", "x"])
+    let pod = try await fixture.sandbox.waitForPod(name) { $0.status?.phase == "Failed" }
+    let terminated = try #require(pod.status?.containerStatuses?.first?.state?.terminated)
+    #expect(terminated.exitCode == 128)
+    #expect(terminated.reason == "StartError")
+    #expect(terminated.message?.contains("exec: \"no-such-program\": executable file not found in $PATH") == true)
+    try fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
+  }
 }

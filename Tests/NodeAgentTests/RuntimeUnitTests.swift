@@ -22,7 +22,12 @@ struct RuntimeUnitTests {
   @Test("the catalog maps images to programs; anything else fails to pull with containerd's wording")
   func catalog() throws {
     let catalog = ImageCatalog(binDirectory: "/bin-dir")
-    #expect(try catalog.resolve("busybox:1.36").program == .busybox("/usr/bin/busybox"))
+    guard case .busybox(let path, let applets) = try catalog.resolve("busybox:1.36").program else {
+      Issue.record("busybox is not run as busybox")
+      return
+    }
+    #expect(path == "/usr/bin/busybox")
+    #expect(applets?.contains("sh") == true && applets?.contains("sleep") == true && applets?.contains("bash") == false)
     #expect(try catalog.resolve("ghcr.io/hcavarsan/kftray-server:v0.15.0").program == .fixed("/bin-dir/kftray-relay"))
     #expect(try catalog.resolve("kftray-sandbox/testserver:latest").program == .fixed("/bin-dir/kftray-testserver"))
     #expect(throws: ImageCatalog.PullError(reference: "docker.io/library/nginx:latest")) { try catalog.resolve("nginx") }

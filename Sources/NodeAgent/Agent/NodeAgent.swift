@@ -36,6 +36,7 @@ public struct NodeAgentConfiguration: Sendable {
 /// bound to it as local processes (`PodWorker`), reports their status, and finishes their deletion.
 public final class NodeAgent: Sendable {
   public let configuration: NodeAgentConfiguration
+  private let catalog: ImageCatalog
   private let state = Mutex(State())
 
   private struct State {
@@ -59,6 +60,7 @@ public final class NodeAgent: Sendable {
 
   public init(configuration: NodeAgentConfiguration) {
     self.configuration = configuration
+    catalog = ImageCatalog(binDirectory: configuration.binDirectory)
   }
 
   private var nodeName: String { configuration.nodeName }
@@ -220,7 +222,7 @@ public final class NodeAgent: Sendable {
   private func workerContext() -> WorkerContext {
     WorkerContext(
       api: api, network: configuration.network,
-      catalog: ImageCatalog(binDirectory: configuration.binDirectory), logRoot: configuration.logRoot,
+      catalog: catalog, logRoot: configuration.logRoot,
       hostIP: configuration.hostIP, records: PodRecords(stateDirectory: configuration.stateDirectory),
       publish: { [weak self] uid, pod in self?.publish(uid: uid, pod) }, log: configuration.log)
   }

@@ -7,7 +7,7 @@ struct NodeObject {
   var hostIP: String
   var kubeletPort: Int
 
-  static let version = "v1.31.0-kftray"
+  static let version = "v1.32.0-kftray-node"
 
   var labels: [String: String] {
     [
@@ -49,7 +49,8 @@ struct NodeObject {
     info.kubeProxyVersion = Self.version
     info.containerRuntimeVersion = "kftray-node://0.1.0"
     info.osImage = Self.osImage
-    info.kernelVersion = ProcessInfo.processInfo.operatingSystemVersionString
+    info.kernelVersion = (try? String(contentsOfFile: "/proc/sys/kernel/osrelease", encoding: .utf8))?
+      .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
     info.architecture = Self.architecture
     info.machineID = (try? String(contentsOfFile: "/etc/machine-id", encoding: .utf8))?
       .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""

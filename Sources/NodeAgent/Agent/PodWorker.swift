@@ -236,8 +236,14 @@ private struct PodLoop {
     do {
       launch = try ContainerLaunch.make(pod: pod, container: spec, image: image, netnsName: attachment.netnsName)
     } catch {
-      slots[index].view.state = ContainerState(waiting: .init(reason: "CreateContainerConfigError", message: error.message))
-      schedule(.start(container: index, run: run), after: 10)
+      switch error {
+      case .config(let message):
+        slots[index].view.state = ContainerState(waiting: .init(reason: "CreateContainerConfigError", message: message))
+        schedule(.start(container: index, run: run), after: 10)
+      case .programNotFound:
+        exited(index, ExitStatus(code: 128, signal: nil, finishedAt: Timestamps.now()), reason: "StartError",
+          message: error.message, startedAt: "1970-01-01T00:00:00Z")
+      }
       return
     }
     let restartCount = slots[index].view.restartCount

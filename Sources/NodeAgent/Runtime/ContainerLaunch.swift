@@ -9,9 +9,19 @@ struct ContainerLaunch: Sendable, Equatable {
   var environment: [String]
   var workingDirectory: String?
 
-  /// Why a container cannot be created from its spec (`CreateContainerConfigError`).
-  struct ConfigError: Error, Equatable {
-    var message: String
+  enum Failure: Error, Equatable {
+    /// The spec cannot be turned into a container (`CreateContainerConfigError`).
+    case config(String)
+    /// The command names a program the image does not have (runc's StartError, exit code 128).
+    case programNotFound(String)
+
+    var message: String {
+      switch self {
+      case .config(let message): return message
+      case .programNotFound(let program):
+        return "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"\(program)\": executable file not found in $PATH: unknown"
+      }
+    }
   }
 
   static let ip = "/usr/sbin/ip"
@@ -25,7 +35,7 @@ struct ContainerLaunch: Sendable, Equatable {
 
   static func make(
     pod: Pod, container: Container, image: ImageCatalog.Image, netnsName: String
-  ) throws(ConfigError) -> ContainerLaunch {
+  ) throws(Failure) -> ContainerLaunch {
     let podName = pod.metadata.name ?? ""
     let podRef = "\(podName)_\(pod.metadata.namespace ?? "")(\(pod.metadata.uid ?? ""))"
     let podContext = pod.spec?.securityContext
@@ -36,9 +46,9 @@ struct ContainerLaunch: Sendable, Equatable {
     if context?.runAsNonRoot ?? podContext?.runAsNonRoot ?? false, user == 0 {
       // The kubelet's verifyRunAsNonRoot texts.
       if explicitUser != nil {
-        throw ConfigError(message: "container's runAsUser breaks non-root policy (pod: \"\(podRef)\", container: \(container.name))")
+        throw .config("container's runAsUser breaks non-root policy (pod: \"\(podRef)\", container: \(container.name))")
       }
-      throw ConfigError(message: "container has runAsNonRoot and image will run as root (pod: \"\(podRef)\", container: \(container.name))")
+      throw .config("container has runAsNonRoot and image will run as root (pod: \"\(podRef)\", container: \(container.name))")
     }
 
     let environment = Environment.resolve(container.env ?? [], podName: podName, user: user)
@@ -46,11 +56,12 @@ struct ContainerLaunch: Sendable, Equatable {
     let command = (container.command ?? image.entrypoint).map { Environment.expand($0, lookup) }
     let args = (container.args ?? (container.command == nil ? image.cmd : [])).map { Environment.expand($0, lookup) }
     var argv = command + args
-    guard !argv.isEmpty else { throw ConfigError(message: "no command specified") }
+    guard !argv.isEmpty else { throw .config("no command specified") }
     switch image.program {
     case .fixed(let path): argv[0] = path
-    case .busybox(let path):
+    case .busybox(let path, let applets):
       let applet = argv[0].split(separator: "/").last.map(String.init) ?? argv[0]
+      guard applets?.contains(applet) ?? true else { throw .programNotFound(argv[0]) }
       argv = [path, applet] + argv.dropFirst()
     }
 

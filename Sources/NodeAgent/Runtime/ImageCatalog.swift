@@ -4,10 +4,13 @@ struct ImageCatalog: Sendable {
   /// Where `kftray-relay` and `kftray-testserver` are.
   let binDirectory: String
   let busybox: String
+  /// What `busybox --list` names (nil when it could not be asked: then every name is tried).
+  let busyboxApplets: Set<String>?
 
   init(binDirectory: String, busybox: String = "/usr/bin/busybox") {
     self.binDirectory = binDirectory
     self.busybox = busybox
+    busyboxApplets = (try? HostCommand.run(busybox, ["--list"])).map { Set($0.split(separator: "\n").map(String.init)) }
   }
 
   /// What an image provides: its program and the image's ENTRYPOINT and CMD.
@@ -22,8 +25,9 @@ struct ImageCatalog: Sendable {
     enum Program: Sendable, Equatable {
       /// Runs as given: argv[0] is replaced by this path.
       case fixed(String)
-      /// Busybox: argv[0] names the applet (`sh`, `/bin/sleep`), run as `busybox <applet> ...`.
-      case busybox(String)
+      /// Busybox: argv[0] names the applet (`sh`, `/bin/sleep`), run as `busybox <applet> ...`; a name
+      /// that is no applet is a program the image does not have.
+      case busybox(String, applets: Set<String>?)
     }
   }
 
@@ -38,7 +42,7 @@ struct ImageCatalog: Sendable {
     let repository = Self.repository(of: reference)
     switch repository {
     case "docker.io/library/busybox":
-      return Image(reference: reference, entrypoint: [], cmd: ["sh"], program: .busybox(busybox))
+      return Image(reference: reference, entrypoint: [], cmd: ["sh"], program: .busybox(busybox, applets: busyboxApplets))
     case "ghcr.io/hcavarsan/kftray-server":
       let relay = binDirectory + "/kftray-relay"
       return Image(reference: reference, entrypoint: [relay], cmd: [], program: .fixed(relay))
