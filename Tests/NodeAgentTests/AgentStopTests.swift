@@ -65,4 +65,37 @@ struct AgentStopTests {
     for pid in pids { #expect(!processExists(pid)) }
     #expect(BareNamespaceNetwork.namespaces().filter { $0.hasPrefix("kft-\(BareNamespaceNetwork.id(forNode: nodeName))-") }.isEmpty)
   }
+
+  @Test("after kftray-node is killed, the next one kills what it left, releases its namespaces and runs the pod again")
+  func restartAfterCrash() async throws {
+    let sandbox = try OwnSandbox.start()
+    let scratch = try Teardown.temporaryDirectory("kftray-node-crash")
+    let nodeName = "agent-crash-\(UUID().uuidString.prefix(4).lowercased())"
+    let prefix = "kft-\(BareNamespaceNetwork.id(forNode: nodeName))-"
+    Leftovers.register(networkPrefix: prefix)
+    let arguments = [
+      "--kubeconfig", sandbox.nodeKubeconfig, "--node-name", nodeName, "--kubelet-port", "10250", "--state-dir",
+      scratch + "/state", "--log-root", scratch + "/logs",
+    ]
+    let first = try BackgroundProcess(Binaries.path("kftray-node"), arguments, logPath: scratch + "/first.log")
+    try sandbox.kubectl(["run", "survivor", "--image=busybox", "--restart=Always", "--", "sleep", "3600"])
+    let pod = try await sandbox.waitForPod("survivor") { $0.status?.phase == "Running" }
+    let oldPids = BareNamespaceNetwork.namespaces().filter { $0.hasPrefix(prefix) }.flatMap { Leftovers.pids(inNamespace: $0) }
+    #expect(!oldPids.isEmpty)
+
+    kill(first.pid, SIGKILL)
+    first.stop()  // reaps it
+    for pid in oldPids { #expect(processExists(pid), "a container died with its agent") }
+
+    let second = try BackgroundProcess(Binaries.path("kftray-node"), arguments, logPath: scratch + "/second.log")
+    defer { second.stop() }
+    try await waitFor { oldPids.allSatisfy { !processExists($0) } }
+    // The pod runs again: a new process in a new namespace, reported with a new start.
+    try await waitFor(seconds: 60) {
+      let fresh = BareNamespaceNetwork.namespaces().filter { $0.hasPrefix(prefix) }.flatMap { Leftovers.pids(inNamespace: $0) }
+      return !fresh.isEmpty && Set(fresh).isDisjoint(with: oldPids)
+    }
+    let running = try await sandbox.waitForPod("survivor") { $0.status?.phase == "Running" }
+    #expect(running.metadata.uid == pod.metadata.uid)
+  }
 }

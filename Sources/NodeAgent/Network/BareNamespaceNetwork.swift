@@ -54,9 +54,14 @@ public final class BareNamespaceNetwork: PodNetworkProvider {
     Self.remove(netns)
   }
 
-  /// Removes every namespace of this id (after a crash: nothing in this process knows their uids).
+  /// Removes every namespace of this id and kills what still runs in them (after a crash of the agent:
+  /// nothing in this process knows their uids, and a namespace outlives its name while processes use it).
   public func removeLeftovers() {
-    for netns in Self.namespaces() where netns.hasPrefix(prefix) { Self.remove(netns) }
+    for netns in Self.namespaces() where netns.hasPrefix(prefix) {
+      let pids = (try? HostCommand.run(ContainerLaunch.ip, ["netns", "pids", netns])) ?? ""
+      for pid in pids.split(separator: "\n").compactMap({ Int32(String($0)) }) { kill(pid, SIGKILL) }
+      Self.remove(netns)
+    }
   }
 
   /// The names `ip netns list` shows.
