@@ -97,5 +97,9 @@ struct AgentStopTests {
     }
     let running = try await sandbox.waitForPod("survivor") { $0.status?.phase == "Running" }
     #expect(running.metadata.uid == pod.metadata.uid)
+    let restarted = try await sandbox.waitForPod("survivor") { $0.status?.containerStatuses?.first?.restartCount == 1 }
+    #expect(readLog(root: scratch + "/logs", pod: restarted, container: "survivor", restart: 1).isEmpty)  // sleep prints nothing
+    #expect(FileManager.default.fileExists(
+      atPath: "\(scratch)/logs/default_survivor_\(pod.metadata.uid ?? "")/survivor/1.log"))
   }
 }

@@ -87,13 +87,16 @@ public final class NodeAgent: Sendable {
         group.cancelAll()
       }
     }
-    let accepted = state.withLock { state -> Bool in
-      guard state.loops == nil, !state.stopped else { return false }
+    enum Start { case accepted, stopped, duplicate }
+    let start = state.withLock { state -> Start in
+      if state.stopped { return .stopped }
+      guard state.loops == nil else { return .duplicate }
       state.loops = loops
-      return true
+      return .accepted
     }
-    guard accepted else {
+    guard start == .accepted else {
       loops.cancel()
+      if start == .stopped { return }  // stop() came first
       throw Failure.alreadyRunning
     }
     do {

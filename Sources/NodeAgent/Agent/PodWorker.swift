@@ -95,11 +95,17 @@ private struct PodLoop {
     self.inbox = inbox
     startTime = pod.status?.startTime ?? Timestamps.now()
     slots = (pod.spec?.containers ?? []).map { container in
-      ContainerSlot(
+      // A pod that already ran (under an earlier run of this agent) starts its containers again: that
+      // counts as a restart of each container that had started, as after a node reboot.
+      let previous = pod.status?.containerStatuses?.first { $0.name == container.name }
+      let hadStarted = previous?.state?.running != nil || previous?.state?.terminated != nil
+        || previous?.lastState?.terminated != nil
+      let restarts = (previous?.restartCount ?? 0) + (hadStarted ? 1 : 0)
+      return ContainerSlot(
         spec: container,
         view: ContainerView(
           name: container.name, image: container.image,
-          state: ContainerState(waiting: .init(reason: "ContainerCreating")), restartCount: 0, finished: false))
+          state: ContainerState(waiting: .init(reason: "ContainerCreating")), restartCount: restarts, finished: false))
     }
   }
 
