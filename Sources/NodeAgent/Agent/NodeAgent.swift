@@ -41,6 +41,8 @@ public final class NodeAgent: Sendable {
 
   private struct State {
     var workers: [String: PodWorker] = [:]
+    /// Pods whose worker has finished: late watch events about them must not start them again.
+    var finished: Set<String> = []
     var pods: [String: RunningPod] = [:]
     var loops: Task<Void, any Error>?
     var stopped = false
@@ -209,12 +211,17 @@ public final class NodeAgent: Sendable {
     let worker = state.withLock { state -> PodWorker? in
       if let worker = state.workers[uid] { return worker }
       // A pod that ended before this agent saw it (an earlier run of the agent) is not started again.
-      guard event.type != .deleted, !state.stopped, phase != "Succeeded", phase != "Failed" else { return nil }
+      guard event.type != .deleted, !state.stopped, !state.finished.contains(uid), phase != "Succeeded",
+        phase != "Failed"
+      else { return nil }
       let worker = PodWorker(pod: pod, context: workerContext())
       state.workers[uid] = worker
       Task { [self] in
         await worker.finished()
-        self.state.withLock { _ = $0.workers.removeValue(forKey: uid) }
+        self.state.withLock { state in
+          state.workers[uid] = nil
+          state.finished.insert(uid)
+        }
       }
       return nil
     }
