@@ -11,6 +11,7 @@ let package = Package(
     .executable(name: "kftray-sandbox", targets: ["kftray-sandbox"]),
     .executable(name: "kftray-relay", targets: ["kftray-relay"]),
     .executable(name: "kftray-testserver", targets: ["kftray-testserver"]),
+    .executable(name: "kftray-node", targets: ["kftray-node"]),
     .library(name: "KubeClient", targets: ["KubeClient"]),
   ],
   dependencies: [
@@ -90,6 +91,11 @@ let package = Package(
     .executableTarget(
       name: "kftray-testserver",
       dependencies: ["TestServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+    // The node agent: a kubelet for local processes, talking to its API server only through KubeClient.
+    .target(name: "NodeAgent", dependencies: ["KubeClient"]),
+    .executableTarget(
+      name: "kftray-node",
+      dependencies: ["NodeAgent", "KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     // Shared by the test targets: a sandbox cluster per test process, and running the built binaries.
     .target(name: "TestSupport", dependencies: ["KubeClient"], path: "Tests/TestSupport"),
     .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "TestSupport"]),
@@ -112,5 +118,6 @@ let package = Package(
     .testTarget(name: "KFTrayRelayTests", dependencies: ["KFTrayRelay"]),
     // Real namespaces, real dnsmasq, busybox and iperf3; needs root.
     .testTarget(name: "SandboxNetworkTests", dependencies: ["SandboxNetwork", "TestServer", "TestSupport"]),
+    .testTarget(name: "NodeAgentTests", dependencies: ["NodeAgent", "KubeClient", "TestSupport"]),
   ]
 )

@@ -18,6 +18,12 @@ struct APIPath {
     return APIPath(p)
   }
 
+  static func node(_ name: String, subresource: String? = nil) -> APIPath {
+    var p = "/api/v1/nodes/\(segment(name))"
+    if let subresource { p += "/\(subresource)" }
+    return APIPath(p)
+  }
+
   /// Names are DNS labels in practice, but a bad one must give the server's 404/422, not a broken URL.
   static func segment(_ s: String) -> String {
     s.addingPercentEncoding(withAllowedCharacters: unreserved) ?? s

@@ -53,9 +53,13 @@ public struct KubeAPI: Sendable {
   /// Deletes a pod. Returns the pod as the server last saw it (with `deletionTimestamp` while it
   /// terminates), or nil when the server answered with a Status instead.
   @discardableResult
-  public func deletePod(_ name: String, namespace: String, gracePeriodSeconds: Int? = nil) async throws(KubeError) -> Pod? {
+  /// With `preconditionUID` only that incarnation of the pod is deleted (409 Conflict otherwise).
+  public func deletePod(
+    _ name: String, namespace: String, gracePeriodSeconds: Int? = nil, preconditionUID: String? = nil
+  ) async throws(KubeError) -> Pod? {
     var options: [String: Any] = ["kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"]
     if let gracePeriodSeconds { options["gracePeriodSeconds"] = gracePeriodSeconds }
+    if let preconditionUID { options["preconditions"] = ["uid": preconditionUID] }
     let body = try! JSONSerialization.data(withJSONObject: options, options: [.sortedKeys])
     let response = try await send("DELETE", APIPath.pod(name, namespace: namespace), body: body, contentType: "application/json")
     return try? JSONDecoder().decode(Pod.self, from: response.body)
@@ -162,7 +166,7 @@ public struct KubeAPI: Sendable {
     throw .api(APIStatus.decode(from: body, httpStatus: head.status), httpStatus: head.status)
   }
 
-  private func encode<T: Encodable>(_ value: T) throws(KubeError) -> Data {
+  func encode<T: Encodable>(_ value: T) throws(KubeError) -> Data {
     do {
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.sortedKeys]

@@ -56,6 +56,8 @@ public struct PodSpec: Codable, Sendable, Equatable {
   public var securityContext: PodSecurityContext?
   public var imagePullSecrets: [LocalObjectReference]?
   public var tolerations: [Toleration]?
+  /// Empty or `default-scheduler` means the default scheduler (here: the node agent) binds the pod.
+  public var schedulerName: String?
 
   public init(containers: [Container]) { self.containers = containers }
 }
@@ -107,6 +109,7 @@ public struct Container: Codable, Sendable, Equatable {
   public var resources: ResourceRequirements?
   public var securityContext: SecurityContext?
   public var imagePullPolicy: String?
+  public var workingDir: String?
 
   public init(name: String, image: String) {
     self.name = name
@@ -148,6 +151,7 @@ public struct SecurityContext: Codable, Sendable, Equatable {
   public var readOnlyRootFilesystem: Bool?
   public var runAsNonRoot: Bool?
   public var runAsUser: Int?
+  public var runAsGroup: Int?
   public var capabilities: Capabilities?
   public var seccompProfile: SeccompProfile?
   public init() {}
@@ -168,9 +172,18 @@ public struct PodStatus: Codable, Sendable, Equatable {
   public var message: String?
   public var reason: String?
   public var hostIP: String?
+  public var hostIPs: [PodIP]?
   public var podIP: String?
+  public var podIPs: [PodIP]?
   public var startTime: String?
   public var containerStatuses: [ContainerStatus]?
+
+  public init(phase: String? = nil) { self.phase = phase }
+}
+
+public struct PodIP: Codable, Sendable, Equatable {
+  public var ip: String
+  public init(ip: String) { self.ip = ip }
 }
 
 public struct PodCondition: Codable, Sendable, Equatable {
@@ -178,33 +191,81 @@ public struct PodCondition: Codable, Sendable, Equatable {
   public var status: String
   public var reason: String?
   public var message: String?
+  public var lastProbeTime: String?
+  public var lastTransitionTime: String?
+
+  public init(type: String, status: String, reason: String? = nil, message: String? = nil, lastTransitionTime: String? = nil) {
+    self.type = type
+    self.status = status
+    self.reason = reason
+    self.message = message
+    self.lastTransitionTime = lastTransitionTime
+  }
 }
 
 public struct ContainerStatus: Codable, Sendable, Equatable {
   public var name: String
   public var ready: Bool?
+  public var started: Bool?
   public var restartCount: Int?
   public var image: String?
+  public var imageID: String?
+  public var containerID: String?
   public var state: ContainerState?
   public var lastState: ContainerState?
+
+  public init(name: String, image: String, ready: Bool = false, restartCount: Int = 0) {
+    self.name = name
+    self.image = image
+    self.ready = ready
+    self.restartCount = restartCount
+  }
 }
 
+/// Exactly one of the three is set in a container's `state`; `lastState` may be empty.
 public struct ContainerState: Codable, Sendable, Equatable {
   public var waiting: Reasoned?
   public var running: Running?
   public var terminated: Terminated?
 
+  public init(waiting: Reasoned? = nil, running: Running? = nil, terminated: Terminated? = nil) {
+    self.waiting = waiting
+    self.running = running
+    self.terminated = terminated
+  }
+
   public struct Reasoned: Codable, Sendable, Equatable {
     public var reason: String?
     public var message: String?
+    public init(reason: String?, message: String? = nil) {
+      self.reason = reason
+      self.message = message
+    }
   }
   public struct Running: Codable, Sendable, Equatable {
     public var startedAt: String?
+    public init(startedAt: String?) { self.startedAt = startedAt }
   }
   public struct Terminated: Codable, Sendable, Equatable {
     public var exitCode: Int
+    public var signal: Int?
     public var reason: String?
     public var message: String?
+    public var startedAt: String?
+    public var finishedAt: String?
+    public var containerID: String?
+    public init(
+      exitCode: Int, signal: Int? = nil, reason: String?, message: String? = nil, startedAt: String? = nil,
+      finishedAt: String? = nil, containerID: String? = nil
+    ) {
+      self.exitCode = exitCode
+      self.signal = signal
+      self.reason = reason
+      self.message = message
+      self.startedAt = startedAt
+      self.finishedAt = finishedAt
+      self.containerID = containerID
+    }
   }
 }
 

@@ -15,12 +15,17 @@ public struct PEMPair: Sendable {
 /// `ca.crt`/`ca.key`, `apiserver.crt`/`apiserver.key` (server, SANs for loopback and the in-cluster
 /// `kubernetes.*` names), `admin.crt`/`admin.key` (`CN=sandbox-admin, O=system:masters`) and
 /// `kubelet-client.crt`/`kubelet-client.key` (`CN=kube-apiserver-kubelet-client, O=system:masters`,
-/// what the API server presents to a kubelet).
+/// what the API server presents to a kubelet) and `node.crt`/`node.key` (`CN=system:node:kftray-node,
+/// O=system:nodes`, the node agent's identity).
 public struct PKI: Sendable {
   public var ca: PEMPair
   public var server: PEMPair
   public var admin: PEMPair
   public var kubeletClient: PEMPair
+  public var node: PEMPair
+
+  /// The user the node agent authenticates as (kube's `system:node:<nodeName>` convention).
+  public static let nodeUser = "system:node:kftray-node"
 
   public static let serverDNSNames = [
     "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
@@ -37,20 +42,23 @@ public struct PKI: Sendable {
       commonName: "sandbox-admin", organizations: ["system:masters"], usage: .clientAuth)
     let kubelet = try issuer.issue(
       commonName: "kube-apiserver-kubelet-client", organizations: ["system:masters"], usage: .clientAuth)
-    return PKI(ca: try issuer.pemPair(), server: server, admin: admin, kubeletClient: kubelet)
+    let node = try issuer.issue(commonName: nodeUser, organizations: ["system:nodes"], usage: .clientAuth)
+    return PKI(ca: try issuer.pemPair(), server: server, admin: admin, kubeletClient: kubelet, node: node)
   }
 
-  /// Loads the PKI from `files`, or generates and writes it if the CA is missing.
+  /// Loads the PKI from `files`, or generates and writes it if the CA (or a certificate added since, such
+  /// as the node's) is missing.
   public static func loadOrCreate(in files: SandboxFiles) throws -> PKI {
     let manager = FileManager.default
-    if manager.fileExists(atPath: files.caCertificate.path) {
+    if manager.fileExists(atPath: files.caCertificate.path), manager.fileExists(atPath: files.nodeCertificate.path) {
       func read(_ url: URL) throws -> String { try String(contentsOf: url, encoding: .utf8) }
       return PKI(
         ca: PEMPair(certificatePEM: try read(files.caCertificate), keyPEM: try read(files.caKey)),
         server: PEMPair(certificatePEM: try read(files.serverCertificate), keyPEM: try read(files.serverKey)),
         admin: PEMPair(certificatePEM: try read(files.adminCertificate), keyPEM: try read(files.adminKey)),
         kubeletClient: PEMPair(
-          certificatePEM: try read(files.kubeletClientCertificate), keyPEM: try read(files.kubeletClientKey)))
+          certificatePEM: try read(files.kubeletClientCertificate), keyPEM: try read(files.kubeletClientKey)),
+        node: PEMPair(certificatePEM: try read(files.nodeCertificate), keyPEM: try read(files.nodeKey)))
     }
     let pki = try generate()
     try pki.write(to: files)
@@ -62,6 +70,7 @@ public struct PKI: Sendable {
       (ca, files.caCertificate, files.caKey), (server, files.serverCertificate, files.serverKey),
       (admin, files.adminCertificate, files.adminKey),
       (kubeletClient, files.kubeletClientCertificate, files.kubeletClientKey),
+      (node, files.nodeCertificate, files.nodeKey),
     ]
     for (pair, certificateURL, keyURL) in pairs {
       try SandboxFiles.writePrivate(pair.keyPEM, to: keyURL)

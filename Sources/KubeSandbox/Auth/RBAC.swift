@@ -172,6 +172,18 @@ extension Authorizer {
         // Sandbox-only transport test endpoint.
         PolicyRule(verbs: ["get"], nonResourceURLs: ["/sandbox/echo-upgrade"]),
       ]),
+    // What a kubelet needs (kube's system:node role, without the Node authorizer's per-node narrowing),
+    // plus pods/binding: the sandbox has no scheduler, its node agent binds pods to itself.
+    Binding(
+      name: "system:node", namespace: nil, subjects: [.group("system:nodes")],
+      rules: [
+        PolicyRule(
+          verbs: ["get", "list", "watch", "create", "update", "patch"], apiGroups: [""], resources: ["nodes"]),
+        PolicyRule(verbs: ["update", "patch"], apiGroups: [""], resources: ["nodes/status"]),
+        PolicyRule(verbs: ["get", "list", "watch", "delete"], apiGroups: [""], resources: ["pods"]),
+        PolicyRule(verbs: ["update", "patch"], apiGroups: [""], resources: ["pods/status"]),
+        PolicyRule(verbs: ["create"], apiGroups: [""], resources: ["pods/binding"]),
+      ]),
     Binding(
       name: "sandbox-dev", namespace: "dev", subjects: [.user("sandbox-dev")],
       rules: [

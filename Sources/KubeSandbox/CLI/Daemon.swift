@@ -43,7 +43,7 @@ public enum Daemon {
     if let pid = runningPID(files) { throw Failure.alreadyRunning(pid: pid, directory: files.directory.path) }
     try files.createDirectory()
     // Left over from a crashed run: never mistake an old kubeconfig for the new server's.
-    for stale in [files.kubeconfig, files.pid, files.log] { try? FileManager.default.removeItem(at: stale) }
+    for stale in [files.kubeconfig, files.nodeKubeconfig, files.pid, files.log] { try? FileManager.default.removeItem(at: stale) }
 
     var arguments = [
       executable, "serve", "--dir", files.directory.path, "--port", String(options.port), "--watch-history",

@@ -39,4 +39,30 @@ enum Kubeconfig {
     }
     return (lines + contexts).joined(separator: "\n") + "\n"
   }
+
+  /// The node agent's kubeconfig: one context `kftray-node` with the node's client certificate.
+  static func renderNode(server: String, pki: PKI) -> String {
+    func base64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
+    return [
+      "apiVersion: v1",
+      "kind: Config",
+      "preferences: {}",
+      "current-context: kftray-node",
+      "clusters:",
+      "- name: \(clusterName)",
+      "  cluster:",
+      "    server: \(server)",
+      "    certificate-authority-data: \(base64(pki.ca.certificatePEM))",
+      "users:",
+      "- name: kftray-node",
+      "  user:",
+      "    client-certificate-data: \(base64(pki.node.certificatePEM))",
+      "    client-key-data: \(base64(pki.node.keyPEM))",
+      "contexts:",
+      "- name: kftray-node",
+      "  context:",
+      "    cluster: \(clusterName)",
+      "    user: kftray-node",
+    ].joined(separator: "\n") + "\n"
+  }
 }

@@ -17,6 +17,11 @@ public struct SandboxFiles: Sendable {
   public var adminKey: URL { file("admin.key") }
   public var kubeletClientCertificate: URL { file("kubelet-client.crt") }
   public var kubeletClientKey: URL { file("kubelet-client.key") }
+  /// The node agent's client certificate (`CN=system:node:kftray-node, O=system:nodes`).
+  public var nodeCertificate: URL { file("node.crt") }
+  public var nodeKey: URL { file("node.key") }
+  /// A kubeconfig with the node's identity, for the node agent.
+  public var nodeKubeconfig: URL { file("node.kubeconfig") }
   /// kube-apiserver `--token-auth-file` format: `token,user,uid,"group1,group2"`.
   public var tokens: URL { file("tokens.csv") }
   public var kubeconfig: URL { file("kubeconfig") }
@@ -26,7 +31,7 @@ public struct SandboxFiles: Sendable {
   public var all: [URL] {
     [
       caCertificate, caKey, serverCertificate, serverKey, adminCertificate, adminKey, kubeletClientCertificate,
-      kubeletClientKey, tokens, kubeconfig, log, pid,
+      kubeletClientKey, nodeCertificate, nodeKey, nodeKubeconfig, tokens, kubeconfig, log, pid,
     ]
   }
 

@@ -75,6 +75,8 @@ public enum SandboxServer {
     }
     let kubeconfig = Kubeconfig.render(server: "https://127.0.0.1:\(server.port)", pki: pki, tokens: tokens)
     try SandboxFiles.writePrivate(kubeconfig, to: files.kubeconfig)
+    try SandboxFiles.writePrivate(
+      Kubeconfig.renderNode(server: "https://127.0.0.1:\(server.port)", pki: pki), to: files.nodeKubeconfig)
     return RunningSandbox(
       files: files, port: server.port, tokens: tokens, store: store, server: server, kubelet: node.kubelet,
       group: group)

@@ -1,0 +1,260 @@
+import Foundation
+import KubeClient
+import Synchronization
+
+public struct NodeAgentConfiguration: Sendable {
+  public var nodeName: String
+  public var api: KubeAPI
+  public var network: any PodNetworkProvider
+  /// Where `kftray-relay` and `kftray-testserver` are (the programs of their images).
+  public var binDirectory: String
+  /// Container logs: `<logRoot>/<namespace>_<pod>_<uid>/<container>/<restartCount>.log`.
+  public var logRoot: String
+  /// What must survive a crash of the agent (the pods' network namespaces).
+  public var stateDirectory: String
+  /// The node's InternalIP and every pod's hostIP.
+  public var hostIP = "127.0.0.1"
+  public var heartbeatInterval: Duration = .seconds(10)
+  /// Where the agent's own diagnostics go (one line each).
+  public var log: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+
+  public init(
+    nodeName: String, api: KubeAPI, network: any PodNetworkProvider, binDirectory: String, logRoot: String,
+    stateDirectory: String
+  ) {
+    self.nodeName = nodeName
+    self.api = api
+    self.network = network
+    self.binDirectory = binDirectory
+    self.logRoot = logRoot
+    self.stateDirectory = stateDirectory
+  }
+}
+
+/// A kubelet for local processes. Talks to its API server only through the public API: registers its
+/// Node and keeps it Ready, binds pods nobody has scheduled (there is no scheduler), runs the pods
+/// bound to it as local processes (`PodWorker`), reports their status, and finishes their deletion.
+public final class NodeAgent: Sendable {
+  public let configuration: NodeAgentConfiguration
+  private let catalog: ImageCatalog
+  private let state = Mutex(State())
+
+  private struct State {
+    var workers: [String: PodWorker] = [:]
+    /// Pods whose worker has finished: late watch events about them must not start them again.
+    var finished: Set<String> = []
+    var pods: [String: RunningPod] = [:]
+    var loops: Task<Void, any Error>?
+    var stopped = false
+  }
+
+  public enum Failure: Error, CustomStringConvertible {
+    case registration(node: String, any Error)
+    case alreadyRunning
+
+    public var description: String {
+      switch self {
+      case .registration(let node, let error): return "cannot register node \(node): \(error)"
+      case .alreadyRunning: return "the node agent is already running"
+      }
+    }
+  }
+
+  public init(configuration: NodeAgentConfiguration) {
+    self.configuration = configuration
+    catalog = ImageCatalog(binDirectory: configuration.binDirectory)
+  }
+
+  private var nodeName: String { configuration.nodeName }
+  private var api: KubeAPI { configuration.api }
+
+  /// Registers (or updates) the Node, then runs pods until `stop()`. Throws when the Node cannot be
+  /// registered or a watch fails with an API error (for example 403: the agent lacks a permission).
+  public func run(kubeletPort: Int) async throws {
+    cleanUpAfterCrash()
+    let node = NodeObject(name: nodeName, hostIP: configuration.hostIP, kubeletPort: kubeletPort)
+    let registered = try await register(node)
+    let loops = Task {
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { [self] in
+          var status = registered
+          while !Task.isCancelled {
+            try await Task.sleep(for: configuration.heartbeatInterval)
+            status = (try? await heartbeat(node, previous: status)) ?? status
+          }
+        }
+        group.addTask { [self] in try await followUnscheduledPods(node) }
+        group.addTask { [self] in try await followOwnPods() }
+        try await group.next()
+        group.cancelAll()
+      }
+    }
+    enum Start { case accepted, stopped, duplicate }
+    let start = state.withLock { state -> Start in
+      if state.stopped { return .stopped }
+      guard state.loops == nil else { return .duplicate }
+      state.loops = loops
+      return .accepted
+    }
+    guard start == .accepted else {
+      loops.cancel()
+      if start == .stopped { return }  // stop() came first
+      throw Failure.alreadyRunning
+    }
+    do {
+      try await loops.value
+    } catch is CancellationError {
+    } catch {
+      if !state.withLock({ $0.stopped }) { throw error }
+    }
+  }
+
+  /// Stops following the API, kills every process of its pods and releases their networks. The pods
+  /// stay in the API (as when a kubelet stops).
+  public func stop() async {
+    let (loops, workers) = state.withLock { state in
+      state.stopped = true
+      return (state.loops, Array(state.workers.values))
+    }
+    loops?.cancel()
+    _ = await loops?.result
+    for worker in workers { worker.send(.shutdown) }
+    for worker in workers { await worker.finished() }
+    state.withLock { $0.workers.removeAll() }
+  }
+
+  /// The pod for the kubelet API (logs, port-forward), while this node runs it.
+  public func runningPod(namespace: String, name: String) -> RunningPod? {
+    state.withLock { $0.pods["\(namespace)/\(name)"] }
+  }
+
+  // MARK: Node
+
+  private func register(_ node: NodeObject) async throws -> NodeStatus {
+    do {
+      do {
+        _ = try await api.createNode(node.node())
+      } catch {
+        guard case .api(_, let code) = error, code == 409 else { throw error }
+        // Registered before (a restart): take over, as a kubelet does, with our labels.
+        let patch = try! JSONSerialization.data(withJSONObject: ["metadata": ["labels": node.labels]])
+        _ = try await api.mergePatchNode(node.name, patch: patch)
+      }
+      let status = node.status(previous: nil)
+      return try await api.patchNodeStatus(node.name, status: status).status ?? status
+    } catch {
+      throw Failure.registration(node: node.name, error)
+    }
+  }
+
+  private func heartbeat(_ node: NodeObject, previous: NodeStatus) async throws -> NodeStatus {
+    let status = node.status(previous: previous)
+    do {
+      return try await api.patchNodeStatus(node.name, status: status).status ?? status
+    } catch {
+      if case .api(_, let code) = error, code == 404 {
+        return try await register(node)  // somebody deleted our Node
+      }
+      configuration.log("node \(node.name): heartbeat failed: \(error)")
+      throw error
+    }
+  }
+
+  // MARK: Pods
+
+  /// The scheduler's part: binds every pod without a node that this node accepts.
+  private func followUnscheduledPods(_ node: NodeObject) async throws {
+    try await follow(fieldSelector: "spec.nodeName=") { [self] event in
+      let pod = event.object
+      guard event.type != .deleted, pod.metadata.deletionTimestamp == nil, (pod.spec?.nodeName ?? "").isEmpty,
+        node.accepts(pod), let name = pod.metadata.name, let namespace = pod.metadata.namespace
+      else { return }
+      do {
+        try await api.bindPod(name, namespace: namespace, uid: pod.metadata.uid, node: nodeName)
+      } catch {
+        // 409: bound by someone else or being deleted; 404: gone. Both settle through the watch.
+        configuration.log("pod \(namespace)/\(name): binding failed: \(error)")
+      }
+    }
+  }
+
+  private func followOwnPods() async throws {
+    try await follow(fieldSelector: "spec.nodeName=\(nodeName)") { [self] event in
+      dispatch(event)
+    }
+  }
+
+  /// observePods, resumed after errors that may pass (transport, server errors); a 401/403/404 ends it.
+  private func follow(
+    fieldSelector: String, _ handle: @Sendable (WatchEvent<Pod>) async -> Void
+  ) async throws {
+    while !Task.isCancelled {
+      do {
+        for try await event in api.observePods(namespace: nil, fieldSelector: fieldSelector) {
+          await handle(event)
+        }
+      } catch {
+        if let kubeError = error as? KubeError, case .api(_, let code) = kubeError, [401, 403, 404].contains(code) {
+          throw error
+        }
+        if error is CancellationError { throw error }
+        configuration.log("watch of pods (\(fieldSelector)) failed, resuming: \(error)")
+      }
+      try await Task.sleep(for: .seconds(1))
+    }
+  }
+
+  private func dispatch(_ event: WatchEvent<Pod>) {
+    let pod = event.object
+    guard let uid = pod.metadata.uid else { return }
+    let phase = pod.status?.phase ?? ""
+    let worker = state.withLock { state -> PodWorker? in
+      if let worker = state.workers[uid] { return worker }
+      // A pod that ended before this agent saw it (an earlier run of the agent) is not started again.
+      guard event.type != .deleted, !state.stopped, !state.finished.contains(uid), phase != "Succeeded",
+        phase != "Failed"
+      else { return nil }
+      let worker = PodWorker(pod: pod, context: workerContext())
+      state.workers[uid] = worker
+      Task { [self] in
+        await worker.finished()
+        self.state.withLock { state in
+          state.workers[uid] = nil
+          state.finished.insert(uid)
+        }
+      }
+      return nil
+    }
+    guard let worker else { return }
+    worker.send(event.type == .deleted ? .removed : .updated(pod))
+  }
+
+  private func workerContext() -> WorkerContext {
+    WorkerContext(
+      api: api, network: configuration.network,
+      catalog: catalog, logRoot: configuration.logRoot,
+      hostIP: configuration.hostIP, records: PodRecords(stateDirectory: configuration.stateDirectory),
+      publish: { [weak self] uid, pod in self?.publish(uid: uid, pod) }, log: configuration.log)
+  }
+
+  private func publish(uid: String, _ pod: RunningPod?) {
+    state.withLock { state in
+      if let pod {
+        state.pods["\(pod.namespace)/\(pod.name)"] = pod
+      } else {
+        state.pods = state.pods.filter { $0.value.uid != uid }
+      }
+    }
+  }
+
+  /// Kills what an earlier run of this agent left in its pods' network namespaces and releases them.
+  private func cleanUpAfterCrash() {
+    let records = PodRecords(stateDirectory: configuration.stateDirectory)
+    for (uid, netns) in records.all() {
+      let pids = (try? HostCommand.run(ContainerLaunch.ip, ["netns", "pids", netns])) ?? ""
+      for pid in pids.split(separator: "\n").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
+      configuration.network.detachPod(uid: uid)
+      records.remove(uid: uid)
+    }
+  }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import KubeClient
+import Synchronization
+import Testing
+import TestSupport
+
+@testable import NodeAgent
+
+/// A fresh sandbox of its own (the agent binds every unscheduled pod, so it must not share the test
+/// process's common sandbox) with a node agent running in this process under the sandbox's node
+/// identity (`node.kubeconfig`).
+actor AgentFixture {
+  static let shared = AgentFixture()
+
+  struct Running: Sendable {
+    var sandbox: OwnSandbox
+    var agent: NodeAgent
+    var nodeName: String
+    var kubeletPort: Int
+    var logRoot: String
+    var network: BareNamespaceNetwork
+  }
+
+  private var running: Running?
+
+  func start() async throws -> Running {
+    if let running { return running }
+    let sandbox = try OwnSandbox.start()
+    let suffix = String(UUID().uuidString.prefix(6)).lowercased()
+    let nodeName = "agent-\(suffix)"
+    let network = BareNamespaceNetwork(id: "t\(suffix.prefix(4))")
+    Leftovers.register(networkPrefix: network.prefix)
+    let scratch = try Teardown.temporaryDirectory("kftray-node-test")
+    let port = try freeLoopbackPort()
+    var configuration = NodeAgentConfiguration(
+      nodeName: nodeName, api: try sandbox.client(kubeconfig: sandbox.nodeKubeconfig), network: network,
+      binDirectory: Binaries.directory, logRoot: scratch + "/logs", stateDirectory: scratch + "/state")
+    configuration.heartbeatInterval = .seconds(2)
+    let agent = NodeAgent(configuration: configuration)
+    Task { try await agent.run(kubeletPort: port) }
+    let r = Running(
+      sandbox: sandbox, agent: agent, nodeName: nodeName, kubeletPort: port, logRoot: scratch + "/logs", network: network)
+    running = r
+    return r
+  }
+}
+
+/// A sandbox started for these tests only (`kftray-sandbox up`), stopped when the process exits.
+struct OwnSandbox: Sendable {
+  var directory: String
+  var kubeconfig: String { directory + "/kubeconfig" }
+  var nodeKubeconfig: String { directory + "/node.kubeconfig" }
+
+  static func start() throws -> OwnSandbox {
+    let dir = try Teardown.temporaryDirectory("kftray-node-sandbox")
+    let result = try Binaries.run(Binaries.path("kftray-sandbox"), ["up", "--dir", dir, "--owner-pid", String(getpid())])
+    guard result.status == 0 else {
+      throw SandboxError("kftray-sandbox up failed (\(result.status)): \(result.stderr)\(result.stdout)")
+    }
+    Teardown.register(dir)
+    return OwnSandbox(directory: dir)
+  }
+
+  func client(kubeconfig: String? = nil) throws -> KubeAPI {
+    var overrides = ConfigOverrides()
+    overrides.kubeconfig = kubeconfig ?? self.kubeconfig
+    let config = try KubeconfigLoader(environment: ["HOME": directory]).load(overrides)
+    return KubeAPI(config: config, credentials: KubeCredentials(config: config))
+  }
+
+  /// Real kubectl as the sandbox admin.
+  @discardableResult
+  func kubectl(_ arguments: [String]) throws -> Binaries.Result {
+    try Binaries.run("/usr/bin/kubectl", ["--kubeconfig", kubeconfig] + arguments)
+  }
+
+  /// Polls the pod until `condition` holds; returns it. Fails with the last pod seen.
+  func waitForPod(
+    _ name: String, namespace: String = "default", seconds: Double = 60, _ condition: (Pod) -> Bool
+  ) async throws -> Pod {
+    let api = try client()
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    var last: Pod?
+    while ContinuousClock.now < deadline {
+      if let pod = try? await api.pod(name, namespace: namespace) {
+        last = pod
+        if condition(pod) { return pod }
+      }
+      try await Task.sleep(for: .milliseconds(200))
+    }
+    throw SandboxError("pod \(namespace)/\(name) did not reach the expected state; last seen: \(String(describing: last?.status))")
+  }
+
+  /// Waits until the pod is gone from the API.
+  func waitForPodGone(_ name: String, namespace: String = "default", seconds: Double = 60) async throws {
+    let api = try client()
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while ContinuousClock.now < deadline {
+      do {
+        _ = try await api.pod(name, namespace: namespace)
+      } catch {
+        if case .api(_, let code) = error, code == 404 { return }
+      }
+      try await Task.sleep(for: .milliseconds(200))
+    }
+    throw SandboxError("pod \(namespace)/\(name) still exists")
+  }
+}
+
+/// Kills what a failed test run left in this process's pod namespaces and removes them, at exit.
+enum Leftovers {
+  private static let prefixes = Mutex<[String]>([])
+  private static let installed: Void = {
+    atexit {
+      for prefix in Leftovers.prefixes.withLock({ $0 }) { Leftovers.removeNamespaces(prefix: prefix) }
+    }
+  }()
+
+  static func register(networkPrefix: String) {
+    _ = installed
+    prefixes.withLock { $0.append(networkPrefix) }
+  }
+
+  static func removeNamespaces(prefix: String) {
+    for netns in BareNamespaceNetwork.namespaces() where netns.hasPrefix(prefix) {
+      for pid in pids(inNamespace: netns) { kill(pid, SIGKILL) }
+      _ = try? Binaries.run("/usr/sbin/ip", ["netns", "del", netns])
+      try? FileManager.default.removeItem(atPath: "/etc/netns/\(netns)")
+    }
+  }
+
+  static func pids(inNamespace netns: String) -> [pid_t] {
+    let output = (try? Binaries.run("/usr/sbin/ip", ["netns", "pids", netns]).stdout) ?? ""
+    return output.split(separator: "\n").compactMap { pid_t(String($0)) }
+  }
+}
+
+func processExists(_ pid: pid_t) -> Bool {
+  FileManager.default.fileExists(atPath: "/proc/\(pid)")
+}
+
+func uniqueName(_ prefix: String) -> String {
+  "\(prefix)-\(UUID().uuidString.prefix(6).lowercased())"
+}
+
+func readLog(root: String, pod: Pod, container: String, restart: Int = 0) -> String {
+  let path = "\(root)/\(pod.metadata.namespace ?? "")_\(pod.metadata.name ?? "")_\(pod.metadata.uid ?? "")/\(container)/\(restart).log"
+  return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+}
