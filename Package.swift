@@ -63,7 +63,10 @@ let package = Package(
     .target(
       name: "KubeSandbox",
       dependencies: [
-        "Kubelet",  // the node's kubelet API, started in-process for now
+        "Kubelet",  // the node's kubelet API
+        "NodeAgent",  // runs the pods (ClusterNode)
+        "SandboxNetwork",  // namespaces, cluster DNS, seeded services
+        "KubeClient",  // the node agent's client
         "PortForward",  // SPDY/WebSocket codecs for the kubelet's port-forward and the API server's tunnel
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

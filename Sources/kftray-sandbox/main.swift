@@ -28,8 +28,15 @@ struct ServerOptions: ParsableArguments {
   @Option(name: .long, help: "Stop the sandbox and remove its files when this process ends (for test runs).")
   var ownerPid: Int32?
 
+  @Flag(name: .long, help: "Only the API server: no cluster network and no node agent, so pods never run (no root needed).")
+  var apiOnly = false
+
   var files: SandboxFiles { SandboxFiles(directory: URL(fileURLWithPath: dir)) }
-  var sandboxOptions: SandboxOptions { SandboxOptions(port: port, watchHistory: watchHistory, ownerPID: ownerPid) }
+  var sandboxOptions: SandboxOptions {
+    var options = SandboxOptions(port: port, watchHistory: watchHistory, ownerPID: ownerPid)
+    options.cluster = !apiOnly
+    return options
+  }
 }
 
 /// One request per line on standard output (the daemon's `apiserver.log`).
@@ -45,6 +52,10 @@ struct Up: AsyncParsableCommand {
   @OptionGroup var options: ServerOptions
 
   func run() async throws {
+    if !options.apiOnly, let problem = ClusterRequirements.problem() {
+      FileHandle.standardError.write(Data("kftray-sandbox: \(problem)\n".utf8))
+      throw ExitCode.failure
+    }
     do {
       let kubeconfig = try await Daemon.up(
         executable: Self.executablePath(), files: options.files, options: options.sandboxOptions)
@@ -87,10 +98,11 @@ struct Serve: AsyncParsableCommand {
 
   func run() async throws {
     var sandboxOptions = options.sandboxOptions
+    let output = FileHandle.standardOutput
     if logging.requestLog {
-      let output = FileHandle.standardOutput
       sandboxOptions.requestLog = { line in output.write(Data("\(Date().formatted(.iso8601)) \(line)\n".utf8)) }
     }
+    sandboxOptions.nodeLog = { line in output.write(Data("\(Date().formatted(.iso8601)) node: \(line)\n".utf8)) }
     let sandbox = try await SandboxServer.start(directory: options.files.directory, options: sandboxOptions)
     // Unbuffered, so the log shows it at once.
     FileHandle.standardOutput.write(

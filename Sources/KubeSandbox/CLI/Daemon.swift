@@ -1,4 +1,5 @@
 import Foundation
+import SandboxNetwork
 
 #if canImport(Glibc)
   import Glibc
@@ -38,7 +39,7 @@ public enum Daemon {
   /// `up`: spawns `executable serve --dir DIR ...` in a new session with output to `DIR/apiserver.log`,
   /// waits for `DIR/kubeconfig` and a `200` from `/readyz`. Returns the kubeconfig path.
   public static func up(
-    executable: String, files: SandboxFiles, options: SandboxOptions, timeout: TimeInterval = 30
+    executable: String, files: SandboxFiles, options: SandboxOptions, timeout: TimeInterval = 90
   ) async throws -> String {
     if let pid = runningPID(files) { throw Failure.alreadyRunning(pid: pid, directory: files.directory.path) }
     try files.createDirectory()
@@ -50,6 +51,7 @@ public enum Daemon {
       String(options.watchHistory),
     ]
     if let owner = options.ownerPID { arguments += ["--owner-pid", String(owner)] }
+    if !options.cluster { arguments.append("--api-only") }
     let pid = try spawnDetached(arguments, log: files.log.path)
     try Data("\(pid)\n".utf8).write(to: files.pid, options: .atomic)
 
@@ -77,6 +79,8 @@ public enum Daemon {
   public static func down(files: SandboxFiles, grace: TimeInterval = 5) -> Bool {
     let pid = runningPID(files)
     if let pid { stop(pid: pid, grace: grace) }
+    // After a crash of `serve` its namespaces, their processes and the network state are still there.
+    try? ClusterNetwork.removeLeftovers(directory: files.directory, id: ClusterNetwork.identifier(for: files.directory))
     files.removeAll()
     return pid != nil
   }

@@ -27,11 +27,15 @@ public struct SandboxFiles: Sendable {
   public var kubeconfig: URL { file("kubeconfig") }
   public var log: URL { file("apiserver.log") }
   public var pid: URL { file("apiserver.pid") }
+  /// Container logs the node agent writes and the kubelet API serves (`<ns>_<pod>_<uid>/<container>/N.log`).
+  public var podLogs: URL { file("pod-logs") }
+  /// What the node agent keeps across a crash of its own.
+  public var nodeState: URL { file("node") }
 
   public var all: [URL] {
     [
       caCertificate, caKey, serverCertificate, serverKey, adminCertificate, adminKey, kubeletClientCertificate,
-      kubeletClientKey, nodeCertificate, nodeKey, nodeKubeconfig, tokens, kubeconfig, log, pid,
+      kubeletClientKey, nodeCertificate, nodeKey, nodeKubeconfig, tokens, kubeconfig, log, pid, podLogs, nodeState,
     ]
   }
 

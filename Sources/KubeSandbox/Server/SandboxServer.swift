@@ -16,6 +16,14 @@ public struct SandboxOptions: Sendable {
   /// A process whose end stops the sandbox (and removes its files), so that a test run killed from
   /// outside, which never reaches its teardown, leaves no daemon behind.
   public var ownerPID: Int32?
+  /// Run the real node: cluster network, node agent and its kubelet API (Linux, root). Without it the
+  /// API server gets the in-process stand-in node (`SandboxNode`), which runs no pods: enough for tests
+  /// of the API server alone, which can then run many sandboxes side by side without root.
+  public var cluster = false
+  /// Where `kftray-relay` and `kftray-testserver` are (the programs behind the sandbox images).
+  public var binDirectory: String?
+  /// Lines from the node agent (`serve` prints them to its log).
+  public var nodeLog: @Sendable (String) -> Void = { _ in }
 
   public init(
     port: Int = 0, watchHistory: Int = 1000, requestLog: (@Sendable (String) -> Void)? = nil, ownerPID: Int32? = nil
@@ -60,31 +68,54 @@ public enum SandboxServer {
     Seed.populate(store)
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     let server: HTTPSServer
-    let node: SandboxNode
+    let node: RunningSandbox.Node
     do {
-      // The node's kubelet first: the API server proxies pods/portforward to it (Kubelet/SandboxNode.swift).
-      node = try await SandboxNode.start(store: store, pki: pki, group: group)
+      let proxy = KubeletProxy(store: store, dialer: try KubeletDialer(pki: pki), group: group)
+      var standIn: SandboxNode?
+      if !options.cluster {
+        // The stand-in's kubelet first: it registers its Node in the store directly.
+        standIn = try await SandboxNode.start(store: store, pki: pki, group: group)
+      }
       let router = Router(
         authenticator: Authenticator(tokens: tokens), authorizer: .sandboxDefault,
-        resources: ResourceAPI(store: store, authorizer: .sandboxDefault, nodeStreams: node.proxy),
+        resources: ResourceAPI(store: store, authorizer: .sandboxDefault, nodeStreams: proxy),
         version: VersionInfo(), requestLog: options.requestLog)
       server = try await HTTPSServer.start(host: "127.0.0.1", port: options.port, pki: pki, router: router, group: group)
+      try SandboxFiles.writePrivate(
+        Kubeconfig.renderNode(server: "https://127.0.0.1:\(server.port)", pki: pki), to: files.nodeKubeconfig)
+      if let standIn {
+        node = .standIn(standIn.kubelet)
+      } else {
+        do {
+          node = .cluster(
+            try await ClusterNode.start(
+              files: files, pki: pki, store: store, group: group,
+              binDirectory: options.binDirectory ?? Self.ownDirectory(), log: options.nodeLog))
+        } catch {
+          await server.close()
+          throw error
+        }
+      }
     } catch {
       try? await group.shutdownGracefully()
       throw error
     }
+    // Written last: `up` takes the kubeconfig (and /readyz) as the sign that everything is ready.
     let kubeconfig = Kubeconfig.render(server: "https://127.0.0.1:\(server.port)", pki: pki, tokens: tokens)
     try SandboxFiles.writePrivate(kubeconfig, to: files.kubeconfig)
-    try SandboxFiles.writePrivate(
-      Kubeconfig.renderNode(server: "https://127.0.0.1:\(server.port)", pki: pki), to: files.nodeKubeconfig)
     return RunningSandbox(
-      files: files, port: server.port, tokens: tokens, store: store, server: server, kubelet: node.kubelet,
-      group: group)
+      files: files, port: server.port, tokens: tokens, store: store, server: server, node: node, group: group)
   }
 
   /// Shorthand for `start(directory:options:)` with only a port (0: pick a free one).
   public static func start(directory: URL, port: Int) async throws -> RunningSandbox {
     try await start(directory: directory, options: SandboxOptions(port: port))
+  }
+
+  /// The directory of the running executable (its sibling programs are there).
+  static func ownDirectory() -> String {
+    let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return URL(fileURLWithPath: path).deletingLastPathComponent().path
   }
 
   static func loadOrCreateTokens(_ files: SandboxFiles) throws -> [StaticToken] {
@@ -106,21 +137,34 @@ public final class RunningSandbox: Sendable {
   /// The cluster state (tests look at it, e.g. to see that watches end with their clients).
   let store: ObjectStore
   private let server: HTTPSServer
-  /// The node's kubelet API (pods/portforward is proxied to it).
-  public let kubelet: KubeletServer
+  private let node: Node
   private let group: MultiThreadedEventLoopGroup
+
+  /// The sandbox's node: the real one, or the in-process stand-in (no pods run).
+  enum Node: Sendable {
+    case cluster(ClusterNode)
+    case standIn(KubeletServer)
+  }
 
   init(
     files: SandboxFiles, port: Int, tokens: [StaticToken], store: ObjectStore, server: HTTPSServer,
-    kubelet: KubeletServer, group: MultiThreadedEventLoopGroup
+    node: Node, group: MultiThreadedEventLoopGroup
   ) {
     self.files = files
     self.port = port
     self.tokens = tokens
     self.store = store
     self.server = server
-    self.kubelet = kubelet
+    self.node = node
     self.group = group
+  }
+
+  /// The node's kubelet API (pods/log and pods/portforward are proxied to it).
+  public var kubelet: KubeletServer {
+    switch node {
+    case .cluster(let cluster): cluster.kubelet
+    case .standIn(let kubelet): kubelet
+    }
   }
 
   public var kubeconfigPath: String { files.kubeconfig.path }
@@ -134,8 +178,11 @@ public final class RunningSandbox: Sendable {
   }
 
   public func shutdown() async {
+    switch node {
+    case .cluster(let cluster): await cluster.shutdown()
+    case .standIn(let kubelet): await kubelet.close()
+    }
     await server.close()
-    await kubelet.close()
     try? await group.shutdownGracefully()
   }
 }

@@ -62,7 +62,7 @@ public final class NodeAgent: Sendable {
 
   public init(configuration: NodeAgentConfiguration) {
     self.configuration = configuration
-    catalog = ImageCatalog(binDirectory: configuration.binDirectory)
+    catalog = ImageCatalog(binDirectory: configuration.binDirectory, stateDirectory: configuration.stateDirectory)
   }
 
   private var nodeName: String { configuration.nodeName }

@@ -51,7 +51,7 @@ struct ContainerLaunch: Sendable, Equatable {
       throw .config("container has runAsNonRoot and image will run as root (pod: \"\(podRef)\", container: \(container.name))")
     }
 
-    let environment = Environment.resolve(container.env ?? [], podName: podName, user: user)
+    let environment = Environment.resolve(container.env ?? [], podName: podName, user: user, path: image.path)
     let lookup = Environment.lookup(environment)
     let command = (container.command ?? image.entrypoint).map { Environment.expand($0, lookup) }
     let args = (container.args ?? (container.command == nil ? image.cmd : [])).map { Environment.expand($0, lookup) }
@@ -90,9 +90,11 @@ struct ContainerLaunch: Sendable, Equatable {
 /// A container's environment as the kubelet builds it: runtime defaults, then the spec's `env` in order,
 /// each value expanded with `$(VAR)` against what came before.
 enum Environment {
-  static func resolve(_ env: [EnvVar], podName: String, user: Int) -> [String] {
+  static func resolve(_ env: [EnvVar], podName: String, user: Int, path: String = ImageCatalog.Image.standardPath)
+    -> [String]
+  {
     var ordered: [(String, String)] = [
-      ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"), ("HOSTNAME", podName),
+      ("PATH", path), ("HOSTNAME", podName),
       ("HOME", user == 0 ? "/root" : "/"),
     ]
     for variable in env {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The "images" this node can run: each maps to a program on this machine. Anything else fails to pull,
 /// as an image that exists in no registry does.
 struct ImageCatalog: Sendable {
@@ -7,10 +9,31 @@ struct ImageCatalog: Sendable {
   /// What `busybox --list` names (nil when it could not be asked: then every name is tried).
   let busyboxApplets: Set<String>?
 
-  init(binDirectory: String, busybox: String = "/usr/bin/busybox") {
+  /// A directory of `<applet> → busybox` links, first in a busybox container's PATH: the busybox image
+  /// has every applet in /bin, while Debian's busybox installs none, so without it `sh -c 'nslookup x'`
+  /// would find the host's programs or nothing.
+  let appletDirectory: String?
+
+  init(binDirectory: String, stateDirectory: String? = nil, busybox: String = "/usr/bin/busybox") {
     self.binDirectory = binDirectory
     self.busybox = busybox
-    busyboxApplets = (try? HostCommand.run(busybox, ["--list"])).map { Set($0.split(separator: "\n").map(String.init)) }
+    let applets = (try? HostCommand.run(busybox, ["--list"])).map { Set($0.split(separator: "\n").map(String.init)) }
+    busyboxApplets = applets
+    appletDirectory = stateDirectory.flatMap { Self.linkApplets(applets ?? [], of: busybox, into: $0 + "/busybox-applets") }
+  }
+
+  /// Creates the applet links (again after a crash: existing links are kept). Nil when it fails.
+  static func linkApplets(_ applets: Set<String>, of busybox: String, into directory: String) -> String? {
+    let manager = FileManager.default
+    guard !applets.isEmpty, (try? manager.createDirectory(atPath: directory, withIntermediateDirectories: true)) != nil
+    else { return nil }
+    for applet in applets where !applet.contains("/") {
+      let link = directory + "/" + applet
+      if (try? manager.destinationOfSymbolicLink(atPath: link)) == nil {
+        try? manager.createSymbolicLink(atPath: link, withDestinationPath: busybox)
+      }
+    }
+    return directory
   }
 
   /// What an image provides: its program and the image's ENTRYPOINT and CMD.
@@ -21,6 +44,10 @@ struct ImageCatalog: Sendable {
     var cmd: [String]
     /// Resolves `argv[0]` of the container's final command line to a program on this machine.
     var program: Program
+    /// The image's PATH (its `ENV PATH`).
+    var path = Image.standardPath
+
+    static let standardPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
     enum Program: Sendable, Equatable {
       /// Runs as given: argv[0] is replaced by this path.
@@ -42,7 +69,9 @@ struct ImageCatalog: Sendable {
     let repository = Self.repository(of: reference)
     switch repository {
     case "docker.io/library/busybox":
-      return Image(reference: reference, entrypoint: [], cmd: ["sh"], program: .busybox(busybox, applets: busyboxApplets))
+      var image = Image(reference: reference, entrypoint: [], cmd: ["sh"], program: .busybox(busybox, applets: busyboxApplets))
+      if let appletDirectory { image.path = appletDirectory + ":" + Image.standardPath }
+      return image
     case "ghcr.io/hcavarsan/kftray-server":
       let relay = binDirectory + "/kftray-relay"
       return Image(reference: reference, entrypoint: [relay], cmd: [], program: .fixed(relay))

@@ -1,12 +1,11 @@
 import Kubelet
 import NIOCore
 
-/// The sandbox's node as the API server sees it: a kubelet API listening on loopback, the Node object
-/// that says where (`kftray-node`, InternalIP 127.0.0.1, the kubelet port), and the API server's proxy
-/// that reaches it.
+/// The in-process stand-in node of an API-only sandbox (`SandboxOptions.cluster == false`): a kubelet API
+/// listening on loopback and the Node `kftray-node` written into the store, but no agent: pods are never
+/// run. Tests of the API server and of the kubelet's SPDY server use it; everything else uses `ClusterNode`.
 struct SandboxNode {
   let kubelet: KubeletServer
-  let proxy: KubeletProxy
 
   static func start(
     store: ObjectStore, pki: PKI, group: EventLoopGroup, name: String = NodeRegistration.defaultNodeName,
@@ -16,8 +15,7 @@ struct SandboxNode {
       nodeName: name, pki: pki, pods: StorePodDirectory(store: store, nodeName: name), dialer: dialer, group: group)
     do {
       try NodeRegistration.register(in: store, name: name, kubeletPort: kubelet.port)
-      return SandboxNode(
-        kubelet: kubelet, proxy: KubeletProxy(store: store, dialer: try KubeletDialer(pki: pki), group: group))
+      return SandboxNode(kubelet: kubelet)
     } catch {
       await kubelet.close()
       throw error
