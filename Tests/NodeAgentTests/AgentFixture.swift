@@ -72,9 +72,10 @@ struct OwnSandbox: Sendable {
     return OwnSandbox(directory: dir)
   }
 
-  func client(kubeconfig: String? = nil) throws -> KubeAPI {
+  func client(kubeconfig: String? = nil, context: String? = nil) throws -> KubeAPI {
     var overrides = ConfigOverrides()
     overrides.kubeconfig = kubeconfig ?? self.kubeconfig
+    overrides.context = context
     let config = try KubeconfigLoader(environment: ["HOME": directory]).load(overrides)
     return KubeAPI(config: config, credentials: KubeCredentials(config: config))
   }
