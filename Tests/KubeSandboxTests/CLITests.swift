@@ -51,8 +51,9 @@ struct CLITests {
       SandboxFixture.kubectlPath, ["config", "view", "--minify", "--context", "sandbox-dev", "-o", "jsonpath={.contexts[0].context.namespace}"],
       environment: environment)
     #expect(devNamespace.stdout == "dev")
-    for name in ["ca.crt", "apiserver.crt", "admin.crt", "admin.key", "kubelet-client.crt", "kubelet-client.key", "node.crt", "node.key", "node.kubeconfig",
-      "tokens.csv",
+    for name in [
+      "ca.crt", "apiserver.crt", "admin.crt", "admin.key", "kubelet-client.crt", "kubelet-client.key", "node.crt",
+      "node.key", "node.kubeconfig", "tokens.csv",
     ] {
       #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path), "\(name)")
     }

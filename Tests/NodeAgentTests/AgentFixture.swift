@@ -36,6 +36,17 @@ actor AgentFixture {
       nodeName: nodeName, api: try sandbox.client(kubeconfig: sandbox.nodeKubeconfig), network: network,
       binDirectory: Binaries.directory, logRoot: scratch + "/logs", stateDirectory: scratch + "/state")
     configuration.heartbeatInterval = .seconds(2)
+    // Diagnostics to a file: at exit the sandbox goes before the agent, whose watches then complain.
+    let agentLog = scratch + "/agent.log"
+    configuration.log = { line in
+      guard let handle = FileHandle(forWritingAtPath: agentLog) ?? {
+        FileManager.default.createFile(atPath: agentLog, contents: nil)
+        return FileHandle(forWritingAtPath: agentLog)
+      }() else { return }
+      handle.seekToEndOfFile()
+      handle.write(Data((line + "\n").utf8))
+      try? handle.close()
+    }
     let agent = NodeAgent(configuration: configuration)
     Task { try await agent.run(kubeletPort: port) }
     let r = Running(
@@ -61,9 +72,10 @@ struct OwnSandbox: Sendable {
     return OwnSandbox(directory: dir)
   }
 
-  func client(kubeconfig: String? = nil) throws -> KubeAPI {
+  func client(kubeconfig: String? = nil, context: String? = nil) throws -> KubeAPI {
     var overrides = ConfigOverrides()
     overrides.kubeconfig = kubeconfig ?? self.kubeconfig
+    overrides.context = context
     let config = try KubeconfigLoader(environment: ["HOME": directory]).load(overrides)
     return KubeAPI(config: config, credentials: KubeCredentials(config: config))
   }

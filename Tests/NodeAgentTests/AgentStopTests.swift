@@ -102,4 +102,23 @@ struct AgentStopTests {
     #expect(FileManager.default.fileExists(
       atPath: "\(scratch)/logs/default_survivor_\(pod.metadata.uid ?? "")/survivor/1.log"))
   }
+
+  @Test("an identity that may not register Nodes: run() fails with the node's name and the API's Forbidden")
+  func registrationForbidden() async throws {
+    let sandbox = try OwnSandbox.start()
+    let scratch = try Teardown.temporaryDirectory("kftray-node-forbidden")
+    let agent = NodeAgent(
+      configuration: NodeAgentConfiguration(
+        nodeName: "agent-forbidden", api: try sandbox.client(context: "sandbox-dev"),
+        network: BareNamespaceNetwork(id: "f0"), binDirectory: Binaries.directory, logRoot: scratch + "/logs",
+        stateDirectory: scratch + "/state"))
+    do {
+      try await agent.run(kubeletPort: 10250)
+      Issue.record("the agent ran without the right to register its Node")
+    } catch {
+      let text = "\(error)"
+      #expect(text.contains("cannot register node agent-forbidden"), "\(text)")
+      #expect(text.contains("forbidden") || text.contains("Forbidden"), "\(text)")
+    }
+  }
 }

@@ -183,6 +183,36 @@ struct PodLifecycleTests {
   }
 }
 
+extension PodLifecycleTests {
+  @Test("binding: another scheduler's pods and pods whose nodeSelector does not match stay unscheduled")
+  func scheduling() async throws {
+    let fixture = try await AgentFixture.shared.start()
+    let api = try fixture.sandbox.client()
+    func pod(_ name: String, _ configure: (inout PodSpec) -> Void) -> Pod {
+      var container = Container(name: "c", image: "busybox")
+      container.command = ["sleep", "3600"]
+      var spec = PodSpec(containers: [container])
+      configure(&spec)
+      return Pod(metadata: ObjectMeta(name: name, namespace: "default"), spec: spec)
+    }
+    let other = uniqueName("other-scheduler")
+    let elsewhere = uniqueName("elsewhere")
+    let here = uniqueName("here")
+    _ = try await api.createPod(pod(other) { $0.schedulerName = "my-scheduler" }, namespace: "default")
+    _ = try await api.createPod(pod(elsewhere) { $0.nodeSelector = ["kubernetes.io/hostname": "some-other-node"] }, namespace: "default")
+    _ = try await api.createPod(pod(here) { $0.nodeSelector = ["kubernetes.io/hostname": fixture.nodeName] }, namespace: "default")
+    let bound = try await fixture.sandbox.waitForPod(here) { $0.status?.phase == "Running" }
+    #expect(bound.spec?.nodeName == fixture.nodeName)
+    try await Task.sleep(for: .seconds(1))  // the agent saw all three before it bound the third
+    for name in [other, elsewhere] {
+      let unbound = try await api.pod(name, namespace: "default")
+      #expect((unbound.spec?.nodeName ?? "").isEmpty, "\(name) was bound")
+      #expect(unbound.status?.phase == "Pending")
+    }
+    try fixture.sandbox.kubectl(["delete", "pod", other, elsewhere, here, "--wait=false"])
+  }
+}
+
 /// Polls until `condition` holds (generous bound: the machine is shared).
 func waitFor(seconds: Double = 30, _ condition: () -> Bool) async throws {
   let deadline = ContinuousClock.now + .seconds(seconds)

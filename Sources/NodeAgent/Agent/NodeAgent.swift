@@ -85,8 +85,8 @@ public final class NodeAgent: Sendable {
         }
         group.addTask { [self] in try await followUnscheduledPods(node) }
         group.addTask { [self] in try await followOwnPods() }
-        try await group.next()
-        group.cancelAll()
+        // The first error ends them all; a loop that ends normally (binding not allowed) leaves the others.
+        try await group.waitForAll()
       }
     }
     enum Start { case accepted, stopped, duplicate }
@@ -162,8 +162,20 @@ public final class NodeAgent: Sendable {
 
   // MARK: Pods
 
-  /// The scheduler's part: binds every pod without a node that this node accepts.
+  /// The scheduler's part: binds every pod without a node that this node accepts. Where the node may
+  /// not see unscheduled pods (a cluster with its own scheduler), it leaves that to the scheduler.
   private func followUnscheduledPods(_ node: NodeObject) async throws {
+    do {
+      try await bindUnscheduledPods(node)
+    } catch {
+      guard let kubeError = error as? KubeError, case .api(_, let code) = kubeError, code == 401 || code == 403 else {
+        throw error
+      }
+      configuration.log("node \(nodeName): not binding pods, unscheduled pods are not visible to it: \(kubeError)")
+    }
+  }
+
+  private func bindUnscheduledPods(_ node: NodeObject) async throws {
     try await follow(fieldSelector: "spec.nodeName=") { [self] event in
       let pod = event.object
       guard event.type != .deleted, pod.metadata.deletionTimestamp == nil, (pod.spec?.nodeName ?? "").isEmpty,
