@@ -64,7 +64,7 @@ struct OwnSandbox: Sendable {
 
   static func start() throws -> OwnSandbox {
     let dir = try Teardown.temporaryDirectory("kftray-node-sandbox")
-    let result = try Binaries.run(Binaries.path("kftray-sandbox"), ["up", "--dir", dir, "--owner-pid", String(getpid())])
+    let result = try Binaries.run(Binaries.path("kftray-sandbox"), ["up", "--api-only", "--dir", dir, "--owner-pid", String(getpid())])
     guard result.status == 0 else {
       throw SandboxError("kftray-sandbox up failed (\(result.status)): \(result.stderr)\(result.stdout)")
     }
