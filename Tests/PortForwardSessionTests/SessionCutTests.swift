@@ -39,7 +39,7 @@ struct SessionCutTests {
     }
   }
 
-  static func podAndSession(_ sandbox: PrivateSandbox, echo: EchoServer, transport: PortForwardTransport) async throws -> PortForwardSession {
+  static func podAndSession(_ sandbox: PrivateSandbox, echo: EchoPort, transport: PortForwardTransport) async throws -> PortForwardSession {
     let fixture = PodFixture(api: sandbox.api)
     let pod = try await fixture.createPod("cut", port: echo.port)
     var options = PortForwardSessionOptions()
@@ -53,8 +53,7 @@ struct SessionCutTests {
   func frozenServerIsDetectedByTheWatchdog(transport: PortForwardTransport) async throws {
     let sandbox = try await PrivateSandbox()
     defer { sandbox.down() }
-    let echo = try EchoServer()
-    defer { echo.stop() }
+    let echo = EchoPort()
     let session = try await Self.podAndSession(sandbox, echo: echo, transport: transport)
 
     // Idle for several ping intervals: the PING replies keep it alive.
@@ -87,8 +86,7 @@ struct SessionCutTests {
   func killedServerEndsTheSession(transport: PortForwardTransport) async throws {
     let sandbox = try await PrivateSandbox()
     defer { sandbox.down() }
-    let echo = try EchoServer()
-    defer { echo.stop() }
+    let echo = EchoPort()
     let session = try await Self.podAndSession(sandbox, echo: echo, transport: transport)
     let events = EventLog()
     let forwarder = try LocalForwarder(session: session, remotePort: echo.port, events: events.handler)

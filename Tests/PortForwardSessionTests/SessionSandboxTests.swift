@@ -18,7 +18,7 @@ struct SessionSandboxTests {
   /// A pod, an echo server, a session and a forwarder; torn down afterwards.
   struct Setup {
     let fixture: PodFixture
-    let echo: EchoServer
+    let echo: EchoPort
     let pod: String
     let session: PortForwardSession
     let forwarder: LocalForwarder
@@ -28,7 +28,7 @@ struct SessionSandboxTests {
       _ transport: PortForwardTransport, options: PortForwardSessionOptions = PortForwardSessionOptions()
     ) async throws -> Setup {
       let fixture = try await PodFixture.shared()
-      let echo = try EchoServer()
+      let echo = EchoPort()
       let pod = try await fixture.createPod("echo", port: echo.port)
       let session = try await PortForwardSession.open(
         api: fixture.api, namespace: PodFixture.namespace, pod: pod, transport: transport, options: options)
@@ -40,7 +40,6 @@ struct SessionSandboxTests {
     func tearDown() async {
       forwarder.stop()
       session.close()
-      echo.stop()
       await fixture.deletePod(pod)
     }
   }
@@ -108,7 +107,7 @@ struct SessionSandboxTests {
   @Test(arguments: transports)
   func refusedPodPortFailsOnlyThatConnection(transport: PortForwardTransport) async throws {
     let setup = try await Setup.make(transport)
-    let closed = try closedLoopbackPort()
+    let closed = closedPodPort(besides: setup.echo)
     // A second forwarder on the same session, to the closed port.
     let refusedEvents = EventLog()
     let refused = try LocalForwarder(session: setup.session, remotePort: closed, events: refusedEvents.handler)
@@ -168,7 +167,7 @@ struct SessionSandboxTests {
 
   @Test func autoPrefersTheWebSocketTunnelAndHonoursTheKubectlSwitch() async throws {
     let fixture = try await PodFixture.shared()
-    let echo = try EchoServer()
+    let echo = EchoPort()
     let pod = try await fixture.createPod("auto", port: echo.port)
     let session = try await PortForwardSession.open(api: fixture.api, namespace: PodFixture.namespace, pod: pod)
     #expect(session.transport == .webSocket)
@@ -187,7 +186,6 @@ struct SessionSandboxTests {
     stream.close()
     spdy.close()
     #expect(await spdy.terminated() == .closedLocally)
-    echo.stop()
     await fixture.deletePod(pod)
   }
 

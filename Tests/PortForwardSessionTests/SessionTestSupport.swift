@@ -13,68 +13,14 @@ struct TestFailure: Error, CustomStringConvertible {
   init(_ d: String) { description = d }
 }
 
-/// "The pod": a loopback TCP echo server (the sandbox kubelet dials 127.0.0.1:<pod port>). One
-/// thread per connection; each echoes until EOF, then closes.
-final class EchoServer: Sendable {
-  let port: UInt16
-  private let fd: Int32
-  private let stopped = Mutex(false)
-  let accepted = Mutex(0)
-
-  init() throws {
-    fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var one: Int32 = 1
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let fd = fd
-    let ok = withUnsafeMutablePointer(to: &addr) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-    }
-    guard ok, listen(fd, 512) == 0 else { throw TestFailure("echo server: cannot listen") }
-    port = UInt16(bigEndian: addr.sin_port)
-    let thread = Thread { [self] in acceptLoop() }
-    thread.start()
-  }
-
-  private func acceptLoop() {
-    while true {
-      let client = accept(fd, nil, nil)
-      if client < 0 {
-        if stopped.withLock({ $0 }) { return }
-        if errno == EINTR || errno == ECONNABORTED { continue }
-        return
-      }
-      accepted.withLock { $0 += 1 }
-      let thread = Thread {
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        loop: while true {
-          let n = recv(client, &buffer, buffer.count, 0)
-          if n <= 0 { break }
-          var off = 0
-          while off < n {
-            let w = buffer.withUnsafeBytes { send(client, $0.baseAddress! + off, n - off, Int32(MSG_NOSIGNAL)) }
-            if w <= 0 { break loop }
-            off += w
-          }
-        }
-        close(client)
-      }
-      thread.start()
-    }
-  }
-
-  func stop() {
-    stopped.withLock { $0 = true }
-    shutdown(fd, Int32(SHUT_RDWR))
-    close(fd)
-  }
+/// The port a test's echo pod listens on. Any number works (the pod has its own network namespace);
+/// a random one keeps a mix-up between tests visible.
+struct EchoPort: Sendable {
+  let port = UInt16.random(in: 20000...29999)
 }
 
-/// A port with nothing listening (bound, then released).
-func closedLoopbackPort() throws -> UInt16 { UInt16(try freeLoopbackPort()) }
+/// A port of the echo pod where nothing listens.
+func closedPodPort(besides echo: EchoPort) -> UInt16 { echo.port == 7 ? 9 : 7 }
 
 /// The sandbox pods for these tests: bound to the sandbox node, in namespace `dev`, as admin.
 struct PodFixture {
@@ -85,15 +31,26 @@ struct PodFixture {
     PodFixture(api: try await SandboxCluster.shared.client(context: "sandbox-admin"))
   }
 
-  /// A fresh pod named `prefix-xxxx` on `kftray-node`, declaring `port`.
+  /// A fresh pod named `prefix-xxxx` on `kftray-node` running the sandbox's TCP echo server on `port`
+  /// (`kftray-testserver echo`), returned once the server listens (its log says so).
   func createPod(_ prefix: String, port: UInt16) async throws -> String {
     let name = "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
-    var container = Container(name: "c", image: "busybox")
+    var container = Container(name: "c", image: "kftray-sandbox/testserver")
+    container.args = ["echo", "--port", String(port)]
     container.ports = [ContainerPort(containerPort: Int(port))]
     var spec = PodSpec(containers: [container])
     spec.nodeName = "kftray-node"
     _ = try await api.createPod(Pod(metadata: ObjectMeta(name: name, namespace: Self.namespace), spec: spec), namespace: Self.namespace)
-    return name
+    let deadline = ContinuousClock.now + .seconds(60)
+    while ContinuousClock.now < deadline {
+      if try await api.pod(name, namespace: Self.namespace).status?.phase == "Running" {
+        var log = Data()
+        for try await chunk in try await api.podLogs(name, namespace: Self.namespace) { log.append(chunk) }
+        if String(decoding: log, as: UTF8.self).contains("listening") { return name }
+      }
+      try await Task.sleep(for: .milliseconds(100))
+    }
+    throw TestFailure("pod \(name) did not start its echo server within 60 s")
   }
 
   func deletePod(_ name: String) async {
