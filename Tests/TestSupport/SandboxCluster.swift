@@ -10,6 +10,11 @@ public actor SandboxCluster {
   public struct Running: Sendable {
     public var directory: String
     public var kubeconfig: String
+
+    public init(directory: String, kubeconfig: String) {
+      self.directory = directory
+      self.kubeconfig = kubeconfig
+    }
     /// kube-apiserver's --token-auth-file format: token,user,uid,"groups".
     public func token(for user: String) throws -> String {
       let csv = try String(contentsOfFile: directory + "/tokens.csv", encoding: .utf8)
