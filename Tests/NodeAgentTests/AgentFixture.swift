@@ -82,8 +82,8 @@ struct OwnSandbox: Sendable {
 
   /// Real kubectl as the sandbox admin.
   @discardableResult
-  func kubectl(_ arguments: [String]) throws -> Binaries.Result {
-    try Binaries.run("/usr/bin/kubectl", ["--kubeconfig", kubeconfig] + arguments)
+  func kubectl(_ arguments: [String]) async throws -> Binaries.Result {
+    try await Binaries.runOffPool("/usr/bin/kubectl", ["--kubeconfig", kubeconfig] + arguments)
   }
 
   /// Polls the pod until `condition` holds; returns it. Fails with the last pod seen.

@@ -21,7 +21,7 @@ struct AgentStopTests {
         nodeName: "agent-stop-\(suffix)", api: try sandbox.client(kubeconfig: sandbox.nodeKubeconfig), network: network,
         binDirectory: Binaries.directory, logRoot: scratch + "/logs", stateDirectory: scratch + "/state"))
     let runner = Task { try await agent.run(kubeletPort: 10250) }
-    let run = try sandbox.kubectl(["run", "sleeper", "--image=busybox", "--restart=Never", "--", "sleep", "3600"])
+    let run = try await sandbox.kubectl(["run", "sleeper", "--image=busybox", "--restart=Never", "--", "sleep", "3600"])
     #expect(run.status == 0, "\(run.stderr)")
     _ = try await sandbox.waitForPod("sleeper") { $0.status?.phase == "Running" }
     let netns = try #require(agent.runningPod(namespace: "default", name: "sleeper")?.netnsPath)
@@ -48,7 +48,7 @@ struct AgentStopTests {
         "--kubeconfig", sandbox.nodeKubeconfig, "--node-name", nodeName, "--kubelet-port", "10250", "--state-dir",
         scratch + "/state", "--log-root", scratch + "/logs",
       ], logPath: scratch + "/agent.log")
-    let run = try sandbox.kubectl(["run", "echo", "--image=busybox", "--restart=Never", "--", "sh", "-c", "echo hi; sleep 3600"])
+    let run = try await sandbox.kubectl(["run", "echo", "--image=busybox", "--restart=Never", "--", "sh", "-c", "echo hi; sleep 3600"])
     #expect(run.status == 0, "\(run.stderr)")
     let pod = try await sandbox.waitForPod("echo") { $0.status?.phase == "Running" }
     #expect(pod.spec?.nodeName == nodeName)
@@ -78,7 +78,7 @@ struct AgentStopTests {
       scratch + "/state", "--log-root", scratch + "/logs",
     ]
     let first = try BackgroundProcess(Binaries.path("kftray-node"), arguments, logPath: scratch + "/first.log")
-    try sandbox.kubectl(["run", "survivor", "--image=busybox", "--restart=Always", "--", "sleep", "3600"])
+    try await sandbox.kubectl(["run", "survivor", "--image=busybox", "--restart=Always", "--", "sleep", "3600"])
     let pod = try await sandbox.waitForPod("survivor") { $0.status?.phase == "Running" }
     let oldPids = BareNamespaceNetwork.namespaces().filter { $0.hasPrefix(prefix) }.flatMap { Leftovers.pids(inNamespace: $0) }
     #expect(!oldPids.isEmpty)

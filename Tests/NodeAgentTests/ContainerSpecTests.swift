@@ -29,7 +29,7 @@ struct ContainerSpecTests {
     #expect(failed.status?.message == "Pod was active on the node longer than the specified deadline")
     let ended = try await fixture.sandbox.waitForPod(name) { $0.status?.containerStatuses?.first?.state?.terminated != nil }
     #expect(ended.status?.containerStatuses?.first?.state?.terminated?.exitCode == 143)  // SIGTERM
-    try fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
+    try await fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
   }
 
   @Test("env with $(VAR) expansion, command and args, workingDir")
@@ -47,7 +47,7 @@ struct ContainerSpecTests {
     // $(GREETING) is expanded by the kubelet, $$(GREETING) is the escaped literal that the shell then
     // sees as a command substitution of GREETING (not found), $(MISSING) stays and the shell runs it too.
     #expect(log.contains(" stdout F hello|hello-world|hello|||/tmp\n"), "\(log)")
-    try fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
+    try await fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
   }
 
   @Test("args only: the image's ENTRYPOINT (none for busybox) with the pod's args replacing CMD")
@@ -57,7 +57,7 @@ struct ContainerSpecTests {
     _ = try await fixture.sandbox.client().createPod(busyboxPod(name, args: ["echo", "from", "args"]), namespace: "default")
     let done = try await fixture.sandbox.waitForPod(name) { $0.status?.phase == "Succeeded" }
     #expect(readLog(root: fixture.logRoot, pod: done, container: "main").hasSuffix(" stdout F from args\n"))
-    try fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
+    try await fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
   }
 
   func relayPod(_ name: String, user: Int?) -> Pod {
@@ -97,7 +97,7 @@ struct ContainerSpecTests {
     let netns = try #require(fixture.agent.runningPod(namespace: "default", name: root)?.netnsPath)
     let sockets = try Binaries.run("/usr/sbin/ip", ["netns", "exec", URL(fileURLWithPath: netns).lastPathComponent, "cat", "/proc/net/tcp"])
     #expect(sockets.stdout.contains(":0050 00000000:0000 0A"), "\(sockets.stdout)")  // 0.0.0.0:80 LISTEN
-    try fixture.sandbox.kubectl(["delete", "pod", nonRoot, root, "--wait=false"])
+    try await fixture.sandbox.kubectl(["delete", "pod", nonRoot, root, "--wait=false"])
   }
 
   @Test("runAsNonRoot without a user: CreateContainerConfigError with the kubelet's message")
@@ -116,19 +116,19 @@ struct ContainerSpecTests {
       waiting.status?.containerStatuses?.first?.state?.waiting?.message
         == "container has runAsNonRoot and image will run as root (pod: \"\(name)_default(\(created.metadata.uid ?? ""))\", container: main)")
     #expect(waiting.status?.phase == "Pending")
-    try fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
+    try await fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
   }
 
   @Test("a command the image does not have: terminated with StartError and exit code 128, like runc's")
   func missingProgram() async throws {
     let fixture = try await AgentFixture.shared.start()
     let name = uniqueName("noprog")
-    try fixture.sandbox.kubectl(["run", name, "--image=busybox", "--restart=Never", "--", "no-such-program", "x"])
+    try await fixture.sandbox.kubectl(["run", name, "--image=busybox", "--restart=Never", "--", "no-such-program", "x"])
     let pod = try await fixture.sandbox.waitForPod(name) { $0.status?.phase == "Failed" }
     let terminated = try #require(pod.status?.containerStatuses?.first?.state?.terminated)
     #expect(terminated.exitCode == 128)
     #expect(terminated.reason == "StartError")
     #expect(terminated.message?.contains("exec: \"no-such-program\": executable file not found in $PATH") == true)
-    try fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
+    try await fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
   }
 }

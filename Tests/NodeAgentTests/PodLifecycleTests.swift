@@ -31,7 +31,7 @@ struct PodLifecycleTests {
     let later = try await api.node(fixture.nodeName).status?.conditions?.first { $0.type == "Ready" }?.lastHeartbeatTime
     #expect(later != nil && later != first)
     // kubectl sees it Ready.
-    let get = try fixture.sandbox.kubectl(["get", "node", fixture.nodeName, "--no-headers"])
+    let get = try await fixture.sandbox.kubectl(["get", "node", fixture.nodeName, "--no-headers"])
     #expect(get.stdout.contains("Ready"), "\(get.stdout)\(get.stderr)")
   }
 
@@ -39,7 +39,7 @@ struct PodLifecycleTests {
   func busyboxEcho() async throws {
     let fixture = try await AgentFixture.shared.start()
     let name = uniqueName("echo")
-    let run = try fixture.sandbox.kubectl(["run", name, "--image=busybox", "--restart=Never", "--", "sh", "-c", "echo hi"])
+    let run = try await fixture.sandbox.kubectl(["run", name, "--image=busybox", "--restart=Never", "--", "sh", "-c", "echo hi"])
     #expect(run.status == 0, "\(run.stderr)")
     let pod = try await fixture.sandbox.waitForPod(name) { $0.status?.phase == "Succeeded" }
     #expect(pod.spec?.nodeName == fixture.nodeName)
@@ -52,14 +52,14 @@ struct PodLifecycleTests {
     let log = readLog(root: fixture.logRoot, pod: pod, container: name)
     #expect(log.hasSuffix(" stdout F hi\n"), "\(log)")
     #expect(log.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z stdout F hi\n$"#, options: .regularExpression) != nil, "\(log)")
-    try fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
+    try await fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
   }
 
   @Test("a sleeping pod is Running and Ready with podIP and startTime; kubectl delete ends its process and removes it")
   func runningThenDeleted() async throws {
     let fixture = try await AgentFixture.shared.start()
     let name = uniqueName("sleep")
-    let run = try fixture.sandbox.kubectl(["run", name, "--image=busybox", "--restart=Never", "--", "sleep", "3600"])
+    let run = try await fixture.sandbox.kubectl(["run", name, "--image=busybox", "--restart=Never", "--", "sleep", "3600"])
     #expect(run.status == 0, "\(run.stderr)")
     let pod = try await fixture.sandbox.waitForPod(name) { $0.status?.phase == "Running" }
     let status = try #require(pod.status)
@@ -84,7 +84,7 @@ struct PodLifecycleTests {
     #expect(
       (try? String(contentsOfFile: "/etc/netns/\(netns)/resolv.conf", encoding: .utf8)) == "nameserver 127.0.0.1\n")
 
-    let delete = try fixture.sandbox.kubectl(["delete", "pod", name, "--timeout=60s"])
+    let delete = try await fixture.sandbox.kubectl(["delete", "pod", name, "--timeout=60s"])
     #expect(delete.status == 0, "\(delete.stderr)")
     try await fixture.sandbox.waitForPodGone(name)
     for pid in pids { #expect(!processExists(pid), "process \(pid) survived its pod") }
@@ -98,12 +98,12 @@ struct PodLifecycleTests {
     let fixture = try await AgentFixture.shared.start()
     let name = uniqueName("grace")
     let script = "trap 'echo got-term' TERM; echo ready; while true; do sleep 0.2; done"
-    let run = try fixture.sandbox.kubectl(["run", name, "--image=busybox", "--restart=Never", "--", "sh", "-c", script])
+    let run = try await fixture.sandbox.kubectl(["run", name, "--image=busybox", "--restart=Never", "--", "sh", "-c", script])
     #expect(run.status == 0, "\(run.stderr)")
     let pod = try await fixture.sandbox.waitForPod(name) { $0.status?.phase == "Running" }
     try await waitFor { readLog(root: fixture.logRoot, pod: pod, container: name).contains("stdout F ready") }
     let started = ContinuousClock.now
-    let delete = try fixture.sandbox.kubectl(["delete", "pod", name, "--grace-period=3", "--wait=false"])
+    let delete = try await fixture.sandbox.kubectl(["delete", "pod", name, "--grace-period=3", "--wait=false"])
     #expect(delete.status == 0, "\(delete.stderr)")
     try await fixture.sandbox.waitForPodGone(name)
     let elapsed = ContinuousClock.now - started
@@ -115,7 +115,7 @@ struct PodLifecycleTests {
   func crashLoop() async throws {
     let fixture = try await AgentFixture.shared.start()
     let name = uniqueName("crash")
-    let run = try fixture.sandbox.kubectl(["run", name, "--image=busybox", "--restart=Always", "--", "sh", "-c", "echo boom; exit 1"])
+    let run = try await fixture.sandbox.kubectl(["run", name, "--image=busybox", "--restart=Always", "--", "sh", "-c", "echo boom; exit 1"])
     #expect(run.status == 0, "\(run.stderr)")
     let pod = try await fixture.sandbox.waitForPod(name) {
       $0.status?.containerStatuses?.first?.state?.waiting?.reason == "CrashLoopBackOff"
@@ -135,14 +135,14 @@ struct PodLifecycleTests {
         && $0.status?.containerStatuses?.first?.state?.waiting?.reason == "CrashLoopBackOff"
     }
     #expect(later.status?.containerStatuses?.first?.state?.waiting?.message?.hasPrefix("back-off 20s restarting") == true)
-    try fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
+    try await fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
   }
 
   @Test("an image that no registry has: ErrImagePull, then ImagePullBackOff; the pod stays Pending")
   func unknownImage() async throws {
     let fixture = try await AgentFixture.shared.start()
     let name = uniqueName("noimage")
-    let run = try fixture.sandbox.kubectl(["run", name, "--image=no-such-image-kftray:1.0", "--restart=Never"])
+    let run = try await fixture.sandbox.kubectl(["run", name, "--image=no-such-image-kftray:1.0", "--restart=Never"])
     #expect(run.status == 0, "\(run.stderr)")
     let pulling = try await fixture.sandbox.waitForPod(name) {
       $0.status?.containerStatuses?.first?.state?.waiting?.reason == "ErrImagePull"
@@ -156,7 +156,7 @@ struct PodLifecycleTests {
     }
     #expect(backOff.status?.containerStatuses?.first?.state?.waiting?.message == "Back-off pulling image \"no-such-image-kftray:1.0\"")
     #expect(fixture.agent.runningPod(namespace: "default", name: name)?.waitingReasons[name] == "ImagePullBackOff")
-    let delete = try fixture.sandbox.kubectl(["delete", "pod", name, "--timeout=60s"])
+    let delete = try await fixture.sandbox.kubectl(["delete", "pod", name, "--timeout=60s"])
     #expect(delete.status == 0, "\(delete.stderr)")
   }
 
@@ -164,22 +164,22 @@ struct PodLifecycleTests {
   func exitCode() async throws {
     let fixture = try await AgentFixture.shared.start()
     let name = uniqueName("exit3")
-    try fixture.sandbox.kubectl(["run", name, "--image=busybox", "--restart=Never", "--", "sh", "-c", "exit 3"])
+    try await fixture.sandbox.kubectl(["run", name, "--image=busybox", "--restart=Never", "--", "sh", "-c", "exit 3"])
     let pod = try await fixture.sandbox.waitForPod(name) { $0.status?.phase == "Failed" }
     let terminated = try #require(pod.status?.containerStatuses?.first?.state?.terminated)
     #expect(terminated.exitCode == 3)
     #expect(terminated.reason == "Error")
-    try fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
+    try await fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
   }
 
   @Test("restartPolicy OnFailure: a command that succeeds is not restarted, the pod Succeeds")
   func onFailureSucceeds() async throws {
     let fixture = try await AgentFixture.shared.start()
     let name = uniqueName("onfail")
-    try fixture.sandbox.kubectl(["run", name, "--image=busybox", "--restart=OnFailure", "--", "true"])
+    try await fixture.sandbox.kubectl(["run", name, "--image=busybox", "--restart=OnFailure", "--", "true"])
     let pod = try await fixture.sandbox.waitForPod(name) { $0.status?.phase == "Succeeded" }
     #expect(pod.status?.containerStatuses?.first?.restartCount == 0)
-    try fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
+    try await fixture.sandbox.kubectl(["delete", "pod", name, "--wait=false"])
   }
 }
 
@@ -209,7 +209,7 @@ extension PodLifecycleTests {
       #expect((unbound.spec?.nodeName ?? "").isEmpty, "\(name) was bound")
       #expect(unbound.status?.phase == "Pending")
     }
-    try fixture.sandbox.kubectl(["delete", "pod", other, elsewhere, here, "--wait=false"])
+    try await fixture.sandbox.kubectl(["delete", "pod", other, elsewhere, here, "--wait=false"])
   }
 }
 

@@ -130,6 +130,21 @@ public enum Binaries {
   }
 }
 
+extension Binaries {
+  /// `run` on a thread of its own, for async tests: a blocking wait on Swift's small cooperative pool
+  /// (one thread per core) can starve in-process work the program itself waits for, e.g. `kubectl
+  /// delete` waiting for a node agent that runs in the test process.
+  public static func runOffPool(
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil
+  ) async throws -> Result {
+    try await withCheckedThrowingContinuation { continuation in
+      Thread.detachNewThread {
+        continuation.resume(with: Swift.Result { try run(executable, arguments, environment: environment) })
+      }
+    }
+  }
+}
+
 /// A helper program running for the duration of a test (a proxy, a server), stopped with SIGTERM.
 public final class BackgroundProcess: Sendable {
   public let pid: pid_t
