@@ -230,7 +230,7 @@ final class KubeletHarness: Sendable {
   static func with(
     configuration: PortForwardSessionConfiguration = PortForwardSessionConfiguration(),
     pods: any KubeletPodDirectory = OnePod(), dialer: any PodPortDialer = LoopbackPodPortDialer(),
-    streamIdleTimeout: TimeAmount = .hours(4), logStateCheckInterval: Duration = .seconds(5),
+    streamIdleTimeout: TimeAmount = .hours(4), logStateCheckInterval: TimeAmount = .seconds(5),
     _ body: (KubeletHarness) async throws -> Void
   ) async throws {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)

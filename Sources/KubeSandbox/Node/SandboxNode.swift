@@ -30,7 +30,7 @@ extension KubeletServer {
   static func start(
     nodeName: String, pki: PKI, pods: any KubeletPodDirectory, dialer: any PodPortDialer = SandboxPodPortDialer(),
     sessionConfiguration: PortForwardSessionConfiguration = PortForwardSessionConfiguration(),
-    streamIdleTimeout: TimeAmount = .hours(4), logStateCheckInterval: Duration = .seconds(5),
+    streamIdleTimeout: TimeAmount = .hours(4), logStateCheckInterval: TimeAmount = .seconds(5),
     group: EventLoopGroup
   ) async throws -> KubeletServer {
     let serving = try KubeletCertificate.issue(nodeName: nodeName, ca: pki.ca)

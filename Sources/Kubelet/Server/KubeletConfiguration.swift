@@ -23,16 +23,16 @@ public struct KubeletConfiguration: Sendable {
   /// Timing and sizing of port-forward sessions.
   public var portForward: PortForwardSessionConfiguration
   /// How often a following log stream looks for appended bytes.
-  public var logPollInterval: Duration
+  public var logPollInterval: TimeAmount
   /// How often a following log stream checks that its container still writes the file (kubelet: 5 s).
-  public var logStateCheckInterval: Duration
+  public var logStateCheckInterval: TimeAmount
 
   public init(
     nodeName: String, host: String = "127.0.0.1", port: Int = 0, servingCertificatePEM: String,
     servingKeyPEM: String, clientCAPEM: String,
     authorizedUsers: Set<String> = [KubeletServer.apiServerUser], authorizedGroups: Set<String> = [],
     streamIdleTimeout: TimeAmount = .hours(4), portForward: PortForwardSessionConfiguration = PortForwardSessionConfiguration(),
-    logPollInterval: Duration = .milliseconds(100), logStateCheckInterval: Duration = .seconds(5)
+    logPollInterval: TimeAmount = .milliseconds(100), logStateCheckInterval: TimeAmount = .seconds(5)
   ) {
     self.nodeName = nodeName
     self.host = host

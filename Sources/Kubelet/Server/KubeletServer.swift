@@ -83,7 +83,7 @@ struct KubeletRoutes: Sendable {
     /// Switch to SPDY for this pod; the 101 carries the negotiated protocol.
     case portForward(KubeletPod)
     /// 200, then the log as it is read.
-    case containerLogs(ContainerLogStreamer)
+    case containerLogs(ContainerLogSource)
   }
 
   func answer(method: HTTPMethod, uri: String, headers: HTTPHeaders, identity: PeerIdentity?) -> Answer {
@@ -197,7 +197,7 @@ struct KubeletRoutes: Sendable {
     var following = options
     if options.previous { following.follow = false }
     return .containerLogs(
-      ContainerLogStreamer(
+      ContainerLogSource(
         path: path, options: following, pollInterval: configuration.logPollInterval,
         stateCheckInterval: configuration.logStateCheckInterval,
         isCurrent: {
@@ -324,14 +324,13 @@ final class KubeletRequestHandler: ChannelInboundHandler {
       context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
     case .portForward(let pod):
       switchToSPDY(pod: pod, context: context)
-    case .containerLogs(let streamer):
-      streamLogs(streamer, context: context)
+    case .containerLogs(let source):
+      streamLogs(source, context: context)
     }
   }
 
-  /// 200 with a chunked body written as the file is read; the reader runs as a task and waits for each
-  /// write to reach the socket, so a slow client slows the reading instead of filling memory.
-  private func streamLogs(_ streamer: ContainerLogStreamer, context: ChannelHandlerContext) {
+  /// 200 with a chunked body written as the file is read (`ContainerLogStream`).
+  private func streamLogs(_ source: ContainerLogSource, context: ChannelHandlerContext) {
     var headers = HTTPHeaders()
     headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
     headers.add(name: "Transfer-Encoding", value: "chunked")
@@ -339,20 +338,7 @@ final class KubeletRequestHandler: ChannelInboundHandler {
     headers.add(name: "Connection", value: "close")
     context.writeAndFlush(
       wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-    let channel = context.channel
-    var reader = streamer
-    reader.clientGone = { !channel.isActive }
-    Task { [reader] in
-      do {
-        try await reader.run { bytes in
-          try await channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: bytes))))
-        }
-      } catch {
-        // The client went away or the file could not be read: end the response as it stands.
-      }
-      try? await channel.writeAndFlush(HTTPServerResponsePart.end(nil))
-      try? await channel.close()
-    }
+    ContainerLogStream(source: source, channel: context.channel).start()
   }
 
   /// Drops the HTTP encoder, writes the raw 101, installs the session, then drops the decoder (which
