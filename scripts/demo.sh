@@ -23,3 +23,14 @@ step kubectl auth can-i create pods --context sandbox-readonly -n dev
 kubectl auth can-i create pods --context sandbox-readonly -n dev || true
 step kubectl kftray version --context sandbox-readonly --token wrong-token
 kubectl kftray version --context sandbox-readonly --token wrong-token || echo "(exit code $?)"
+
+# The cluster runs pods as processes in their own network namespaces, with cluster DNS.
+step kubectl run hello --image=busybox --restart=Never -- sh -c "'nslookup internal-service.cluster.local; wget -qO- http://internal-service.cluster.local/'"
+kubectl run hello --image=busybox --restart=Never -- sh -c 'nslookup internal-service.cluster.local; wget -qO- http://internal-service.cluster.local/'
+kubectl wait --for=jsonpath='{.status.phase}'=Succeeded pod/hello --timeout=60s >/dev/null
+step kubectl logs hello
+kubectl logs hello
+step kubectl run relay -n restricted --image=ghcr.io/hcavarsan/kftray-server:v0.15.0
+kubectl run relay -n restricted --image=ghcr.io/hcavarsan/kftray-server:v0.15.0 || echo "(exit code $?: Pod Security 'restricted' refuses the image's defaults)"
+step ip route get 10.96.0.13 "  # the host has no route into the cluster network"
+ip route get 10.96.0.13

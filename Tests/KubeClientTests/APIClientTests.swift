@@ -7,10 +7,14 @@ import Testing
 @Suite struct APIClientTests {
   static func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())" }
 
+  /// A pod no node takes (its nodeSelector matches none), so it stays Pending and only these tests
+  /// change it: the sandbox's node agent would otherwise bind and run it, adding status events.
   static func busybox(_ name: String, labels: [String: String] = [:]) -> Pod {
     var container = Container(name: "main", image: "busybox:1.36")
     container.command = ["sleep", "3600"]
-    return Pod(metadata: ObjectMeta(name: name, labels: labels), spec: PodSpec(containers: [container]))
+    var spec = PodSpec(containers: [container])
+    spec.nodeSelector = ["kftray.dev/test-only": "no-node-has-this"]
+    return Pod(metadata: ObjectMeta(name: name, labels: labels), spec: spec)
   }
 
   @Test func versionWithClientCertificate() async throws {
