@@ -87,7 +87,8 @@ public final class UpgradedConnection: Sendable {
   ) async throws(UpgradeError) -> UpgradedConnection {
     CurlGlobal.ensureInitialized()
     let settings = ConnectionSettings(config: config, credentials: credentials, identity: identity)
-    let shared = PipeShared()
+    let shared: PipeShared
+    do { shared = try PipeShared() } catch { throw .io("\(error)") }
     let result: Result<HTTPResponseHead, UpgradeError> = await withCheckedContinuation { continuation in
       let thread = Thread {
         let pipe = PipeLoop(settings: settings, request: request, shared: shared, events: events)
@@ -139,12 +140,10 @@ struct PipeState {
 }
 
 final class PipeShared: Sendable {
-  let wakeup = WakeupPipe()
+  let wakeup: Wakeup
   let state = Mutex(PipeState())
 
-  // Closed only when neither side can signal any more: a descriptor closed earlier could be
-  // reused by an unrelated file, and a late wake-up byte would land in it.
-  deinit { wakeup.close() }
+  init() throws(WakeupError) { wakeup = try Wakeup() }
 
   func post(_ change: (inout PipeState) -> Void) {
     state.withLock { change(&$0) }
