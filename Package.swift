@@ -10,6 +10,7 @@ let package = Package(
     .executable(name: "kubectl-kftray", targets: ["kubectl-kftray"]),
     .executable(name: "kftray-sandbox", targets: ["kftray-sandbox"]),
     .executable(name: "kftray-relay", targets: ["kftray-relay"]),
+    .executable(name: "kftray-bench", targets: ["kftray-bench"]),
     .library(name: "KubeClient", targets: ["KubeClient"]),
   ],
   dependencies: [
@@ -64,6 +65,14 @@ let package = Package(
     // threads only: no NIO, no Foundation, so the static binary in the image stays small.
     .target(name: "KFTrayRelay"),
     .executableTarget(name: "kftray-relay", dependencies: ["KFTrayRelay"], exclude: ["Containerfile"]),
+    // Load probes, /proc sampling and the report of `make bench`; plain sockets, no NIO, so the
+    // probes cost little next to what they measure.
+    .target(name: "Benchmarks"),
+    .executableTarget(
+      name: "kftray-bench",
+      dependencies: [
+        "Benchmarks", "PortForward", "KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
     // Shared by the test targets: a sandbox cluster per test process, and running the built binaries.
     .target(name: "TestSupport", dependencies: ["KubeClient"], path: "Tests/TestSupport"),
     .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "TestSupport"]),
