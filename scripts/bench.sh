@@ -77,20 +77,22 @@ YAML
 
 # STAND-IN for the relay pods. The sandbox pods have no processes or network namespaces yet, and
 # the sandbox kubelet's LoopbackPodPortDialer dials the HOST's 127.0.0.1:<port> for any bound pod.
-# So this runs on host loopback what the two relay pods would run: kftray-relay in front of an
-# iperf3 server ("bulk") and kftray-relay in front of an echo server ("echo"). Engine and kubectl
+# So this runs on host loopback what the two relay pods would run: kftray-relay in front of a bulk
+# sink/source ("bulk", `kftray-bench bulk-server`) and kftray-relay in front of an echo server
+# ("echo"). Not iperf3: with -n its server closes the data socket as soon as the client has written
+# everything, while megabytes are still inside the forward (see Sources/Benchmarks/BulkTransfer.swift). Engine and kubectl
 # both go API server -> kubelet -> relay, so the ratios are fair. The lead replaces this function
 # with real relay pods once the cluster network lands.
 prepare_targets_standin() {
-  local iperf_port echo_port
-  iperf_port=$(free_port)
-  iperf3 -s -B 127.0.0.1 -p "$iperf_port" >"$WORK/iperf3-server.log" 2>&1 &
+  local bulk_server_port echo_port
+  bulk_server_port=$(free_port)
+  "$BENCH" bulk-server --port "$bulk_server_port" >"$WORK/bulk-server.log" 2>&1 &
   BACKGROUND+=($!)
   echo_port=$(free_port)
   "$BENCH" echo-server --port "$echo_port" >"$WORK/echo-server.log" 2>&1 &
   BACKGROUND+=($!)
   BULK_PORT=$(free_port)
-  LOCAL_PORT=$BULK_PORT REMOTE_ADDRESS=127.0.0.1 REMOTE_PORT=$iperf_port PROXY_TYPE=tcp \
+  LOCAL_PORT=$BULK_PORT REMOTE_ADDRESS=127.0.0.1 REMOTE_PORT=$bulk_server_port PROXY_TYPE=tcp \
     "$BIN/kftray-relay" >"$WORK/relay-bulk.log" 2>&1 &
   BACKGROUND+=($!)
   ECHO_PORT=$(free_port)
@@ -136,19 +138,19 @@ run_suite() {
   start_forward "$impl" "$mode" bulk "$BULK_PORT" "$out/forward-bulk.log"
   local bulk_pid=$FWD_PID bulk_port=$FWD_PORT
   "$BENCH" stats --pid "$bulk_pid" >"$out/cpu-before.json"
-  echo "   bulk: $BULK_BYTES to the pod, then $BULK_BYTES from it (iperf3)"
-  timeout 600 iperf3 -c 127.0.0.1 -p "$bulk_port" -n "$BULK_BYTES" --json >"$out/bulk-up.json" || echo "   iperf3 upload failed" >&2
-  timeout 600 iperf3 -c 127.0.0.1 -p "$bulk_port" -n "$BULK_BYTES" -R --json >"$out/bulk-down.json" || echo "   iperf3 download failed" >&2
+  echo "   bulk: $BULK_BYTES to the pod, then $BULK_BYTES from it (one connection each)"
+  timeout 180 "$BENCH" bulk --port "$bulk_port" --bytes "$BULK_BYTES" --direction up >"$out/bulk-up.json" || echo "   upload failed" >&2
+  timeout 180 "$BENCH" bulk --port "$bulk_port" --bytes "$BULK_BYTES" --direction down >"$out/bulk-down.json" || echo "   download failed" >&2
   "$BENCH" stats --pid "$bulk_pid" >"$out/cpu-after.json"
   stop_forward "$bulk_pid"
 
   start_forward "$impl" "$mode" echo "$ECHO_PORT" "$out/forward-echo.log"
   local echo_pid=$FWD_PID echo_port=$FWD_PORT
   echo "   latency: $LATENCY_COUNT x connect + 1-byte echo"
-  timeout 600 "$BENCH" latency --port "$echo_port" --count "$LATENCY_COUNT" >"$out/latency.json" || echo "   latency probe failed" >&2
+  timeout 400 "$BENCH" latency --port "$echo_port" --count "$LATENCY_COUNT" >"$out/latency.json" || echo "   latency probe failed" >&2
   "$BENCH" stats --pid "$echo_pid" --reset-peak
   echo "   concurrent: $CONCURRENT x $CONCURRENT_BYTES bytes echo"
-  timeout 600 "$BENCH" concurrent --port "$echo_port" --connections "$CONCURRENT" --bytes "$CONCURRENT_BYTES" \
+  timeout 200 "$BENCH" concurrent --port "$echo_port" --connections "$CONCURRENT" --bytes "$CONCURRENT_BYTES" \
     >"$out/concurrent.json" || echo "   concurrent probe failed" >&2
   "$BENCH" stats --pid "$echo_pid" >"$out/rss.json"
   stop_forward "$echo_pid"

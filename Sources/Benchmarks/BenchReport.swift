@@ -4,7 +4,7 @@ import Foundation
 /// `bench-results.json`.
 ///
 /// Layout read: `<dir>/<mode>/<impl>/` with mode `websocket|spdy`, impl `engine|kubectl`, and the
-/// files `bulk-up.json`, `bulk-down.json` (iperf3 --json), `cpu-before.json`, `cpu-after.json`
+/// files `bulk-up.json`, `bulk-down.json` (`BulkTransfer.Result`), `cpu-before.json`, `cpu-after.json`
 /// (`ProcessStats.Sample` around the two bulk runs), `latency.json`, `concurrent.json`, and
 /// `rss.json` (the sample taken right after the concurrent run, peak reset before it).
 public enum BenchReport {
@@ -40,19 +40,13 @@ public enum BenchReport {
     return try? JSONDecoder().decode(T.self, from: data)
   }
 
-  /// iperf3 --json: the receiver's rate and bytes.
-  static func iperf(_ path: String) -> (bps: Double, bytes: Double)? {
-    guard let data = FileManager.default.contents(atPath: path),
-      let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-      let end = json["end"] as? [String: Any], let received = end["sum_received"] as? [String: Any],
-      let bps = received["bits_per_second"] as? Double, let bytes = received["bytes"] as? Double
-    else { return nil }
-    return (bps, bytes)
+  static func bulk(_ path: String) -> (bps: Double, bytes: Double)? {
+    load(BulkTransfer.Result.self, path).map { ($0.bitsPerSecond, Double($0.bytes)) }
   }
 
   static func raw(_ dir: String) -> Raw {
-    let up = iperf(dir + "/bulk-up.json")
-    let down = iperf(dir + "/bulk-down.json")
+    let up = bulk(dir + "/bulk-up.json")
+    let down = bulk(dir + "/bulk-down.json")
     let before = load(ProcessStats.Sample.self, dir + "/cpu-before.json")
     let after = load(ProcessStats.Sample.self, dir + "/cpu-after.json")
     var r = Raw()

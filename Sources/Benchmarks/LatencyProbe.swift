@@ -26,7 +26,7 @@ public enum LatencyProbe {
     for _ in 0..<count {
       let start = ContinuousClock.now
       do throws(BenchError) {
-        let fd = try LoopbackSocket.connect(port: port, timeoutSeconds: 10)
+        let fd = try LoopbackSocket.connect(port: port, timeoutSeconds: 3)
         defer { close(fd) }
         var byte: UInt8 = 0x2a
         guard send(fd, &byte, 1, Int32(MSG_NOSIGNAL)) == 1 else { throw BenchError("send: \(LoopbackSocket.errnoText())") }

@@ -15,7 +15,7 @@ struct KftrayBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "kftray-bench",
     abstract: "Port-forward benchmarks: the engine as a process, load probes, process stats, report.",
-    subcommands: [Forward.self, EchoServerCommand.self, Latency.self, Concurrent.self, Stats.self, Report.self])
+    subcommands: [Forward.self, EchoServerCommand.self, BulkServer.self, Bulk.self, Latency.self, Concurrent.self, Stats.self, Report.self])
 }
 
 /// Writes a line straight to fd 1 (unbuffered: stdout is a file the bench script watches).
@@ -106,6 +106,31 @@ struct EchoServerCommand: ParsableCommand {
 
   func run() throws {
     try EchoServer.serve(port: port) { emitLine("listening on 127.0.0.1:\($0)") }
+  }
+}
+
+struct BulkServer: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "bulk-server", abstract: "The bulk pod's stand-in: a sink/source on 127.0.0.1 (see BulkTransfer); prints the port.")
+  @Option(name: .long, help: "0 picks a free one.") var port: UInt16 = 0
+
+  func run() throws {
+    try BulkTransfer.serve(port: port) { emitLine("listening on 127.0.0.1:\($0)") }
+  }
+}
+
+struct Bulk: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "One connection: BYTES to the pod (--direction up) or from it (down), acknowledged end to end; prints JSON.")
+  @Option(name: .long) var port: UInt16
+  @Option(name: .long, help: "Bytes to move (MiB suffix M allowed).") var bytes: String = "512M"
+  @Option(name: .long, help: "up or down.") var direction: String = "up"
+
+  func run() throws {
+    let count = bytes.hasSuffix("M") ? (Int(bytes.dropLast()) ?? 0) << 20 : (Int(bytes) ?? 0)
+    guard count > 0 else { throw ValidationError("--bytes must be a positive count") }
+    guard direction == "up" || direction == "down" else { throw ValidationError("--direction must be up or down") }
+    emitLine(json(try BulkTransfer.run(port: port, bytes: count, upload: direction == "up")))
   }
 }
 

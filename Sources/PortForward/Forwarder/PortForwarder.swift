@@ -22,11 +22,13 @@ public struct ForwardTarget: Sendable {
 public struct PortForwarderOptions: Sendable {
   /// Sessions (upgraded connections) one forward may hold to its pod. One session is always kept.
   public var maxSessions = 4
-  /// Sharding threshold: a new connection goes to the least-loaded open session; when even that
-  /// one carries this many active connections, another session is opened (up to `maxSessions`)
-  /// for the connections that follow. Load is counted in connections, not bytes: a stalled stream
-  /// costs its session nothing (its buffer is capped and reset, spec §E.5), so what sharding
-  /// bounds is how many connections share one TCP window and one head-of-line.
+  /// Sharding threshold: a new connection goes to the least-loaded open session without a stalled
+  /// stream; when even that one carries this many active connections, or every session has a
+  /// stalled stream, another session is opened (up to `maxSessions`) for the connections that
+  /// follow. A stalled stream (over its receive limit with no local progress, see
+  /// `PortForwardSessionOptions.receiveBufferLimit`) pauses its session for a moment and may wedge
+  /// the runtime's side of it (spec §A.6), so sharding bounds how many connections share one
+  /// TCP window and one head-of-line.
   public var connectionsPerSession = 32
   /// An extra session with no connection for this long is closed.
   public var idleSessionTimeout: Duration = .seconds(15)

@@ -55,13 +55,20 @@ final class SessionPool: Sendable {
   func choose() -> Result<SessionChoice, ForwardedStreamError> {
     let (choice, grow) = state.withLock { s -> (SessionChoice?, Bool) in
       var best: (member: Member, load: Int)?
+      var fallback: (member: Member, load: Int)?
       var live = 0
       for m in s.members where m.generation == s.generation && m.session.state == .open {
         live += 1
         let load = m.session.statistics.connectionsActive
-        if best == nil || load < best!.load { best = (m, load) }
+        // A session with a stalled stream takes new connections only when no other can.
+        if m.session.hasStalledStream {
+          if fallback == nil || load < fallback!.load { fallback = (m, load) }
+        } else if best == nil || load < best!.load {
+          best = (m, load)
+        }
       }
       let saturated = best.map { $0.load >= options.connectionsPerSession } ?? true
+      if best == nil { best = fallback }
       let grow = saturated && !s.stopped && live + s.opening < options.maxSessions && (live > 0 || !s.reconnecting)
       if grow { s.opening += 1 }
       return (best.map { SessionChoice(session: $0.member.session, id: $0.member.id) }, grow)
