@@ -45,10 +45,13 @@ public final class Wakeup: Sendable {
 
   /// Empties the pipe (the reader calls it after poll reported `readFD`).
   public func drain() {
-    // Cleared before reading: a signal racing with this drain writes a new byte, so it is not lost.
-    pending.store(false, ordering: .releasing)
     var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
     while withUnsafeMutableBytes(of: &buffer, { read(readFD, $0.baseAddress, $0.count) }) > 0 {}
+    // Cleared only after the pipe is empty. Clearing first loses wake-ups: a signal between the
+    // clear and the read writes a byte the read then swallows, leaving "pending" set on an empty
+    // pipe, so every later signal is skipped. A signal that sees "pending" before this clear
+    // changed state before it, and the caller looks at the state after draining.
+    pending.store(false, ordering: .releasing)
   }
 
   deinit {
