@@ -113,7 +113,10 @@ final class ForwarderLoop {
   private let sendHighWater: Int
   private var connections: [Int32: LocalConnection] = [:]
   private var nextID = 0
-  private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: FrameWriter.maxDataPayload, alignment: 16)
+  /// One local read may carry several DATA frames: `sendData` splits it into ≤ 32 KiB frames and
+  /// hands them over as one write (one lock, one wake-up of the connection's thread, one
+  /// WebSocket message), which is what bulk uploads spend their time on.
+  private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
   private var nextMaintenance = ContinuousClock.now
 
   init(control: LoopControl, hooks: LoopHooks, listeners: [ListenerFD], remotePort: UInt16, sendHighWater: Int) {
@@ -220,7 +223,7 @@ final class ForwarderLoop {
 
   /// Local → pod: reads what the socket has (bounded per round, for fairness).
   private func pumpToRemote(_ connection: LocalConnection) {
-    for _ in 0..<8 {
+    for _ in 0..<4 {
       let n = recv(connection.fd, buffer.baseAddress, buffer.count, 0)
       if n > 0 {
         do {
