@@ -4,7 +4,7 @@ SWIFT ?= swift
 SANDBOX_DIR ?= /tmp/kftray-sandbox
 BIN = $(shell $(SWIFT) build --show-bin-path)
 
-.PHONY: deps build test demo sandbox-up sandbox-down dist clean
+.PHONY: deps build test demo sandbox-up sandbox-down dist clean bench
 
 deps:
 	@scripts/install-deps.sh
@@ -25,6 +25,10 @@ sandbox-up: build
 
 sandbox-down:
 	"$(BIN)/kftray-sandbox" down --dir "$(SANDBOX_DIR)"
+
+# Engine vs kubectl port-forward through its own sandbox: table + bench-results.json.
+bench: deps
+	@scripts/bench.sh
 
 # Release archive for this platform and the krew manifest that points at it.
 dist: deps

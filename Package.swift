@@ -12,6 +12,7 @@ let package = Package(
     .executable(name: "kftray-relay", targets: ["kftray-relay"]),
     .executable(name: "kftray-testserver", targets: ["kftray-testserver"]),
     .executable(name: "kftray-node", targets: ["kftray-node"]),
+    .executable(name: "kftray-bench", targets: ["kftray-bench"]),
     .library(name: "KubeClient", targets: ["KubeClient"]),
   ],
   dependencies: [
@@ -99,6 +100,14 @@ let package = Package(
     .executableTarget(
       name: "kftray-node",
       dependencies: ["NodeAgent", "KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+    // Load probes, /proc sampling and the report of `make bench`; plain sockets, no NIO, so the
+    // probes cost little next to what they measure.
+    .target(name: "Benchmarks"),
+    .executableTarget(
+      name: "kftray-bench",
+      dependencies: [
+        "Benchmarks", "PortForward", "KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
     // Shared by the test targets: a sandbox cluster per test process, and running the built binaries.
     .target(name: "TestSupport", dependencies: ["KubeClient"], path: "Tests/TestSupport"),
     .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "TestSupport"]),

@@ -119,3 +119,41 @@ func waitForEnd(_ session: PortForwardSession, seconds: Double) async throws -> 
   }
   throw TestFailure("the session did not end within \(seconds) s (state \(session.state))")
 }
+
+/// `PortForwarder` when its only session dies underneath: it reports the loss, reopens a session
+/// to the pod, and keeps the same listener.
+@Suite("Port forwarder when the server goes away", .serialized)
+struct ForwarderReconnectTests {
+  @Test(arguments: [PortForwardTransport.webSocket, .spdy])
+  func lostSessionIsReportedAndReplaced(transport: PortForwardTransport) async throws {
+    let sandbox = try await SessionCutTests.PrivateSandbox()
+    defer { sandbox.down() }
+    let echo = EchoPort()
+    let pod = try await PodFixture(api: sandbox.api).createPod("reconnect", port: echo.port)
+    var options = PortForwarderOptions()
+    options.session.pingInterval = .milliseconds(200)
+    options.session.missedPingLimit = 3
+    options.reconnectDelays = [.milliseconds(200)]
+    let forwarder = try await PortForwarder.start(
+      target: ForwardTarget(api: sandbox.api, namespace: PodFixture.namespace, pod: pod, remotePort: echo.port, transport: transport),
+      options: options)
+    let log = ForwardEventLog(forwarder)
+    let port = forwarder.localPort
+
+    // Frozen long enough for the watchdog (600 ms window), then back.
+    kill(sandbox.pid, SIGSTOP)
+    let lost = try await eventually(seconds: 10) {
+      log.all.contains { if case .sessionLost(1, .keepaliveTimeout) = $0 { true } else { false } }
+    }
+    kill(sandbox.pid, SIGCONT)
+    #expect(lost, "\(log.all)")
+    #expect(
+      try await eventually(seconds: 20) { log.all.contains { if case .reconnected = $0 { true } else { false } } },
+      "\(log.all)")
+    #expect(forwarder.localPort == port)
+    let payload = randomBytes(64 * 1024)
+    let result = try await exchange(port: port, payload: payload)
+    #expect(result.eof && sameBytes(result.received, payload), "\(log.all)")
+    await forwarder.stop()
+  }
+}

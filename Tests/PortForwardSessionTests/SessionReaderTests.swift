@@ -110,6 +110,7 @@ import Testing
   @Test func overflowResetsOnlyThatStream() throws {
     var options = PortForwardSessionOptions()
     options.receiveBufferLimit = 10
+    options.stalledStreamTimeout = .zero  // reset at once (no connection to pause here)
     let core = SessionCore(tunnel: false, options: options)
     let server = FakeServer(tunnel: false)
     let greedy = try core.openStreamPair(port: 80)

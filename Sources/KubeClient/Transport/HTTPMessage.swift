@@ -86,12 +86,15 @@ public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible 
   case cancelled
   /// The transport was shut down while the request was in flight.
   case shutDown
+  /// The transport could not start its I/O thread's wake-up pipe (too many open files).
+  case unavailable(String)
 
   public var description: String {
     switch self {
     case .curl(let error, let url): return "\(url): \(error.message)"
     case .cancelled: return "request cancelled"
     case .shutDown: return "client shut down"
+    case .unavailable(let why): return "the API client cannot start: \(why)"
     }
   }
 }

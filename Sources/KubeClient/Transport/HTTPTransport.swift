@@ -6,35 +6,46 @@ import Synchronization
 /// requests of a client share connections (HTTP/2 streams multiplexed on one TLS connection,
 /// as client-go does) and no easy handle is ever touched by two threads.
 public final class HTTPTransport: Sendable {
-  private let inbox: TransferInbox
+  /// nil when the wake-up pipe could not be made (EMFILE): every request then fails with
+  /// `startFailure` instead of the process crashing.
+  private let inbox: TransferInbox?
+  private let startFailure: TransportError?
   private let config: ClientConfig
   private let identity: ClientIdentity
 
   public init(config: ClientConfig, identity: ClientIdentity = .default) {
     CurlGlobal.ensureInitialized()
-    inbox = TransferInbox()
     self.config = config
     self.identity = identity
-    let inbox = self.inbox
+    let inbox: TransferInbox
+    do {
+      inbox = try TransferInbox()
+    } catch {
+      self.inbox = nil
+      startFailure = .unavailable("\(error)")
+      return
+    }
+    self.inbox = inbox
+    startFailure = nil
     let thread = Thread { MultiLoop(inbox: inbox).run() }
     thread.name = "kftray-http"
     thread.start()
   }
 
-  deinit { inbox.post(.shutdown) }
+  deinit { inbox?.post(.shutdown) }
 
   /// Counters since the transport started: how many requests completed and how many new
   /// connections they needed (HTTP/2 and keep-alive reuse keep the second number small).
-  public var statistics: TransportStatistics { inbox.statistics.withLock { $0 } }
+  public var statistics: TransportStatistics { inbox?.statistics.withLock { $0 } ?? TransportStatistics() }
 
   /// Ends the I/O thread; requests still in flight fail with `TransportError.shutDown`.
-  public func shutdown() { inbox.post(.shutdown) }
+  public func shutdown() { inbox?.post(.shutdown) }
 
   /// Sends a request and collects the whole response body.
   public func send(_ request: HTTPRequest, credentials: RequestCredentials) async throws(TransportError) -> HTTPResponse {
+    guard let inbox else { throw startFailure! }
     let prepared = prepare(request, credentials: credentials)
     let id = inbox.nextID()
-    let inbox = self.inbox
     let result: Result<HTTPResponse, TransportError> = await withTaskCancellationHandler {
       await withCheckedContinuation { continuation in
         inbox.post(.start(id, prepared, .buffered { continuation.resume(returning: $0) }))
@@ -50,9 +61,9 @@ public final class HTTPTransport: Sendable {
   public func stream(_ request: HTTPRequest, credentials: RequestCredentials) async throws(TransportError) -> HTTPStreamResponse {
     var request = request
     request.isStream = true
+    guard let inbox else { throw startFailure! }
     let prepared = prepare(request, credentials: credentials)
     let id = inbox.nextID()
-    let inbox = self.inbox
     let (body, bodyContinuation) = AsyncThrowingStream<Data, any Error>.makeStream()
     bodyContinuation.onTermination = { reason in
       if case .cancelled = reason { inbox.post(.cancel(id)) }
@@ -122,12 +133,11 @@ public struct TransportStatistics: Sendable, Equatable {
 }
 
 final class TransferInbox: Sendable {
-  let wakeup = WakeupPipe()
+  let wakeup: Wakeup
   let statistics = Mutex(TransportStatistics())
   private let state = Mutex<(commands: [TransferCommand], nextID: UInt64)>(([], 1))
 
-  // See PipeShared: the pipe outlives every thread that may signal it.
-  deinit { wakeup.close() }
+  init() throws(WakeupError) { wakeup = try Wakeup() }
 
   func nextID() -> UInt64 {
     state.withLock { s in

@@ -87,7 +87,8 @@ public final class UpgradedConnection: Sendable {
   ) async throws(UpgradeError) -> UpgradedConnection {
     CurlGlobal.ensureInitialized()
     let settings = ConnectionSettings(config: config, credentials: credentials, identity: identity)
-    let shared = PipeShared()
+    let shared: PipeShared
+    do { shared = try PipeShared() } catch { throw .io("\(error)") }
     let result: Result<HTTPResponseHead, UpgradeError> = await withCheckedContinuation { continuation in
       let thread = Thread {
         let pipe = PipeLoop(settings: settings, request: request, shared: shared, events: events)
@@ -114,6 +115,12 @@ public final class UpgradedConnection: Sendable {
     }
   }
 
+  /// Stops (or resumes) reading from the socket. While paused the peer's TCP window closes, which
+  /// is the only backpressure a protocol without flow control (SPDY as k8s speaks it) has.
+  public func setReceivePaused(_ paused: Bool) {
+    shared.post { $0.receivePaused = paused }
+  }
+
   /// Bytes queued or in the send buffer, not yet accepted by the socket.
   public var pendingBytes: Int { shared.state.withLock { $0.pendingBytes } }
 
@@ -136,15 +143,14 @@ struct PipeState {
   var pendingBytes = 0
   var closeRequested = false
   var abortRequested = false
+  var receivePaused = false
 }
 
 final class PipeShared: Sendable {
-  let wakeup = WakeupPipe()
+  let wakeup: Wakeup
   let state = Mutex(PipeState())
 
-  // Closed only when neither side can signal any more: a descriptor closed earlier could be
-  // reused by an unrelated file, and a late wake-up byte would land in it.
-  deinit { wakeup.close() }
+  init() throws(WakeupError) { wakeup = try Wakeup() }
 
   func post(_ change: (inout PipeState) -> Void) {
     state.withLock { change(&$0) }
@@ -297,13 +303,17 @@ final class PipeLoop {
       }
       if abort { break loop }
       var queue = commands.queue[...]
-      // Receive first: OpenSSL may hold decrypted bytes that poll cannot see.
-      switch drainReceive() {
-      case .eof: break loop
-      case .failed(let error):
-        outcome = error
-        break loop
-      case .drained: break
+      // Receive first: OpenSSL may hold decrypted bytes that poll cannot see (and after a pause
+      // ends, such bytes are read here before polling again).
+      let paused = commands.receivePaused
+      if !paused {
+        switch drainReceive() {
+        case .eof: break loop
+        case .failed(let error):
+          outcome = error
+          break loop
+        case .drained: break
+        }
       }
       switch flushSends(&queue) {
       case .failed(let error):
@@ -318,7 +328,7 @@ final class PipeLoop {
       let idle = sendStart == sendEnd && queue.isEmpty
       if commands.closeRequested && idle && shared.state.withLock({ $0.queue.isEmpty }) { break loop }
       var fds = [
-        pollfd(fd: socket, events: Int16(POLLIN) | (idle ? 0 : Int16(POLLOUT)), revents: 0),
+        pollfd(fd: socket, events: (paused ? 0 : Int16(POLLIN)) | (idle ? 0 : Int16(POLLOUT)), revents: 0),
         pollfd(fd: shared.wakeup.readFD, events: Int16(POLLIN), revents: 0),
       ]
       _ = poll(&fds, 2, -1)

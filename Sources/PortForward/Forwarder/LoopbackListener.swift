@@ -29,6 +29,26 @@ public struct BoundAddress: Sendable, Equatable, CustomStringConvertible {
 }
 
 enum LoopbackListener {
+  /// Listens on each address (IPv4 or IPv6 literal) on one port; with port 0 the kernel picks it
+  /// for the first address and the others take the same. Any address failing is an error (an
+  /// explicit list means the caller wants all of them).
+  static func listenAll(addresses: [String], port: UInt16) throws(ForwarderError) -> [(fd: Int32, bound: BoundAddress)] {
+    if addresses.isEmpty || addresses == ["127.0.0.1", "::1"] { return try bindBoth(port: port) }
+    var result: [(fd: Int32, bound: BoundAddress)] = []
+    var chosen = port
+    for address in addresses {
+      switch listen(address: address, port: chosen) {
+      case .success(let l):
+        result.append(l)
+        chosen = l.bound.port
+      case .failure(let error):
+        result.forEach { closeFD($0.fd) }
+        throw error
+      }
+    }
+    return result
+  }
+
   /// Listens on 127.0.0.1 and [::1] on one port (0: the kernel picks it for the first, the second
   /// takes the same). Like kubectl, one address failing is tolerated, both failing is an error.
   static func bindBoth(port: UInt16) throws(ForwarderError) -> [(fd: Int32, bound: BoundAddress)] {
@@ -62,7 +82,11 @@ enum LoopbackListener {
   }
 
   private static func listen(ipv6: Bool, port: UInt16) -> Result<(fd: Int32, bound: BoundAddress), ForwarderError> {
-    let address = ipv6 ? "::1" : "127.0.0.1"
+    listen(address: ipv6 ? "::1" : "127.0.0.1", port: port)
+  }
+
+  private static func listen(address: String, port: UInt16) -> Result<(fd: Int32, bound: BoundAddress), ForwarderError> {
+    let ipv6 = address.contains(":")
     let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return .failure(.socket("socket(): \(String(cString: strerror(errno)))")) }
     var one: Int32 = 1
@@ -73,7 +97,10 @@ enum LoopbackListener {
     if ipv6 {
       var addr = sockaddr_in6()
       addr.sin6_family = sa_family_t(AF_INET6)
-      addr.sin6_addr = in6addr_loopback
+      guard inet_pton(AF_INET6, address, &addr.sin6_addr) == 1 else {
+        closeFD(fd)
+        return .failure(.socket("not an IPv6 address: \(address)"))
+      }
       addr.sin6_port = port.bigEndian
       var len = socklen_t(MemoryLayout<sockaddr_in6>.size)
       ok = withUnsafeMutablePointer(to: &addr) {
@@ -83,7 +110,10 @@ enum LoopbackListener {
     } else {
       var addr = sockaddr_in()
       addr.sin_family = sa_family_t(AF_INET)
-      addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+      guard inet_pton(AF_INET, address, &addr.sin_addr) == 1 else {
+        closeFD(fd)
+        return .failure(.socket("not an IPv4 address: \(address)"))
+      }
       addr.sin_port = port.bigEndian
       var len = socklen_t(MemoryLayout<sockaddr_in>.size)
       ok = withUnsafeMutablePointer(to: &addr) {
@@ -112,36 +142,4 @@ func closeFD(_ fd: Int32) {
   #else
     _ = Darwin.close(fd)
   #endif
-}
-
-/// Wakes the forwarder's poll loop from any thread (a pipe, so the same code runs on macOS).
-final class Wakeup: Sendable {
-  let readFD: Int32
-  let writeFD: Int32
-
-  init() throws(ForwarderError) {
-    var fds: [Int32] = [0, 0]
-    guard pipe(&fds) == 0 else { throw .socket("pipe(): \(String(cString: strerror(errno)))") }
-    fds.forEach(setNonBlocking)
-    readFD = fds[0]
-    writeFD = fds[1]
-  }
-
-  /// A full pipe already means "wake up": EAGAIN is fine.
-  func signal() {
-    var byte: UInt8 = 1
-    _ = write(writeFD, &byte, 1)
-  }
-
-  func drain() {
-    var buffer = [UInt8](repeating: 0, count: 512)
-    while read(readFD, &buffer, buffer.count) > 0 {}
-  }
-
-  // Closed only at deinit: a descriptor closed while another thread may still signal could be
-  // reused by an unrelated file.
-  deinit {
-    closeFD(readFD)
-    closeFD(writeFD)
-  }
 }

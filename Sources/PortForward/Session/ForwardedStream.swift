@@ -40,6 +40,8 @@ public final class ForwardedStream: Sendable {
     var handler: (@Sendable () -> Void)?
     /// Counted once in the session's statistics.
     var outcomeReported = false
+    /// Over the receive limit since (or since the last local progress); nil when under it.
+    var overLimitSince: ContinuousClock.Instant?
   }
 
   enum RemoteEnd: Equatable { case open, fin, reset(SPDYRstStatus) }
@@ -47,15 +49,17 @@ public final class ForwardedStream: Sendable {
   private let state = Mutex(State())
   private let writer: FrameWriter
   private let receiveLimit: Int
+  private let stallTimeout: Duration
   private let errorGrace: Duration
   /// Strong on purpose: the table drops the stream on `close()` or when the session ends, which
   /// breaks the cycle.
   private let owner: SessionStreams
 
   init(
-    pair: FrameWriter.StreamPair, port: UInt16, writer: FrameWriter, receiveLimit: Int, errorGrace: Duration,
-    owner: SessionStreams
+    pair: FrameWriter.StreamPair, port: UInt16, writer: FrameWriter, receiveLimit: Int, stallTimeout: Duration,
+    errorGrace: Duration, owner: SessionStreams
   ) {
+    self.stallTimeout = stallTimeout
     self.port = port
     requestID = pair.requestID
     errorStreamID = pair.errorStreamID
@@ -81,7 +85,18 @@ public final class ForwardedStream: Sendable {
 
   /// Up to `maxBytes` received bytes, or the outcome once everything was read.
   public func read(maxBytes: Int = 64 * 1024) -> StreamRead {
+    var backUnder = false
     let (result, report) = state.withLock { s -> (StreamRead, StreamRead?) in
+      defer {
+        if s.overLimitSince != nil {
+          if s.buffered <= receiveLimit {
+            s.overLimitSince = nil
+            backUnder = true
+          } else {
+            s.overLimitSince = .now  // progress: not stalled
+          }
+        }
+      }
       if let failure = s.failure { return (.failed(failure), reportOnce(&s, .failed(failure))) }
       if s.buffered > 0 {
         var out: [UInt8] = []
@@ -107,6 +122,7 @@ public final class ForwardedStream: Sendable {
       guard let outcome = outcome(s) else { return (.pending, nil) }
       return (outcome, reportOnce(&s, outcome))
     }
+    if backUnder { owner.streamOverLimit(false) }
     if let report { owner.connectionEnded(self, failed: report != .end) }
     return result
   }
@@ -143,15 +159,21 @@ public final class ForwardedStream: Sendable {
   /// Done with this connection (normally or not): resets the data stream unless both sides already
   /// finished it (kubectl's rule), and forgets the pair. Idempotent.
   public func close() {
+    var wasOver = false
     let reset = state.withLock { s -> Bool in
       guard !s.closed else { return false }
       s.closed = true
       s.handler = nil
+      wasOver = s.overLimitSince != nil
+      s.overLimitSince = nil
+      s.chunks = []
+      s.buffered = 0
       // Both directions ended in order: nothing to cancel. Otherwise tell the server to stop.
       let needsReset = !s.localReset && !(s.localFinished && s.remoteData != .open)
       if needsReset { s.localReset = true }
       return needsReset && !isSessionFailure(s.failure)
     }
+    if wasOver { owner.streamOverLimit(false) }
     if reset { writer.reset(streamID: dataStreamID) }
     owner.remove(self)
   }
@@ -160,6 +182,8 @@ public final class ForwardedStream: Sendable {
 
   func receiveData(_ payload: ArraySlice<UInt8>, fin: Bool, onErrorStream: Bool) {
     var overflow = false
+    var wentOver = false
+    var wasOver = false
     let handler = state.withLock { s -> (@Sendable () -> Void)? in
       guard !s.closed, s.failure == nil else { return nil }
       if onErrorStream {
@@ -171,14 +195,25 @@ public final class ForwardedStream: Sendable {
       }
       guard s.remoteData == .open else { return nil }
       if !payload.isEmpty {
-        if s.buffered + payload.count > receiveLimit {
+        let after = s.buffered + payload.count
+        // Immediate reset without a stall timeout, or far past the limit (the pause could not
+        // take effect: frames already in flight, or no connection attached).
+        if after > receiveLimit && (stallTimeout == .zero || after > 4 * receiveLimit) {
           s.failure = .receiveBufferOverflow(limit: receiveLimit)
           s.localReset = true
+          s.chunks = []
+          s.buffered = 0
+          wasOver = s.overLimitSince != nil
+          s.overLimitSince = nil
           overflow = true
           return s.handler
         }
         s.chunks.append(Array(payload))
-        s.buffered += payload.count
+        s.buffered = after
+        if after > receiveLimit && s.overLimitSince == nil {
+          s.overLimitSince = .now
+          wentOver = true
+        }
       }
       if fin {
         s.remoteData = .fin
@@ -187,6 +222,8 @@ public final class ForwardedStream: Sendable {
       return s.handler
     }
     if !payload.isEmpty && !onErrorStream && !overflow { owner.countReceived(payload.count) }
+    if wentOver { owner.streamOverLimit(true) }
+    if wasOver { owner.streamOverLimit(false) }
     if overflow {
       writer.reset(streamID: dataStreamID)
       writer.reset(streamID: errorStreamID)
@@ -228,6 +265,26 @@ public final class ForwardedStream: Sendable {
       s.errorEnded = true
       return s.handler
     }
+    handler?()
+  }
+
+  /// Called by the session's timer: over the limit with no local progress for `stallTimeout`,
+  /// the connection is reset alone and the session reads again.
+  func stallCheck(now: ContinuousClock.Instant) {
+    let handler = state.withLock { s -> (@Sendable () -> Void)?? in
+      guard let since = s.overLimitSince, now - since >= stallTimeout, !s.closed, s.failure == nil else { return nil }
+      s.failure = .receiveBufferOverflow(limit: receiveLimit)
+      s.localReset = true
+      s.chunks = []
+      s.buffered = 0
+      s.overLimitSince = nil
+      return .some(s.handler)
+    }
+    guard let handler else { return }
+    owner.stallReset()
+    owner.streamOverLimit(false)
+    writer.reset(streamID: dataStreamID)
+    writer.reset(streamID: errorStreamID)
     handler?()
   }
 

@@ -25,9 +25,14 @@ public struct PortForwardSessionOptions: Sendable {
   public var pingInterval: Duration = .seconds(10)
   /// The session is dead when nothing at all arrived for this many intervals.
   public var missedPingLimit = 3
-  /// Received bytes a connection may hold before the local side reads them; beyond that only this
-  /// connection is reset, so the session reader never blocks (spec §E.5).
+  /// Received bytes a connection may hold before the local side reads them. Beyond it the session
+  /// stops reading its socket (TCP backpressure, so a fast pod and a slower local reader still
+  /// move every byte); a connection that stays beyond it with no local progress for
+  /// `stalledStreamTimeout` is reset alone and reading resumes, so one stalled stream cannot
+  /// freeze the session (spec §E.5). Sharding bounds whom such a pause touches.
   public var receiveBufferLimit = 4 << 20
+  /// `.zero`: reset at once when the limit is passed (no pause).
+  public var stalledStreamTimeout: Duration = .seconds(2)
   /// After the data stream ended, how long to wait for the error stream before reporting EOF.
   public var errorStreamGrace: Duration = .seconds(2)
   public var handshakeTimeout: Duration = .seconds(30)
@@ -107,6 +112,10 @@ public final class PortForwardSession: Sendable {
   }
 
   public var state: SessionState { core.state }
+  /// A connection is stalled (reading paused for it), or one was reset for stalling in the last
+  /// 10 s: a real runtime blocks the whole session behind an unread stream (spec §A.6) and may
+  /// not even have read our reset yet, so new connections had better go elsewhere.
+  public var hasStalledStream: Bool { core.streams.hasStall(window: .seconds(10)) }
   public var statistics: SessionStatistics { core.streams.statistics }
   /// Bytes queued on the connection, not yet taken by the socket: the forwarder's backpressure.
   public var pendingBytes: Int { connection.pendingBytes }

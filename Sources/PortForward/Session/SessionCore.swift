@@ -63,6 +63,7 @@ final class SessionCore: Sendable {
   /// Hands over the connection after a successful handshake and starts the keepalive.
   func attach(_ connection: UpgradedConnection) {
     slot.attach(connection)
+    streams.setPauseHandler { [weak connection] paused in connection?.setReceivePaused(paused) }
     let startKeepalive = life.withLock { l -> Bool in
       if case .ended = l.state { return false }
       l.keepaliveRunning = true
@@ -94,6 +95,7 @@ final class SessionCore: Sendable {
       // Registered under the writer lock, before the frames leave: an answer cannot beat it.
       let stream = ForwardedStream(
         pair: pair, port: port, writer: writer, receiveLimit: options.receiveBufferLimit,
+        stallTimeout: options.stalledStreamTimeout,
         errorGrace: options.errorStreamGrace, owner: streams)
       do throws(ForwardedStreamError) {
         try streams.add(stream)
@@ -241,7 +243,10 @@ final class SessionCore: Sendable {
       let (running, lastFrame) = life.withLock { ($0.keepaliveRunning, $0.lastFrame) }
       guard running else { return }
       let now = ContinuousClock.now
-      for stream in streams.all { stream.errorGraceCheck(now: now) }
+      for stream in streams.all {
+        stream.errorGraceCheck(now: now)
+        stream.stallCheck(now: now)
+      }
       if now - lastFrame > window {
         terminate(.keepaliveTimeout(window), abortConnection: true)
         return

@@ -23,6 +23,10 @@ final class SessionStreams: Sendable {
     var byID: [SPDYStreamID: ForwardedStream] = [:]
     var stats = SessionStatistics()
     var ended: ForwardedStreamError?
+    /// Streams holding more than their receive limit; while any does, the socket is not read.
+    var overLimit = 0
+    var pause: (@Sendable (Bool) -> Void)?
+    var lastStallReset: ContinuousClock.Instant?
   }
 
   private let state = Mutex(State())
@@ -45,6 +49,32 @@ final class SessionStreams: Sendable {
         s.stats.connectionsActive -= 1
         s.stats.connectionsFailed += 1
       }
+    }
+  }
+
+  /// Who pauses and resumes reading the connection (set once it is attached).
+  func setPauseHandler(_ handler: @escaping @Sendable (Bool) -> Void) {
+    state.withLock { $0.pause = handler }
+  }
+
+  /// A stream went over (or back under) its receive limit. Called under the lock so that pause
+  /// and resume reach the connection in order (its own lock is a leaf: no cycle).
+  func streamOverLimit(_ over: Bool) {
+    state.withLock { s in
+      let before = s.overLimit
+      s.overLimit += over ? 1 : -1
+      if before == 0 && s.overLimit == 1 { s.pause?(true) }
+      if before == 1 && s.overLimit == 0 { s.pause?(false) }
+    }
+  }
+
+  /// A stream was reset for stalling: the server may still be wedged behind it for a while.
+  func stallReset() { state.withLock { $0.lastStallReset = .now } }
+
+  /// Some stream is over its limit (reading paused), or one was reset for stalling within `window`.
+  func hasStall(window: Duration) -> Bool {
+    state.withLock { s in
+      s.overLimit > 0 || s.lastStallReset.map { ContinuousClock.now - $0 < window } ?? false
     }
   }
 

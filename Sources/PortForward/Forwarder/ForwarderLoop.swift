@@ -1,0 +1,334 @@
+import Foundation
+import KubeClient
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// What the poll loop reports about local connections (on its own thread; handlers must not block).
+enum LoopEvent: Sendable {
+  case accepted(connection: Int, listener: BoundAddress)
+  /// The stream pair was opened on the session the owner calls `sessionID`.
+  case opened(connection: Int, listener: BoundAddress, sessionID: Int)
+  /// No stream pair could be opened; the local socket was closed at once.
+  case setupFailed(connection: Int, ForwardedStreamError)
+  case ended(ConnectionSummary)
+}
+
+/// How one local connection ended.
+struct ConnectionSummary: Sendable {
+  var connection: Int
+  var sessionID: Int
+  /// nil: ended in order, or closed locally (`reset` tells which).
+  var failure: ForwardedStreamError?
+  /// The local socket was closed with RST (failure, local peer gone, forwarder stopping).
+  var reset: Bool
+  var bytesToPod: Int
+  var bytesFromPod: Int
+  var duration: Duration
+}
+
+/// A session the loop may put a new connection on, with the owner's id for it.
+struct SessionChoice: Sendable {
+  var session: PortForwardSession
+  var id: Int
+}
+
+/// What the loop needs from its owner. All closures run on the loop thread.
+struct LoopHooks: Sendable {
+  /// The session for the next accepted connection (the owner's sharding policy lives here).
+  var chooseSession: @Sendable () -> Result<SessionChoice, ForwardedStreamError>
+  var event: @Sendable (LoopEvent) -> Void
+  /// Run about once a second while `wantsMaintenance` says so (closing idle extra sessions: on
+  /// this thread, so it cannot race a connection being assigned to the session it closes).
+  var maintenance: @Sendable () -> Void = {}
+  var wantsMaintenance: @Sendable () -> Bool = { false }
+}
+
+/// Shared between the loop thread and its owner.
+final class LoopControl: Sendable {
+  let wakeup: Wakeup
+  private let stopRequested = Atomic<Bool>(false)
+  /// Payload bytes moved, for live statistics.
+  let bytesToPod = Atomic<Int>(0)
+  let bytesFromPod = Atomic<Int>(0)
+  let openConnections = Atomic<Int>(0)
+
+  init() throws(ForwarderError) {
+    do { wakeup = try Wakeup() } catch { throw .socket(error.description) }
+  }
+
+  /// true the first time.
+  func requestStop() -> Bool {
+    let (exchanged, _) = stopRequested.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent)
+    if exchanged { wakeup.signal() }
+    return exchanged
+  }
+
+  var stopping: Bool { stopRequested.load(ordering: .sequentiallyConsistent) }
+}
+
+/// One local connection, owned by the loop thread.
+final class LocalConnection {
+  let id: Int
+  let fd: Int32
+  let stream: ForwardedStream
+  let session: PortForwardSession
+  let sessionID: Int
+  let started = ContinuousClock.now
+  /// Local → pod still open (no EOF from the local peer yet).
+  var readOpen = true
+  /// Pod → local bytes taken from the stream but not yet accepted by the socket.
+  var outbound: [UInt8] = []
+  var outboundOffset = 0
+  /// The stream reported its end and the local write side was shut down.
+  var remoteEnded = false
+  var bytesToPod = 0
+  var bytesFromPod = 0
+
+  init(id: Int, fd: Int32, stream: ForwardedStream, choice: SessionChoice) {
+    self.id = id
+    self.fd = fd
+    self.stream = stream
+    session = choice.session
+    sessionID = choice.id
+  }
+}
+
+/// The poll loop behind `LocalForwarder` and `PortForwarder` (confined to its thread).
+///
+/// I/O model: ONE thread polls every local socket, the listeners and a wake-up pipe. Session
+/// readers never call into local sockets; they only buffer into the stream and wake this loop,
+/// which writes to a local socket when it is writable. Local reads of a connection pause while its
+/// session's connection has more than `sendHighWater` bytes queued (backpressure towards the pod),
+/// so a slow session throttles only the connections it carries.
+final class ForwarderLoop {
+  private let control: LoopControl
+  private let hooks: LoopHooks
+  private let listeners: [ListenerFD]
+  private let remotePort: UInt16
+  private let sendHighWater: Int
+  private var connections: [Int32: LocalConnection] = [:]
+  private var nextID = 0
+  /// One local read may carry several DATA frames: `sendData` splits it into ≤ 32 KiB frames and
+  /// hands them over as one write (one lock, one wake-up of the connection's thread, one
+  /// WebSocket message), which is what bulk uploads spend their time on.
+  private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
+  private var nextMaintenance = ContinuousClock.now
+
+  init(control: LoopControl, hooks: LoopHooks, listeners: [ListenerFD], remotePort: UInt16, sendHighWater: Int) {
+    self.control = control
+    self.hooks = hooks
+    self.listeners = listeners
+    self.remotePort = remotePort
+    self.sendHighWater = sendHighWater
+  }
+
+  deinit { buffer.deallocate() }
+
+  /// Starts the loop on its own thread; `done` runs on it after the last connection was closed.
+  static func start(
+    control: LoopControl, hooks: LoopHooks, listeners: [ListenerFD], remotePort: UInt16, sendHighWater: Int,
+    done: @escaping @Sendable () -> Void
+  ) {
+    let thread = Thread {
+      ForwarderLoop(control: control, hooks: hooks, listeners: listeners, remotePort: remotePort, sendHighWater: sendHighWater)
+        .run()
+      done()
+    }
+    thread.name = "kftray-forwarder"
+    thread.start()
+  }
+
+  func run() {
+    while !control.stopping {
+      // Pod → local first: the streams may have buffered bytes since the last round.
+      for connection in Array(connections.values) { pumpToLocal(connection) }
+
+      var fds = [pollfd(fd: control.wakeup.readFD, events: Int16(POLLIN), revents: 0)]
+      fds += listeners.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+      var throttled = false
+      var order: [LocalConnection] = []
+      order.reserveCapacity(connections.count)
+      for connection in connections.values {
+        var events: Int16 = 0
+        if connection.readOpen {
+          if connection.session.pendingBytes < sendHighWater { events |= Int16(POLLIN) } else { throttled = true }
+        }
+        if connection.outboundOffset < connection.outbound.count { events |= Int16(POLLOUT) }
+        fds.append(pollfd(fd: connection.fd, events: events, revents: 0))
+        order.append(connection)
+      }
+      let maintain = hooks.wantsMaintenance()
+      // While throttled, look again soon: the session's queue drains without waking us.
+      let timeout: Int32 = throttled ? 5 : (maintain ? 1000 : -1)
+      _ = poll(&fds, nfds_t(fds.count), timeout)
+      if fds[0].revents != 0 { control.wakeup.drain() }
+      for (i, listener) in listeners.enumerated() where fds[1 + i].revents != 0 { acceptAll(listener) }
+      let base = 1 + listeners.count
+      for (i, connection) in order.enumerated() {
+        let revents = fds[base + i].revents
+        guard revents != 0, connections[connection.fd] === connection else { continue }
+        if revents & Int16(POLLOUT) != 0 { flush(connection) }
+        guard connections[connection.fd] === connection else { continue }
+        if connection.readOpen, revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+          pumpToRemote(connection)
+        } else if !connection.readOpen, revents & Int16(POLLHUP | POLLERR) != 0 {
+          // Reset by the local peer after its EOF: nothing can be written any more, and poll would
+          // report this forever.
+          finish(connection, failure: nil, reset: true)
+        }
+      }
+      if maintain, ContinuousClock.now >= nextMaintenance {
+        hooks.maintenance()
+        nextMaintenance = ContinuousClock.now + .seconds(1)
+      }
+    }
+    for connection in Array(connections.values) { finish(connection, failure: nil, reset: true) }
+    listeners.forEach { closeFD($0.fd) }
+  }
+
+  private func acceptAll(_ listener: ListenerFD) {
+    while true {
+      let fd = accept(listener.fd, nil, nil)
+      guard fd >= 0 else { return }
+      setNonBlocking(fd)
+      var one: Int32 = 1
+      setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+      nextID += 1
+      let id = nextID
+      hooks.event(.accepted(connection: id, listener: listener.bound))
+      let opened = hooks.chooseSession().flatMap { choice -> Result<(ForwardedStream, SessionChoice), ForwardedStreamError> in
+        do throws(ForwardedStreamError) {
+          return .success((try choice.session.openStreamPair(port: remotePort), choice))
+        } catch { return .failure(error) }
+      }
+      switch opened {
+      case .success(let (stream, choice)):
+        let connection = LocalConnection(id: id, fd: fd, stream: stream, choice: choice)
+        connections[fd] = connection
+        control.openConnections.add(1, ordering: .relaxed)
+        hooks.event(.opened(connection: id, listener: listener.bound, sessionID: choice.id))
+        let wakeup = control.wakeup
+        stream.onReadable { wakeup.signal() }
+      case .failure(let error):
+        closeFD(fd)
+        hooks.event(.setupFailed(connection: id, error))
+      }
+    }
+  }
+
+  /// Local → pod: reads what the socket has (bounded per round, for fairness).
+  private func pumpToRemote(_ connection: LocalConnection) {
+    for _ in 0..<4 {
+      let n = recv(connection.fd, buffer.baseAddress, buffer.count, 0)
+      if n > 0 {
+        do {
+          try connection.stream.write(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+        } catch {
+          finish(connection, failure: error, reset: true)
+          return
+        }
+        connection.bytesToPod += n
+        control.bytesToPod.add(n, ordering: .relaxed)
+        if connection.session.pendingBytes >= sendHighWater { return }
+      } else if n == 0 {
+        // Local half-close: FIN on the data stream; the answer keeps flowing back.
+        connection.readOpen = false
+        do { try connection.stream.finish() } catch {
+          finish(connection, failure: error, reset: true)
+          return
+        }
+        completeIfDone(connection)
+        return
+      } else {
+        if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return }
+        finish(connection, failure: nil, reset: true)
+        return
+      }
+    }
+  }
+
+  /// Pod → local: moves stream bytes into the socket until it would block.
+  private func pumpToLocal(_ connection: LocalConnection) {
+    while connections[connection.fd] === connection, !connection.remoteEnded {
+      if connection.outboundOffset < connection.outbound.count {
+        if !flush(connection) {
+          // Blocked on the local socket. A failed stream (overflow, session end) still closes it.
+          if let failure = connection.stream.failure { finish(connection, failure: failure, reset: true) }
+          return
+        }
+        continue
+      }
+      switch connection.stream.read(maxBytes: 256 * 1024) {
+      case .bytes(let bytes):
+        connection.outbound = bytes
+        connection.outboundOffset = 0
+      case .pending:
+        return
+      case .end:
+        connection.remoteEnded = true
+        shutdown(connection.fd, Int32(SHUT_WR))
+        completeIfDone(connection)
+        return
+      case .failed(let error):
+        finish(connection, failure: error, reset: true)
+        return
+      }
+    }
+  }
+
+  /// Writes pending outbound bytes; true when all were written.
+  @discardableResult
+  private func flush(_ connection: LocalConnection) -> Bool {
+    while connection.outboundOffset < connection.outbound.count {
+      let n = connection.outbound.withUnsafeBytes { raw in
+        send(connection.fd, raw.baseAddress! + connection.outboundOffset, raw.count - connection.outboundOffset, Int32(MSG_NOSIGNAL))
+      }
+      if n > 0 {
+        connection.outboundOffset += n
+        connection.bytesFromPod += n
+        control.bytesFromPod.add(n, ordering: .relaxed)
+      } else {
+        if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { return false }
+        // The local peer is gone (EPIPE, ECONNRESET): reset the streams.
+        finish(connection, failure: nil, reset: true)
+        return false
+      }
+    }
+    connection.outbound = []
+    connection.outboundOffset = 0
+    return true
+  }
+
+  private func completeIfDone(_ connection: LocalConnection) {
+    if !connection.readOpen && connection.remoteEnded { finish(connection, failure: nil, reset: false) }
+  }
+
+  private func finish(_ connection: LocalConnection, failure: ForwardedStreamError?, reset: Bool) {
+    guard connections.removeValue(forKey: connection.fd) != nil else { return }
+    connection.stream.close()
+    if reset {
+      // A failed connection must not look like a clean end to the local client (a truncated
+      // download would pass as complete): close with RST instead of FIN.
+      var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+      setsockopt(connection.fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+    }
+    closeFD(connection.fd)
+    control.openConnections.subtract(1, ordering: .relaxed)
+    hooks.event(
+      .ended(
+        ConnectionSummary(
+          connection: connection.id, sessionID: connection.sessionID, failure: failure, reset: reset,
+          bytesToPod: connection.bytesToPod, bytesFromPod: connection.bytesFromPod,
+          duration: ContinuousClock.now - connection.started)))
+  }
+}
+
+struct ListenerFD: Sendable {
+  var fd: Int32
+  var bound: BoundAddress
+}

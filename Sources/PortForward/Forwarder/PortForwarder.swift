@@ -1,0 +1,256 @@
+import Foundation
+import KubeClient
+import Synchronization
+
+/// The pod port a forward reaches, and how.
+public struct ForwardTarget: Sendable {
+  public var api: KubeAPI
+  public var namespace: String
+  public var pod: String
+  public var remotePort: UInt16
+  public var transport: PortForwardTransport
+
+  public init(api: KubeAPI, namespace: String, pod: String, remotePort: UInt16, transport: PortForwardTransport = .auto) {
+    self.api = api
+    self.namespace = namespace
+    self.pod = pod
+    self.remotePort = remotePort
+    self.transport = transport
+  }
+}
+
+public struct PortForwarderOptions: Sendable {
+  /// Sessions (upgraded connections) one forward may hold to its pod. One session is always kept.
+  public var maxSessions = 4
+  /// Sharding threshold: a new connection goes to the least-loaded open session without a stalled
+  /// stream; when even that one carries this many active connections, or every session has a
+  /// stalled stream, another session is opened (up to `maxSessions`) for the connections that
+  /// follow. A stalled stream (over its receive limit with no local progress, see
+  /// `PortForwardSessionOptions.receiveBufferLimit`) pauses its session for a moment and may wedge
+  /// the runtime's side of it (spec §A.6), so sharding bounds how many connections share one
+  /// TCP window and one head-of-line.
+  public var connectionsPerSession = 32
+  /// An extra session with no connection for this long is closed.
+  public var idleSessionTimeout: Duration = .seconds(15)
+  /// Local reads of a connection pause while its session has this many bytes queued for sending.
+  public var sendHighWater = 8 << 20
+  /// Waits between attempts to reopen a session after the last one was lost (the last repeats).
+  public var reconnectDelays: [Duration] = [.milliseconds(200), .seconds(1), .seconds(2), .seconds(5)]
+  public var session = PortForwardSessionOptions()
+
+  public init() {}
+}
+
+/// What a forward reports, in order, on `PortForwarder.events`.
+public enum ForwardEvent: Sendable, Equatable {
+  case listening([BoundAddress])
+  /// A session (`session` is its id within this forward) is up and takes connections.
+  case sessionOpened(session: Int, pod: String, transport: PortForwardTransport)
+  /// Opening an extra or replacement session failed; existing sessions carry on.
+  case sessionOpenFailed(pod: String, message: String)
+  /// A session this forward closed itself (idle extra shard, or replaced by `replaceTarget`).
+  case sessionClosed(session: Int)
+  /// A session ended without being asked to (peer closed, watchdog, transport error).
+  case sessionLost(session: Int, SessionTermination)
+  /// After the last session was lost, a new one is up (`attempt` counts from 1).
+  case reconnected(session: Int, attempt: Int)
+  case connectionOpened(connection: Int, listener: BoundAddress, session: Int)
+  /// Both directions ended (in order, or the local side went away).
+  case connectionClosed(connection: Int, session: Int, bytesToPod: Int, bytesFromPod: Int, duration: Duration)
+  /// Only this connection failed; `reason` carries the kubelet's text for `.remote`.
+  case connectionFailed(
+    connection: Int, session: Int?, reason: ForwardedStreamError, bytesToPod: Int, bytesFromPod: Int, duration: Duration)
+  case stopped
+}
+
+/// A snapshot of a forward's counters.
+public struct ForwardStatistics: Sendable, Equatable {
+  public var openConnections = 0
+  public var totalConnections = 0
+  public var failedConnections = 0
+  /// Payload bytes from local clients to the pod, and back.
+  public var bytesToPod = 0
+  public var bytesFromPod = 0
+  /// Sessions open now, and opened since the start (shards, replacements, reconnects).
+  public var sessions = 0
+  public var sessionsOpened = 0
+  public init() {}
+}
+
+public enum PortForwarderError: Error, Sendable, CustomStringConvertible {
+  case open(PortForwardOpenError)
+  case listen(ForwarderError)
+
+  public var description: String {
+    switch self {
+    case .open(let error): return "\(error)"
+    case .listen(let error): return "\(error)"
+    }
+  }
+}
+
+/// A running forward: local listeners, a pool of sessions to one pod, and the loop between them.
+/// This is the control surface the `proxy` command drives.
+public final class PortForwarder: Sendable {
+  public let addresses: [BoundAddress]
+  public var localPort: UInt16 { addresses[0].port }
+  /// Everything that happens, in order. Buffers the newest 4096 events if nobody reads.
+  public let events: AsyncStream<ForwardEvent>
+
+  private let pool: SessionPool
+  private let control: LoopControl
+  private let counters: ConnectionCounters
+  private let loopDone: LoopCompletion
+  private let emit: AsyncStream<ForwardEvent>.Continuation
+
+  /// Opens the first session (so a pod that cannot be reached fails here), then listens.
+  /// `listen`: address literals; the default is 127.0.0.1 and ::1, where one of the two failing is
+  /// tolerated as kubectl does. `localPort` 0 lets the kernel pick.
+  public static func start(
+    target: ForwardTarget, listen: [String] = ["127.0.0.1", "::1"], localPort: UInt16 = 0,
+    options: PortForwarderOptions = PortForwarderOptions()
+  ) async throws(PortForwarderError) -> PortForwarder {
+    let first: PortForwardSession
+    do {
+      first = try await PortForwardSession.open(
+        api: target.api, namespace: target.namespace, pod: target.pod, transport: target.transport,
+        options: options.session)
+    } catch { throw .open(error) }
+    do {
+      return try PortForwarder(target: target, first: first, listen: listen, localPort: localPort, options: options)
+    } catch {
+      first.close()
+      throw .listen(error)
+    }
+  }
+
+  private init(
+    target: ForwardTarget, first: PortForwardSession, listen: [String], localPort: UInt16, options: PortForwarderOptions
+  ) throws(ForwarderError) {
+    let (events, emit) = AsyncStream<ForwardEvent>.makeStream(bufferingPolicy: .bufferingNewest(4096))
+    self.events = events
+    self.emit = emit
+    let control = try LoopControl()
+    let listeners = try LoopbackListener.listenAll(addresses: listen, port: localPort)
+    addresses = listeners.map(\.bound)
+    self.control = control
+    let pool = SessionPool(target: target, options: options, emit: { emit.yield($0) })
+    self.pool = pool
+    let counters = ConnectionCounters()
+    self.counters = counters
+    let loopDone = LoopCompletion()
+    self.loopDone = loopDone
+    emit.yield(.listening(addresses))
+    pool.install(first)
+    let hooks = LoopHooks(
+      chooseSession: { pool.choose() },
+      event: { event in
+        switch event {
+        case .accepted: break
+        case .opened(let id, let listener, let session):
+          counters.count(failed: false)
+          emit.yield(.connectionOpened(connection: id, listener: listener, session: session))
+        case .setupFailed(let id, let error):
+          counters.count(failed: true)
+          emit.yield(
+            .connectionFailed(connection: id, session: nil, reason: error, bytesToPod: 0, bytesFromPod: 0, duration: .zero))
+        case .ended(let s):
+          if let failure = s.failure {
+            counters.failed()
+            emit.yield(
+              .connectionFailed(
+                connection: s.connection, session: s.sessionID, reason: failure, bytesToPod: s.bytesToPod,
+                bytesFromPod: s.bytesFromPod, duration: s.duration))
+          } else {
+            emit.yield(
+              .connectionClosed(
+                connection: s.connection, session: s.sessionID, bytesToPod: s.bytesToPod, bytesFromPod: s.bytesFromPod,
+                duration: s.duration))
+          }
+        }
+      },
+      maintenance: { pool.closeIdle() },
+      wantsMaintenance: { pool.wantsMaintenance })
+    ForwarderLoop.start(
+      control: control, hooks: hooks, listeners: listeners.map { ListenerFD(fd: $0.fd, bound: $0.bound) },
+      remotePort: target.remotePort, sendHighWater: options.sendHighWater, done: { loopDone.finish() })
+  }
+
+  deinit {
+    if control.requestStop() { pool.shutdown() }
+    emit.finish()
+  }
+
+  public var statistics: ForwardStatistics {
+    var s = ForwardStatistics()
+    (s.totalConnections, s.failedConnections) = counters.snapshot
+    s.openConnections = control.openConnections.load(ordering: .relaxed)
+    s.bytesToPod = control.bytesToPod.load(ordering: .relaxed)
+    s.bytesFromPod = control.bytesFromPod.load(ordering: .relaxed)
+    (s.sessions, s.sessionsOpened) = pool.counts
+    return s
+  }
+
+  /// The pod new connections (and new shards) go to.
+  public var pod: String { pool.currentPod }
+
+  /// Opens a session to `pod` and sends every new connection there; the listener stays up and
+  /// connections already running finish on their old sessions, which are closed once idle.
+  public func replaceTarget(pod: String) async throws(PortForwardOpenError) {
+    let target = pool.target(pod: pod)
+    let session = try await PortForwardSession.open(
+      api: target.api, namespace: target.namespace, pod: pod, transport: target.transport, options: pool.options.session)
+    pool.install(session, pod: pod)
+  }
+
+  /// Uses a session the caller opened (to any pod) for new connections, as `replaceTarget` does.
+  public func replaceSession(_ session: PortForwardSession) {
+    pool.install(session, pod: session.pod)
+  }
+
+  /// Stops accepting, closes every local connection (their streams are reset), then ends each
+  /// session in order (RST for open streams, GOAWAY, WebSocket close 1000) and finishes `events`.
+  public func stop() async {
+    if control.requestStop() {
+      await loopDone.wait()
+      pool.shutdown()
+      emit.yield(.stopped)
+      emit.finish()
+    } else {
+      await loopDone.wait()
+    }
+  }
+}
+
+/// Resumes waiters once the loop thread has finished.
+final class LoopCompletion: Sendable {
+  private let state = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+  func finish() {
+    let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+      s.done = true
+      defer { s.waiters = [] }
+      return s.waiters
+    }
+    waiters.forEach { $0.resume() }
+  }
+
+  func wait() async {
+    await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+      let resumeNow = state.withLock { s -> Bool in
+        if s.done { return true }
+        s.waiters.append(c)
+        return false
+      }
+      if resumeNow { c.resume() }
+    }
+  }
+}
+
+/// Connections accepted and failed (bytes and open connections are atomics in `LoopControl`).
+final class ConnectionCounters: Sendable {
+  private let state = Mutex<(total: Int, failed: Int)>((0, 0))
+  func count(failed: Bool) { state.withLock { $0.total += 1; if failed { $0.failed += 1 } } }
+  func failed() { state.withLock { $0.failed += 1 } }
+  var snapshot: (Int, Int) { state.withLock { ($0.total, $0.failed) } }
+}
