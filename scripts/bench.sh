@@ -16,7 +16,7 @@ KUBECTL=${KUBECTL:-/usr/bin/kubectl}
 # BENCH_SCRATCH_PATH lets the release build live apart from a debug build running at the same time.
 BUILD=(swift build -c release --scratch-path "${BENCH_SCRATCH_PATH:-.build}")
 echo "== building (release)"
-for product in kftray-bench kftray-sandbox kftray-relay; do "${BUILD[@]}" --product "$product"; done
+for product in kftray-bench kftray-sandbox kftray-relay kftray-testserver; do "${BUILD[@]}" --product "$product"; done
 BIN=$("${BUILD[@]}" --show-bin-path)
 BENCH="$BIN/kftray-bench"
 
@@ -56,52 +56,60 @@ wait_for_line() {
 
 kube() { "$KUBECTL" --context "$CONTEXT" -n "$NS" "$@"; }
 
-# A pod bound to the sandbox node, declared Running (what the node agent would report).
-create_pod() {
-  local name=$1 port=$2
-  kube apply -f - >/dev/null <<YAML
+# Runs a pod from a manifest on stdin and waits until the node agent reports it Running.
+run_pod() {
+  local name=$1
+  kube apply -f - >/dev/null
+  kube wait --for=jsonpath='{.status.phase}'=Running "pod/$name" --timeout=90s >/dev/null
+}
+
+# The relay pods, as `kubectl kftray proxy` will create them: the kftray-server image (which the
+# sandbox's node agent runs as kftray-relay, in the pod's own network namespace) relaying its
+# LOCAL_PORT to a target inside the cluster network:
+# - "echo" relays to the seeded echo service (echo.default.svc.cluster.local:7000);
+# - "bulk" relays to a bulk sink/source pod (`kftray-bench bulk-server`, image kftray-sandbox/bench).
+#   Not iperf3 (the seeded bulk:5201): with -n its server closes the data socket as soon as the
+#   client has written everything, while megabytes are still inside the forward
+#   (see Sources/Benchmarks/BulkTransfer.swift).
+# Engine and kubectl both go API server -> kubelet -> pod network namespace -> relay -> target, so
+# the ratios compare the clients only.
+RELAY_PORT=8080
+prepare_targets() {
+  run_pod bulk-server <<YAML
 apiVersion: v1
 kind: Pod
-metadata:
-  name: $name
-  labels: {app.kubernetes.io/name: kftray-bench}
+metadata: {name: bulk-server, labels: {app.kubernetes.io/name: kftray-bench}}
 spec:
-  nodeName: kftray-node
+  containers:
+  - {name: server, image: kftray-sandbox/bench, args: [bulk-server, --port, "9000"]}
+YAML
+  local bulk_ip
+  bulk_ip=$(kube get pod bulk-server -o jsonpath='{.status.podIP}')
+  relay_pod bulk "$bulk_ip" 9000
+  relay_pod echo echo.default.svc.cluster.local 7000
+  BULK_PORT=$RELAY_PORT
+  ECHO_PORT=$RELAY_PORT
+  # The relay's listen() follows its start by a moment.
+  sleep 1
+}
+
+relay_pod() {
+  local name=$1 address=$2 port=$3
+  run_pod "$name" <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: $name, labels: {app.kubernetes.io/name: kftray-bench}}
+spec:
   containers:
   - name: relay
     image: ghcr.io/hcavarsan/kftray-server:v0.15.0
-    ports: [{containerPort: $port}]
+    env:
+    - {name: LOCAL_PORT, value: "$RELAY_PORT"}
+    - {name: REMOTE_ADDRESS, value: "$address"}
+    - {name: REMOTE_PORT, value: "$port"}
+    - {name: PROXY_TYPE, value: tcp}
+    ports: [{containerPort: $RELAY_PORT}]
 YAML
-  kube patch pod "$name" --subresource=status --type=merge -p '{"status":{"phase":"Running"}}' >/dev/null
-}
-
-# STAND-IN for the relay pods. The sandbox pods have no processes or network namespaces yet, and
-# the sandbox kubelet's LoopbackPodPortDialer dials the HOST's 127.0.0.1:<port> for any bound pod.
-# So this runs on host loopback what the two relay pods would run: kftray-relay in front of a bulk
-# sink/source ("bulk", `kftray-bench bulk-server`) and kftray-relay in front of an echo server
-# ("echo"). Not iperf3: with -n its server closes the data socket as soon as the client has written
-# everything, while megabytes are still inside the forward (see Sources/Benchmarks/BulkTransfer.swift). Engine and kubectl
-# both go API server -> kubelet -> relay, so the ratios are fair. The lead replaces this function
-# with real relay pods once the cluster network lands.
-prepare_targets_standin() {
-  local bulk_server_port echo_port
-  bulk_server_port=$(free_port)
-  "$BENCH" bulk-server --port "$bulk_server_port" >"$WORK/bulk-server.log" 2>&1 &
-  BACKGROUND+=($!)
-  echo_port=$(free_port)
-  "$BENCH" echo-server --port "$echo_port" >"$WORK/echo-server.log" 2>&1 &
-  BACKGROUND+=($!)
-  BULK_PORT=$(free_port)
-  LOCAL_PORT=$BULK_PORT REMOTE_ADDRESS=127.0.0.1 REMOTE_PORT=$bulk_server_port PROXY_TYPE=tcp \
-    "$BIN/kftray-relay" >"$WORK/relay-bulk.log" 2>&1 &
-  BACKGROUND+=($!)
-  ECHO_PORT=$(free_port)
-  LOCAL_PORT=$ECHO_PORT REMOTE_ADDRESS=127.0.0.1 REMOTE_PORT=$echo_port PROXY_TYPE=tcp \
-    "$BIN/kftray-relay" >"$WORK/relay-echo.log" 2>&1 &
-  BACKGROUND+=($!)
-  create_pod bulk "$BULK_PORT"
-  create_pod echo "$ECHO_PORT"
-  sleep 0.5
 }
 
 # Starts a forward to POD:PORT with IMPL (engine|kubectl) in MODE; sets FWD_PID and FWD_PORT.
@@ -158,7 +166,7 @@ run_suite() {
 
 echo "== sandbox in $SANDBOX"
 "$BIN/kftray-sandbox" up --dir "$SANDBOX" --owner-pid $$ >/dev/null
-prepare_targets_standin
+prepare_targets
 
 for mode in $MODES; do
   for impl in engine kubectl; do run_suite "$mode" "$impl"; done

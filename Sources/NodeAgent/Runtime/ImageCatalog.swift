@@ -75,6 +75,10 @@ struct ImageCatalog: Sendable {
     case "ghcr.io/hcavarsan/kftray-server":
       let relay = binDirectory + "/kftray-relay"
       return Image(reference: reference, entrypoint: [relay], cmd: [], program: .fixed(relay))
+    case "docker.io/kftray-sandbox/bench":
+      // The benchmarks' load servers (`kftray-bench bulk-server`, `echo-server`) as pods.
+      let bench = binDirectory + "/kftray-bench"
+      return Image(reference: reference, entrypoint: [bench], cmd: [], program: .fixed(bench))
     case "docker.io/kftray-sandbox/testserver":
       let server = binDirectory + "/kftray-testserver"
       return Image(reference: reference, entrypoint: [server], cmd: [], program: .fixed(server))
