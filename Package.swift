@@ -96,10 +96,14 @@ let package = Package(
       name: "kftray-testserver",
       dependencies: ["TestServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     // The node agent: a kubelet for local processes, talking to its API server only through KubeClient.
-    .target(name: "NodeAgent", dependencies: ["KubeClient"]),
+    // It serves its pods through the kubelet API (`Kubelet`), as a kubelet does.
+    .target(name: "NodeAgent", dependencies: ["KubeClient", "Kubelet"]),
     .executableTarget(
       name: "kftray-node",
-      dependencies: ["NodeAgent", "KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+      dependencies: [
+        "NodeAgent", "KubeClient", "Kubelet", .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
     // Load probes, /proc sampling and the report of `make bench`; plain sockets, no NIO, so the
     // probes cost little next to what they measure.
     .target(name: "Benchmarks"),

@@ -26,8 +26,8 @@ public enum BulkTransfer {
   static let chunk = 256 * 1024
 
   /// Serves forever on the calling thread; `ready` gets the bound port first.
-  public static func serve(port: UInt16, ready: (UInt16) -> Void) throws(BenchError) -> Never {
-    let (fd, bound) = try LoopbackSocket.listen(port: port)
+  public static func serve(port: UInt16, host: String = "127.0.0.1", ready: (UInt16) -> Void) throws(BenchError) -> Never {
+    let (fd, bound) = try LoopbackSocket.listen(port: port, host: host)
     ready(bound)
     while true {
       let client = accept(fd, nil, nil)

@@ -16,10 +16,10 @@ public struct BenchError: Error, CustomStringConvertible, Sendable {
 enum LoopbackSocket {
   static func errnoText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
 
-  static func address(port: UInt16) -> sockaddr_in {
+  static func address(port: UInt16, host: String = "127.0.0.1") -> sockaddr_in {
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_addr.s_addr = inet_addr(host)
     addr.sin_port = port.bigEndian
     return addr
   }
@@ -45,13 +45,14 @@ enum LoopbackSocket {
     return fd
   }
 
-  /// A listening socket on 127.0.0.1 (port 0: the kernel picks).
-  static func listen(port: UInt16) throws(BenchError) -> (fd: Int32, port: UInt16) {
+  /// A listening socket on `host` (an IPv4 literal; 127.0.0.1 unless a server runs as a pod, where it
+  /// listens on 0.0.0.0 of the pod's own namespace). Port 0: the kernel picks.
+  static func listen(port: UInt16, host: String = "127.0.0.1") throws(BenchError) -> (fd: Int32, port: UInt16) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw BenchError("socket(): \(errnoText())") }
     var one: Int32 = 1
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-    var addr = address(port: port)
+    var addr = address(port: port, host: host)
     var len = socklen_t(MemoryLayout<sockaddr_in>.size)
     let ok = withUnsafeMutablePointer(to: &addr) {
       $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
@@ -59,7 +60,7 @@ enum LoopbackSocket {
     guard ok, Glibc.listen(fd, 4096) == 0 else {
       let code = errno
       Glibc.close(fd)
-      throw BenchError("listen on 127.0.0.1:\(port): \(errnoText(code))")
+      throw BenchError("listen on \(host):\(port): \(errnoText(code))")
     }
     return (fd, UInt16(bigEndian: addr.sin_port))
   }

@@ -65,7 +65,9 @@ func openBoundSocket(_ address: BindAddress, type: Int32) throws(TestServerError
     close(fd)
     throw TestServerError("bind \(address)", errno: code)
   }
-  if type == Int32(SOCK_STREAM.rawValue), listen(fd, 128) != 0 {
+  // A deep backlog (the kernel caps it at net.core.somaxconn): the benchmarks open 500 connections
+  // at once through relays, and a full queue drops SYNs, whose retransmits add whole seconds.
+  if type == Int32(SOCK_STREAM.rawValue), listen(fd, 4096) != 0 {
     let code = errno
     close(fd)
     throw TestServerError("listen \(address)", errno: code)

@@ -111,11 +111,12 @@ struct EchoServerCommand: ParsableCommand {
 
 struct BulkServer: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "bulk-server", abstract: "The bulk pod's stand-in: a sink/source on 127.0.0.1 (see BulkTransfer); prints the port.")
+    commandName: "bulk-server", abstract: "The bulk sink/source (see BulkTransfer); prints the port.")
   @Option(name: .long, help: "0 picks a free one.") var port: UInt16 = 0
+  @Option(name: .long, help: "The IPv4 address to listen on (0.0.0.0 when it runs as a pod).") var address = "127.0.0.1"
 
   func run() throws {
-    try BulkTransfer.serve(port: port) { emitLine("listening on 127.0.0.1:\($0)") }
+    try BulkTransfer.serve(port: port, host: address) { emitLine("listening on \(address):\($0)") }
   }
 }
 

@@ -66,6 +66,60 @@ struct AgentStopTests {
     #expect(BareNamespaceNetwork.namespaces().filter { $0.hasPrefix("kft-\(BareNamespaceNetwork.id(forNode: nodeName))-") }.isEmpty)
   }
 
+  @Test("kftray-node with a serving certificate serves the kubelet API: kubectl logs and port-forward reach its pods")
+  func binaryServesTheKubeletAPI() async throws {
+    let sandbox = try OwnSandbox.start()
+    let scratch = try Teardown.temporaryDirectory("kftray-node-kubelet")
+    let nodeName = "agent-api-\(UUID().uuidString.prefix(4).lowercased())"
+    Leftovers.register(networkPrefix: "kft-\(BareNamespaceNetwork.id(forNode: nodeName))-")
+    // A serving certificate from the sandbox CA, which the API server trusts for kubelets.
+    try "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n".write(
+      toFile: scratch + "/ext.cnf", atomically: true, encoding: .utf8)
+    for command in [
+      [
+        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+        scratch + "/kubelet.key", "-subj", "/CN=\(nodeName)", "-out", scratch + "/kubelet.csr",
+      ],
+      [
+        "x509", "-req", "-in", scratch + "/kubelet.csr", "-CA", sandbox.directory + "/ca.crt", "-CAkey",
+        sandbox.directory + "/ca.key", "-CAcreateserial", "-CAserial", scratch + "/ca.srl", "-days", "1", "-out",
+        scratch + "/kubelet.crt", "-extfile", scratch + "/ext.cnf",
+      ],
+    ] {
+      let result = try await Binaries.runOffPool("/usr/bin/openssl", command)
+      try #require(result.status == 0, "openssl: \(result.stderr)")
+    }
+    let port = try freeLoopbackPort()
+    let process = try BackgroundProcess(
+      Binaries.path("kftray-node"),
+      [
+        "--kubeconfig", sandbox.nodeKubeconfig, "--node-name", nodeName, "--kubelet-port", String(port),
+        "--state-dir", scratch + "/state", "--log-root", scratch + "/logs", "--tls-cert-file", scratch + "/kubelet.crt",
+        "--tls-private-key-file", scratch + "/kubelet.key", "--client-ca-file", sandbox.directory + "/ca.crt",
+      ], logPath: scratch + "/agent.log")
+    defer { process.stop() }
+
+    #expect(try await sandbox.kubectl(["run", "talker", "--image=busybox", "--", "sh", "-c", "echo hi; sleep 3600"]).status == 0)
+    #expect(try await sandbox.kubectl(["run", "echo", "--image=kftray-sandbox/testserver", "--", "echo", "--port", "8080"]).status == 0)
+    for name in ["talker", "echo"] { _ = try await sandbox.waitForPod(name) { $0.status?.phase == "Running" } }
+    var logs = try await sandbox.kubectl(["logs", "talker"])
+    for _ in 0..<50 where logs.stdout != "hi\n" {
+      try await Task.sleep(for: .milliseconds(100))
+      logs = try await sandbox.kubectl(["logs", "talker"])
+    }
+    #expect(logs.stdout == "hi\n", "\(logs.stderr) \(process.log)")
+
+    let local = try freeLoopbackPort()
+    let forward = try BackgroundProcess(
+      "/usr/bin/kubectl", ["--kubeconfig", sandbox.kubeconfig, "port-forward", "pod/echo", "\(local):8080"],
+      logPath: scratch + "/forward.log")
+    defer { forward.stop() }
+    try await waitForLoopbackPort(local, seconds: 30)
+    let echoed = try await Binaries.runOffPool(
+      "/bin/sh", ["-c", "printf through-the-kubelet | /usr/bin/busybox nc -w 3 127.0.0.1 \(local)"])
+    #expect(echoed.stdout == "through-the-kubelet", "\(echoed.stderr) \(forward.log)")
+  }
+
   @Test("after kftray-node is killed, the next one kills what it left, releases its namespaces and runs the pod again")
   func restartAfterCrash() async throws {
     let sandbox = try OwnSandbox.start()

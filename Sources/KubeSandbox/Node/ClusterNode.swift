@@ -46,7 +46,7 @@ final class ClusterNode: Sendable {
       configuration.log = log
       let agent = NodeAgent(configuration: configuration)
       let kubelet = try await KubeletServer.start(
-        nodeName: nodeName, pki: pki, pods: AgentPodDirectory(agent: agent), dialer: NetnsPodPortDialer(), group: group)
+        nodeName: nodeName, pki: pki, pods: agent, dialer: NetnsPodPortDialer(), group: group)
       let port = kubelet.port
       let agentRun = Task {
         do { try await agent.run(kubeletPort: port) } catch { log("node agent: \(error)") }
@@ -94,17 +94,5 @@ struct ClusterNetworkPods: PodNetworkProvider {
   func detachPod(uid: String) {
     // Idempotent; a failure leaves the namespace to `destroy`/`removeLeftovers`, which retry it.
     try? network.detachPod(uid: uid)
-  }
-}
-
-/// The agent's pods as the kubelet API sees them.
-struct AgentPodDirectory: KubeletPodDirectory {
-  let agent: NodeAgent
-
-  func pod(namespace: String, name: String) -> KubeletPod? {
-    guard let pod = agent.runningPod(namespace: namespace, name: name) else { return nil }
-    return KubeletPod(
-      namespace: pod.namespace, name: pod.name, uid: pod.uid, netnsPath: pod.netnsPath,
-      containerLogPaths: pod.containerLogPaths, waitingReasons: pod.waitingReasons)
   }
 }
