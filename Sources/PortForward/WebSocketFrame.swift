@@ -171,8 +171,12 @@ public enum WebSocketFrameEncoder {
 }
 
 /// The RFC 6455 §5.3 XOR mask, eight bytes at a time (this runs over every tunnel byte we send).
-enum WebSocketMask {
-  static func apply(key: UInt32, to buffer: inout [UInt8], from start: Int) {
+/// RFC 6455 masking (XOR with the 4-byte key, repeating), a machine word at a time: both the
+/// client's encoder and the sandbox's server-side decoder spend most of their per-byte work here.
+public enum WebSocketMask {
+  /// Masks (or unmasks: the same operation) `buffer[start...]` with `key`, whose most significant
+  /// byte is the first masking byte on the wire.
+  public static func apply(key: UInt32, to buffer: inout [UInt8], from start: Int) {
     let keyBytes: (UInt8, UInt8, UInt8, UInt8) = (
       UInt8(key >> 24), UInt8(truncatingIfNeeded: key >> 16), UInt8(truncatingIfNeeded: key >> 8),
       UInt8(truncatingIfNeeded: key)

@@ -1,4 +1,5 @@
 import NIOCore
+import PortForward
 
 /// Decodes the frames a WebSocket **client** sends (RFC 6455: always masked), for the server end of the
 /// KEP-4006 tunnel. The `PortForward` module's `WebSocketFrameDecoder` is the client's decoder and
@@ -72,11 +73,11 @@ struct WebSocketClientFrameDecoder {
       guard length <= UInt64(maximumFrameSize) else { throw .frameTooLarge(length) }
       let total = offset + 4 + Int(length)
       guard buffer.readableBytes >= total else { return nil }
-      guard let key = buffer.getBytes(at: start + offset, length: 4),
+      guard let key: UInt32 = buffer.getInteger(at: start + offset),
         var payload = buffer.getBytes(at: start + offset + 4, length: Int(length))
       else { return nil }
       buffer.moveReaderIndex(forwardBy: total)
-      for index in payload.indices { payload[index] ^= key[index & 3] }
+      WebSocketMask.apply(key: key, to: &payload, from: 0)
       if buffer.readableBytes == 0 { buffer.discardReadBytes() }
       switch opcode {
       case 0x0, 0x2:
