@@ -167,7 +167,7 @@ import Testing
     let running = try await SandboxCluster.shared.start()
     // Another sandbox's CA (a fresh PKI) must not verify this sandbox's server.
     let otherDir = try Teardown.temporaryDirectory("kftray-ca")
-    let up = try Binaries.run(Binaries.path("kftray-sandbox"), ["up", "--dir", otherDir])
+    let up = try Binaries.run(Binaries.path("kftray-sandbox"), ["up", "--api-only", "--dir", otherDir, "--owner-pid", String(getpid())])
     try #require(up.status == 0, "\(up.stderr)")
     defer { _ = try? Binaries.run(Binaries.path("kftray-sandbox"), ["down", "--dir", otherDir]) }
     var overrides = ConfigOverrides(kubeconfig: running.kubeconfig, context: "sandbox-admin")

@@ -64,7 +64,7 @@ import Testing
   /// again and reports what happened meanwhile instead of failing.
   @Test func observerRecoversFromGone() async throws {
     let dir = try Teardown.temporaryDirectory("kftray-gone")
-    let up = try Binaries.run(Binaries.path("kftray-sandbox"), ["up", "--dir", dir, "--watch-history", "4"])
+    let up = try Binaries.run(Binaries.path("kftray-sandbox"), ["up", "--api-only", "--dir", dir, "--watch-history", "4", "--owner-pid", String(getpid())])
     try #require(up.status == 0, "\(up.stderr)")
     defer { _ = try? Binaries.run(Binaries.path("kftray-sandbox"), ["down", "--dir", dir]) }
     let config = try KubeconfigLoader(environment: ["HOME": dir]).load(

@@ -32,7 +32,7 @@ struct CLITests {
       try? FileManager.default.removeItem(at: base)
     }
 
-    let up = try ProcessRunner.run(binary, ["up", "--dir", directory.path])
+    let up = try ProcessRunner.run(binary, ["up", "--api-only", "--dir", directory.path])
     #expect(up.status == 0, "\(up.stderr)")
     let kubeconfig = directory.appendingPathComponent("kubeconfig").path
     #expect(up.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == kubeconfig)
@@ -58,7 +58,7 @@ struct CLITests {
       #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path), "\(name)")
     }
 
-    let second = try ProcessRunner.run(binary, ["up", "--dir", directory.path])
+    let second = try ProcessRunner.run(binary, ["up", "--api-only", "--dir", directory.path])
     #expect(second.status != 0)
     #expect(second.stderr.contains("already running"))
 
@@ -75,7 +75,7 @@ struct CLITests {
     let binary = try Self.binary()
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kftray-cli-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: directory) }
-    let up = try ProcessRunner.run(binary, ["up", "--dir", directory.path])
+    let up = try ProcessRunner.run(binary, ["up", "--api-only", "--dir", directory.path])
     #expect(up.status == 0, "\(up.stderr)")
     let pidText = try String(contentsOfFile: directory.appendingPathComponent("apiserver.pid").path, encoding: .utf8)
     let pid = try #require(Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
@@ -85,7 +85,7 @@ struct CLITests {
     #expect(down.status == 0)
     #expect(!FileManager.default.fileExists(atPath: directory.path))
     // A fresh `up` works in the same directory afterwards.
-    let upAgain = try ProcessRunner.run(binary, ["up", "--dir", directory.path])
+    let upAgain = try ProcessRunner.run(binary, ["up", "--api-only", "--dir", directory.path])
     #expect(upAgain.status == 0, "\(upAgain.stderr)")
     #expect(try ProcessRunner.run(binary, ["down", "--dir", directory.path]).status == 0)
   }

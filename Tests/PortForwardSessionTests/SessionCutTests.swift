@@ -20,7 +20,9 @@ struct SessionCutTests {
 
     init() async throws {
       directory = try Teardown.temporaryDirectory("kftray-session-cut")
-      let up = try Binaries.run(Binaries.path("kftray-sandbox"), ["up", "--dir", directory])
+      // --owner-pid: a test run killed before `down` must not leave this cluster (namespaces, dnsmasq) behind.
+      let up = try Binaries.run(
+        Binaries.path("kftray-sandbox"), ["up", "--dir", directory, "--owner-pid", String(getpid())])
       guard up.status == 0 else { throw TestFailure("kftray-sandbox up: \(up.stderr)\(up.stdout)") }
       Teardown.register(directory)
       var overrides = ConfigOverrides()
