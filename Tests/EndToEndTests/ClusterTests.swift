@@ -95,8 +95,9 @@ struct ClusterTests {
   func portForwardToATestServerPod(mode: String) async throws {
     let sandbox = try await SandboxCluster.shared.start()
     let name = Self.uniqueName("pf")
-    // Distinct pod ports per mode, so the process check below tells the two cases apart.
-    let podPort = mode == "spdy" ? "8081" : "8080"
+    // A random pod port: the process check below finds the server by its command line, which must
+    // not match a server of another test running at the same time.
+    let podPort = String(Int.random(in: 30000...39999))
     let run = try Self.kubectl(sandbox, ["run", name, "--image=kftray-sandbox/testserver", "--", "echo", "--port", podPort])
     #expect(run.status == 0, "\(run.stderr)")
     #expect(try await Self.waitForPhase(sandbox, name, ["Running"]) == "Running")
