@@ -121,6 +121,7 @@ let package = Package(
         "KubeSandbox",
         "Kubelet",
         "PortForward",  // raw SPDY client for the kubelet's port-forward tests
+        "TestSupport",  // spawning helper programs
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),

@@ -58,6 +58,17 @@ public final class ClusterNetwork: Sendable {
     try create(directory: directory, id: id, tools: .standard)
   }
 
+  /// What `create` needs from the machine (Linux, root, the programs of `tools`), checked without
+  /// changing anything, so a caller can refuse early with the same message.
+  public static func checkRequirements(tools: NetworkTools) throws(NetworkError) {
+    #if !os(Linux)
+      throw .unsupportedPlatform
+    #else
+      guard geteuid() == 0 else { throw .needsRoot }
+      try tools.verify()
+    #endif
+  }
+
   /// Builds the network and starts the DNS server and the seeded services, after removing whatever
   /// an earlier run with the same `id` left behind. `id` (1–12 lowercase letters or digits, e.g. a
   /// short hash of the sandbox directory) names everything: namespaces `kft-<id>-*`, the state
@@ -66,9 +77,8 @@ public final class ClusterNetwork: Sendable {
     #if !os(Linux)
       throw .unsupportedPlatform
     #else
-      guard geteuid() == 0 else { throw .needsRoot }
+      try checkRequirements(tools: tools)
       try validate(id: id)
-      try tools.verify()
       try removeLeftovers(directory: directory, id: id, ipPath: tools.ip)
       let network = ClusterNetwork(directory: directory, id: id, tools: tools)
       do throws(NetworkError) {

@@ -52,13 +52,13 @@ struct Up: AsyncParsableCommand {
   @OptionGroup var options: ServerOptions
 
   func run() async throws {
-    if !options.apiOnly, let problem = ClusterRequirements.problem() {
+    if !options.apiOnly, let problem = ClusterRequirements.problem(binDirectory: SandboxServer.ownDirectory()) {
       FileHandle.standardError.write(Data("kftray-sandbox: \(problem)\n".utf8))
       throw ExitCode.failure
     }
     do {
       let kubeconfig = try await Daemon.up(
-        executable: Self.executablePath(), files: options.files, options: options.sandboxOptions)
+        executable: SandboxServer.executablePath(), files: options.files, options: options.sandboxOptions)
       print(kubeconfig)
     } catch let failure as Daemon.Failure {
       FileHandle.standardError.write(Data("kftray-sandbox: \(failure)\n".utf8))
@@ -66,10 +66,6 @@ struct Up: AsyncParsableCommand {
     }
   }
 
-  /// This very binary, so `serve` runs the same build.
-  static func executablePath() -> String {
-    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-  }
 }
 
 struct Down: ParsableCommand {

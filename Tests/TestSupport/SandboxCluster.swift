@@ -221,7 +221,7 @@ public func waitForLoopbackPort(_ port: Int, seconds: Double = 10) async throws 
 /// posix_spawn with stdin from /dev/null and output to files. The child gets an empty signal mask
 /// and default signal actions: spawned from a test thread (whose mask blocks signals), it would
 /// otherwise ignore the SIGTERM that stops it.
-func spawn(_ executable: String, _ arguments: [String], environment: [String]?, stdout: String, stderr: String?) throws -> pid_t {
+public func spawn(_ executable: String, _ arguments: [String], environment: [String]?, stdout: String, stderr: String?) throws -> pid_t {
   var actions = posix_spawn_file_actions_t()
   posix_spawn_file_actions_init(&actions)
   defer { posix_spawn_file_actions_destroy(&actions) }

@@ -1,29 +1,24 @@
 import Foundation
-
-#if canImport(Glibc)
-  import Glibc
-#endif
+import SandboxNetwork
 
 /// What the real node needs from the machine, checked by `up` before it starts anything, so the user
-/// reads one plain sentence instead of a server log.
+/// reads one plain sentence instead of a server log: the cluster network's requirements, plus
+/// `setpriv`, which the node agent runs containers with.
 public enum ClusterRequirements {
-  /// Why a cluster sandbox cannot run here, or nil when it can.
-  public static func problem() -> String? {
-    #if !os(Linux)
-      return "the sandbox cluster needs Linux (network namespaces, veth, bridge); use --api-only for the API server alone"
-    #else
-      if geteuid() != 0 {
-        return "the sandbox cluster needs root to create network namespaces and links; run it as root (e.g. sudo), "
-          + "or use --api-only for the API server alone"
+  /// Why a cluster sandbox cannot run here, or nil when it can. `binDirectory` holds the sandbox's
+  /// own programs (`kftray-testserver`).
+  public static func problem(binDirectory: String) -> String? {
+    do {
+      try ClusterNetwork.checkRequirements(tools: .debian(testServer: binDirectory + "/kftray-testserver"))
+    } catch {
+      switch error {
+      case .unsupportedPlatform, .needsRoot: return "\(error); or use --api-only for the API server alone"
+      default: return "\(error)"
       }
-      let programs = [
-        ("/usr/sbin/ip", "iproute2"), ("/usr/sbin/dnsmasq", "dnsmasq-base"), ("/usr/bin/busybox", "busybox"),
-        ("/usr/bin/iperf3", "iperf3"), ("/usr/bin/setpriv", "util-linux"),
-      ]
-      for (path, package) in programs where !FileManager.default.isExecutableFile(atPath: path) {
-        return "\(path) is missing; install the Debian package \(package) (scripts/install-deps.sh installs it)"
-      }
-      return nil
-    #endif
+    }
+    if !FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") {
+      return "/usr/bin/setpriv is missing; install the Debian package util-linux (scripts/install-deps.sh installs it)"
+    }
+    return nil
   }
 }

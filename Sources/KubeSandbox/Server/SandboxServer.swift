@@ -112,10 +112,14 @@ public enum SandboxServer {
     try await start(directory: directory, options: SandboxOptions(port: port))
   }
 
+  /// The running executable (`serve` runs the same build as `up`).
+  public static func executablePath() -> String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+  }
+
   /// The directory of the running executable (its sibling programs are there).
-  static func ownDirectory() -> String {
-    let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    return URL(fileURLWithPath: path).deletingLastPathComponent().path
+  public static func ownDirectory() -> String {
+    URL(fileURLWithPath: executablePath()).deletingLastPathComponent().path
   }
 
   static func loadOrCreateTokens(_ files: SandboxFiles) throws -> [StaticToken] {

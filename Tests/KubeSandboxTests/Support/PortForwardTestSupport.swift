@@ -2,15 +2,15 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import TestSupport
 
 #if canImport(Glibc)
   import Glibc
 #endif
 
-/// A long-running child (kubectl port-forward) started with posix_spawn: Foundation.Process was seen to
-/// hang in the concurrent test runner. The child gets an empty signal mask and default signal actions
-/// (a test thread's mask blocks signals, which the child would otherwise inherit), stdin from
-/// /dev/null, stdout and stderr to one file.
+/// A long-running child (kubectl port-forward) started with TestSupport's `spawn` (posix_spawn, clean
+/// signal mask: Foundation.Process was seen to hang in the concurrent test runner), stdin from
+/// /dev/null, stdout and stderr to one file; with waits on its output and exit.
 final class SpawnedProcess: Sendable {
   let pid: pid_t
   let logPath: String
@@ -20,30 +20,7 @@ final class SpawnedProcess: Sendable {
     logPath = FileManager.default.temporaryDirectory.appendingPathComponent("kftray-pf-\(UUID().uuidString).log").path
     var env = ProcessInfo.processInfo.environment.filter { ["PATH", "LANG", "TMPDIR"].contains($0.key) }
     env.merge(environment) { _, new in new }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var empty = sigset_t()
-    sigemptyset(&empty)
-    posix_spawnattr_setsigmask(&attributes, &empty)
-    var all = sigset_t()
-    sigfillset(&all)
-    posix_spawnattr_setsigdefault(&attributes, &all)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { envp.forEach { free($0) } }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-    guard rc == 0 else { throw TestFailure("cannot run \(executable): \(String(cString: strerror(rc)))") }
-    self.pid = pid
+    pid = try spawn(executable, arguments, environment: env.map { "\($0.key)=\($0.value)" }, stdout: logPath, stderr: nil)
   }
 
   var output: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
