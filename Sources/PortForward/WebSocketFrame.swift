@@ -90,6 +90,18 @@ public enum WebSocketFrameEncoder {
     if opcode.isControl && (length > 125 || !fin) {
       throw .invalidControlFrame(opcode, payloadLength: length)
     }
+    appendHeader(opcode: opcode, payloadLength: length, fin: fin, maskingKey: maskingKey, into: &buffer)
+    let payloadStart = buffer.count
+    buffer.append(contentsOf: payload)
+    if let key = maskingKey { WebSocketMask.apply(key: key, to: &buffer, from: payloadStart) }
+  }
+
+  /// Appends a frame header (with the masking key, if any) for a payload the caller appends
+  /// next and masks itself. No checks: control frames go through `encodeFrame`.
+  public static func appendHeader(
+    opcode: WebSocketOpcode, payloadLength length: Int, fin: Bool = true, maskingKey: UInt32?,
+    into buffer: inout [UInt8]
+  ) {
     // No reserveCapacity here: an exact reserve on every call defeats the array's geometric
     // growth and turns coalescing many frames into one buffer quadratic.
     buffer.append((fin ? 0x80 : 0) | opcode.rawValue)
@@ -105,17 +117,11 @@ public enum WebSocketFrameEncoder {
       let wide = UInt64(length)
       for shift in stride(from: 56, through: 0, by: -8) { buffer.append(UInt8(truncatingIfNeeded: wide >> UInt64(shift))) }
     }
-    let payloadStart: Int
     if let key = maskingKey {
       buffer.append(UInt8(key >> 24))
       buffer.append(UInt8(truncatingIfNeeded: key >> 16))
       buffer.append(UInt8(truncatingIfNeeded: key >> 8))
       buffer.append(UInt8(truncatingIfNeeded: key))
-      payloadStart = buffer.count
-      buffer.append(contentsOf: payload)
-      WebSocketMask.apply(key: key, to: &buffer, from: payloadStart)
-    } else {
-      buffer.append(contentsOf: payload)
     }
   }
 

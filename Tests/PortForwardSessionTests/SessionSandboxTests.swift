@@ -239,7 +239,7 @@ func readOutcome(_ stream: ForwardedStream, seconds: Double = 20, bytes: ([UInt8
   let deadline = ContinuousClock.now + .seconds(seconds)
   while ContinuousClock.now < deadline {
     switch stream.read() {
-    case .bytes(let b): bytes(b)
+    case .bytes(let b): bytes(Array(b))
     case .pending: try await Task.sleep(for: .milliseconds(10))
     case let outcome: return outcome
     }

@@ -9,7 +9,7 @@ import Testing
 @Suite struct SessionWriterTests {
   final class Capture: Sendable {
     let bytes = Mutex<[UInt8]>([])
-    var sink: @Sendable ([UInt8]) -> Void { { [self] b in bytes.withLock { $0 += b } } }
+    var sink: FrameWriter.Sink { { [self] append in bytes.withLock { append(&$0) } } }
   }
 
   static func decodeAll(_ bytes: [UInt8]) throws -> [SPDYFrame] {

@@ -109,9 +109,17 @@ public final class UpgradedConnection: Sendable {
   /// Queues bytes for sending. Never blocks; `pendingBytes` tells how much is not yet sent.
   public func write(_ bytes: Data) {
     guard !bytes.isEmpty else { return }
-    shared.post {
-      $0.queue.append(bytes)
-      $0.pendingBytes += bytes.count
+    write { $0.append(contentsOf: bytes) }
+  }
+
+  /// Appends to the send queue in place: `append` runs under the queue's lock and adds bytes to
+  /// the end of `queue` (it must not remove any). This is how a framer writes a frame header and
+  /// its payload straight into the bytes the I/O thread sends, with no intermediate copy.
+  public func write(_ append: (_ queue: inout [UInt8]) -> Void) {
+    shared.post { s in
+      let before = s.queue.count
+      append(&s.queue)
+      s.pendingBytes += s.queue.count - before
     }
   }
 
@@ -123,6 +131,20 @@ public final class UpgradedConnection: Sendable {
 
   /// Bytes queued or in the send buffer, not yet accepted by the socket.
   public var pendingBytes: Int { shared.state.withLock { $0.pendingBytes } }
+
+  /// Calls `handler` once, on the I/O thread, as soon as `pendingBytes` is below `threshold`
+  /// (at once, on the caller's thread, if it already is). A later call replaces an earlier one.
+  public func notifyWhenPending(below threshold: Int, _ handler: @escaping @Sendable () -> Void) {
+    let now = shared.state.withLock { s -> Bool in
+      if s.pendingBytes < threshold {
+        s.drainWaiter = nil
+        return true
+      }
+      s.drainWaiter = DrainWaiter(threshold: threshold, handler: handler)
+      return false
+    }
+    if now { handler() }
+  }
 
   /// Sends what is queued, then closes. `events.closed(nil)` follows.
   public func close() {
@@ -139,11 +161,19 @@ public final class UpgradedConnection: Sendable {
 }
 
 struct PipeState {
-  var queue: [Data] = []
+  /// Written by `write`, taken whole by the I/O thread (the two buffers trade places, so both
+  /// keep their capacity and nothing is copied between them).
+  var queue: [UInt8] = []
   var pendingBytes = 0
   var closeRequested = false
   var abortRequested = false
   var receivePaused = false
+  var drainWaiter: DrainWaiter?
+}
+
+struct DrainWaiter {
+  let threshold: Int
+  let handler: @Sendable () -> Void
 }
 
 final class PipeShared: Sendable {
@@ -166,11 +196,13 @@ final class PipeLoop {
   private let events: UpgradeEvents
   private let easy = CurlEasy()
   private var socket: Int32 = -1
-  private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
-  /// The bytes being sent. Stable between a `CURLE_AGAIN` and its retry, as OpenSSL requires.
-  private let sendBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
-  private var sendStart = 0
-  private var sendEnd = 0
+  private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 128 * 1024, alignment: 16)
+  /// The bytes being sent, taken whole from `PipeState.queue`. Not touched between a
+  /// `CURLE_AGAIN` and its retry, which must repeat the same pointer and length (OpenSSL's rule).
+  private var sending: [UInt8] = []
+  private var sendOffset = 0
+  /// Length of the send that returned `CURLE_AGAIN`, to be retried as it was.
+  private var retryLength: Int?
   private var earlyBytes: [UInt8] = []
 
   init(settings: ConnectionSettings, request: UpgradeRequest, shared: PipeShared, events: UpgradeEvents) {
@@ -182,7 +214,6 @@ final class PipeLoop {
 
   deinit {
     readBuffer.deallocate()
-    sendBuffer.deallocate()
   }
 
   // MARK: Handshake
@@ -296,16 +327,15 @@ final class PipeLoop {
     }
     var outcome: UpgradeError?
     loop: while true {
-      let (commands, abort) = shared.state.withLock { s -> (PipeState, Bool) in
-        let snapshot = s
-        s.queue.removeAll()
-        return (snapshot, s.abortRequested)
+      let commands = shared.state.withLock { s in
+        (closeRequested: s.closeRequested, abort: s.abortRequested, receivePaused: s.receivePaused)
       }
+      let abort = commands.abort
       if abort { break loop }
-      var queue = commands.queue[...]
       // Receive first: OpenSSL may hold decrypted bytes that poll cannot see (and after a pause
       // ends, such bytes are read here before polling again).
       let paused = commands.receivePaused
+      var readMore = false
       if !paused {
         switch drainReceive() {
         case .eof: break loop
@@ -313,72 +343,92 @@ final class PipeLoop {
           outcome = error
           break loop
         case .drained: break
+        case .yielded: readMore = true
         }
       }
-      switch flushSends(&queue) {
+      switch flushSends() {
       case .failed(let error):
         outcome = error
         break loop
       case .blocked, .done: break
       }
-      if !queue.isEmpty {
-        // Put back what did not fit in the send buffer, in order, before newer writes.
-        shared.state.withLock { $0.queue.insert(contentsOf: queue, at: 0) }
-      }
-      let idle = sendStart == sendEnd && queue.isEmpty
+      let idle = sendOffset == sending.count
       if commands.closeRequested && idle && shared.state.withLock({ $0.queue.isEmpty }) { break loop }
       var fds = [
         pollfd(fd: socket, events: (paused ? 0 : Int16(POLLIN)) | (idle ? 0 : Int16(POLLOUT)), revents: 0),
         pollfd(fd: shared.wakeup.readFD, events: Int16(POLLIN), revents: 0),
       ]
-      _ = poll(&fds, 2, -1)
+      // After a yielded drain, OpenSSL may hold bytes poll cannot see: only look, do not wait.
+      _ = poll(&fds, 2, readMore ? 0 : -1)
       if fds[1].revents != 0 { shared.wakeup.drain() }
     }
     events.closed(outcome)
   }
 
-  private enum ReceiveOutcome { case drained, eof, failed(UpgradeError) }
+  /// `yielded`: stopped after `maxDrain` bytes with more possibly waiting, so that a fast sender
+  /// cannot starve our own sending.
+  private enum ReceiveOutcome { case drained, yielded, eof, failed(UpgradeError) }
 
+  private static let maxDrain = 1 << 20
+
+  /// Reads until the socket has nothing more. Each `curl_easy_recv` returns at most one TLS
+  /// record (16 KiB), so records are gathered into the read buffer and handed over together:
+  /// fewer, larger deliveries, which the framing above splits with fewer straddling frames.
   private func drainReceive() -> ReceiveOutcome {
+    var filled = 0
+    var delivered = 0
+    defer {
+      if filled > 0 { events.received(UnsafeRawBufferPointer(rebasing: readBuffer[..<filled])) }
+    }
     while true {
+      if filled == readBuffer.count {
+        events.received(UnsafeRawBufferPointer(readBuffer))
+        filled = 0
+        delivered += readBuffer.count
+        if delivered >= Self.maxDrain { return .yielded }
+      }
       var n = 0
-      let rc = curl_easy_recv(easy.handle, readBuffer.baseAddress, readBuffer.count, &n)
+      let rc = curl_easy_recv(easy.handle, readBuffer.baseAddress! + filled, readBuffer.count - filled, &n)
       if rc == CURLE_AGAIN { return .drained }
       if rc != CURLE_OK { return .failed(.io("connection lost: \(easy.error(rc).message)")) }
       if n == 0 { return .eof }
-      events.received(UnsafeRawBufferPointer(rebasing: readBuffer[..<n]))
+      filled += n
     }
   }
 
   private enum SendOutcome { case done, blocked, failed(UpgradeError) }
 
-  /// Coalesces queued writes into the send buffer and sends until the socket would block.
-  private func flushSends(_ queue: inout ArraySlice<Data>) -> SendOutcome {
+  /// Largest single send: a bounded TLS write keeps OpenSSL's own buffering small.
+  private static let maxSendLength = 256 * 1024
+
+  /// Sends queued bytes until the socket would block or the queue is empty.
+  private func flushSends() -> SendOutcome {
     while true {
-      if sendStart == sendEnd {
-        sendStart = 0
-        sendEnd = 0
-        while let next = queue.first, sendEnd < sendBuffer.count {
-          let take = min(next.count, sendBuffer.count - sendEnd)
-          next.withUnsafeBytes { src in
-            UnsafeMutableRawBufferPointer(rebasing: sendBuffer[sendEnd..<(sendEnd + take)])
-              .copyMemory(from: UnsafeRawBufferPointer(rebasing: src[..<take]))
-          }
-          sendEnd += take
-          if take == next.count {
-            queue.removeFirst()
-          } else {
-            queue[queue.startIndex] = next.subdata(in: (next.startIndex + take)..<next.endIndex)
-          }
-        }
-        if sendEnd == 0 { return .done }
+      if sendOffset == sending.count {
+        sending.removeAll(keepingCapacity: sending.capacity <= 4 << 20)
+        sendOffset = 0
+        shared.state.withLock { swap(&$0.queue, &sending) }
+        if sending.isEmpty { return .done }
       }
+      let length = retryLength ?? min(sending.count - sendOffset, Self.maxSendLength)
       var sent = 0
-      let rc = curl_easy_send(easy.handle, sendBuffer.baseAddress! + sendStart, sendEnd - sendStart, &sent)
-      if rc == CURLE_AGAIN { return .blocked }
+      let rc = sending.withUnsafeBytes { raw in
+        curl_easy_send(easy.handle, raw.baseAddress! + sendOffset, length, &sent)
+      }
+      if rc == CURLE_AGAIN {
+        retryLength = length
+        return .blocked
+      }
+      retryLength = nil
       if rc != CURLE_OK { return .failed(.io("connection lost while sending: \(easy.error(rc).message)")) }
-      sendStart += sent
-      shared.state.withLock { $0.pendingBytes -= sent }
+      sendOffset += sent
+      let drained = shared.state.withLock { s -> DrainWaiter? in
+        s.pendingBytes -= sent
+        guard let waiter = s.drainWaiter, s.pendingBytes < waiter.threshold else { return nil }
+        s.drainWaiter = nil
+        return waiter
+      }
+      drained?.handler()
     }
   }
 }

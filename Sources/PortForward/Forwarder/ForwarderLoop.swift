@@ -82,8 +82,9 @@ final class LocalConnection {
   /// Local → pod still open (no EOF from the local peer yet).
   var readOpen = true
   /// Pod → local bytes taken from the stream but not yet accepted by the socket.
-  var outbound: [UInt8] = []
-  var outboundOffset = 0
+  var outbound = OutboundSlices()
+  /// The stream's outcome, read while gathering bytes: acted on once `outbound` is sent.
+  var deferredRead: StreamRead?
   /// The stream reported its end and the local write side was shut down.
   var remoteEnded = false
   var bytesToPod = 0
@@ -150,21 +151,28 @@ final class ForwarderLoop {
 
       var fds = [pollfd(fd: control.wakeup.readFD, events: Int16(POLLIN), revents: 0)]
       fds += listeners.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
-      var throttled = false
+      // Sessions whose send queue is over the high-water mark; each wakes the loop once it
+      // has drained to half.
+      var throttledSessions = Set<Int>()
       var order: [LocalConnection] = []
       order.reserveCapacity(connections.count)
       for connection in connections.values {
         var events: Int16 = 0
         if connection.readOpen {
-          if connection.session.pendingBytes < sendHighWater { events |= Int16(POLLIN) } else { throttled = true }
+          if connection.session.pendingBytes < sendHighWater {
+            events |= Int16(POLLIN)
+          } else if throttledSessions.insert(connection.sessionID).inserted {
+            let wakeup = control.wakeup
+            connection.session.notifyWhenPending(below: sendHighWater / 2) { wakeup.signal() }
+          }
         }
-        if connection.outboundOffset < connection.outbound.count { events |= Int16(POLLOUT) }
+        if !connection.outbound.isEmpty { events |= Int16(POLLOUT) }
         fds.append(pollfd(fd: connection.fd, events: events, revents: 0))
         order.append(connection)
       }
       let maintain = hooks.wantsMaintenance()
-      // While throttled, look again soon: the session's queue drains without waking us.
-      let timeout: Int32 = throttled ? 5 : (maintain ? 1000 : -1)
+      // The drain notification wakes a throttled loop; the short timeout is only a safety net.
+      let timeout: Int32 = !throttledSessions.isEmpty ? 100 : (maintain ? 1000 : -1)
       _ = poll(&fds, nfds_t(fds.count), timeout)
       if fds[0].revents != 0 { control.wakeup.drain() }
       for (i, listener) in listeners.enumerated() where fds[1 + i].revents != 0 { acceptAll(listener) }
@@ -255,7 +263,7 @@ final class ForwarderLoop {
   /// Pod → local: moves stream bytes into the socket until it would block.
   private func pumpToLocal(_ connection: LocalConnection) {
     while connections[connection.fd] === connection, !connection.remoteEnded {
-      if connection.outboundOffset < connection.outbound.count {
+      if !connection.outbound.isEmpty {
         if !flush(connection) {
           // Blocked on the local socket. A failed stream (overflow, session end) still closes it.
           if let failure = connection.stream.failure { finish(connection, failure: failure, reset: true) }
@@ -263,10 +271,21 @@ final class ForwarderLoop {
         }
         continue
       }
-      switch connection.stream.read(maxBytes: 256 * 1024) {
+      let next = connection.deferredRead ?? connection.stream.read(maxBytes: OutboundSlices.maxBytes)
+      connection.deferredRead = nil
+      switch next {
       case .bytes(let bytes):
-        connection.outbound = bytes
-        connection.outboundOffset = 0
+        connection.outbound.append(bytes)
+        // Take what else is buffered, so one sendmsg carries several DATA frames.
+        gather: while connection.outbound.canTakeMore {
+          switch connection.stream.read(maxBytes: connection.outbound.room) {
+          case .bytes(let more): connection.outbound.append(more)
+          case .pending: break gather
+          case let outcome:
+            connection.deferredRead = outcome
+            break gather
+          }
+        }
       case .pending:
         return
       case .end:
@@ -284,12 +303,9 @@ final class ForwarderLoop {
   /// Writes pending outbound bytes; true when all were written.
   @discardableResult
   private func flush(_ connection: LocalConnection) -> Bool {
-    while connection.outboundOffset < connection.outbound.count {
-      let n = connection.outbound.withUnsafeBytes { raw in
-        send(connection.fd, raw.baseAddress! + connection.outboundOffset, raw.count - connection.outboundOffset, Int32(MSG_NOSIGNAL))
-      }
+    while !connection.outbound.isEmpty {
+      let n = connection.outbound.send(to: connection.fd)
       if n > 0 {
-        connection.outboundOffset += n
         connection.bytesFromPod += n
         control.bytesFromPod.add(n, ordering: .relaxed)
       } else {
@@ -299,8 +315,6 @@ final class ForwarderLoop {
         return false
       }
     }
-    connection.outbound = []
-    connection.outboundOffset = 0
     return true
   }
 

@@ -33,7 +33,10 @@ public struct PortForwarderOptions: Sendable {
   /// An extra session with no connection for this long is closed.
   public var idleSessionTimeout: Duration = .seconds(15)
   /// Local reads of a connection pause while its session has this many bytes queued for sending.
-  public var sendHighWater = 8 << 20
+  /// The socket's own buffer covers the network's bandwidth-delay product; this queue only has
+  /// to bridge the I/O thread's wake-ups, and every session may hold it (twice: the queue being
+  /// filled and the one being sent), so it stays small.
+  public var sendHighWater = 1 << 20
   /// Waits between attempts to reopen a session after the last one was lost (the last repeats).
   public var reconnectDelays: [Duration] = [.milliseconds(200), .seconds(1), .seconds(2), .seconds(5)]
   public var session = PortForwardSessionOptions()

@@ -3,7 +3,9 @@ import Synchronization
 
 /// What `ForwardedStream.read` has for the local side.
 public enum StreamRead: Sendable, Equatable {
-  case bytes([UInt8])
+  /// The next received bytes, as they arrived: a slice of the session's receive buffer, not a
+  /// copy (one DATA frame's payload, or part of it).
+  case bytes(ArraySlice<UInt8>)
   /// Nothing buffered yet; `onReadable` fires when that changes.
   case pending
   /// The server finished the data stream and reported no error: half-close the local side.
@@ -26,7 +28,9 @@ public final class ForwardedStream: Sendable {
   public let dataStreamID: SPDYStreamID
 
   private struct State {
-    var chunks: [[UInt8]] = []
+    /// DATA payloads by reference. A slice keeps its whole receive chunk alive, so memory held
+    /// can exceed `buffered` (by at most one receive chunk per payload); the limit counts payload.
+    var chunks: [ArraySlice<UInt8>] = []
     var chunkHead = 0
     var buffered = 0
     var remoteData: RemoteEnd = .open
@@ -83,7 +87,8 @@ public final class ForwardedStream: Sendable {
     if ready { handler() }
   }
 
-  /// Up to `maxBytes` received bytes, or the outcome once everything was read.
+  /// Up to `maxBytes` received bytes (from one DATA frame: call again for more), or the outcome
+  /// once everything was read.
   public func read(maxBytes: Int = 64 * 1024) -> StreamRead {
     var backUnder = false
     let (result, report) = state.withLock { s -> (StreamRead, StreamRead?) in
@@ -99,22 +104,17 @@ public final class ForwardedStream: Sendable {
       }
       if let failure = s.failure { return (.failed(failure), reportOnce(&s, .failed(failure))) }
       if s.buffered > 0 {
-        var out: [UInt8] = []
-        out.reserveCapacity(min(maxBytes, s.buffered))
-        while out.count < maxBytes, s.chunkHead < s.chunks.count {
-          let chunk = s.chunks[s.chunkHead]
-          let take = min(chunk.count, maxBytes - out.count)
-          out.append(contentsOf: chunk[..<take])
-          if take == chunk.count {
-            s.chunks[s.chunkHead] = []
-            s.chunkHead += 1
-          } else {
-            s.chunks[s.chunkHead] = Array(chunk[take...])
+        let chunk = s.chunks[s.chunkHead]
+        let out = chunk.prefix(maxBytes)
+        if out.count == chunk.count {
+          s.chunks[s.chunkHead] = []
+          s.chunkHead += 1
+          if s.chunkHead == s.chunks.count {
+            s.chunks.removeAll(keepingCapacity: true)
+            s.chunkHead = 0
           }
-        }
-        if s.chunkHead == s.chunks.count {
-          s.chunks.removeAll(keepingCapacity: true)
-          s.chunkHead = 0
+        } else {
+          s.chunks[s.chunkHead] = chunk.dropFirst(out.count)
         }
         s.buffered -= out.count
         return (.bytes(out), nil)
@@ -208,7 +208,7 @@ public final class ForwardedStream: Sendable {
           overflow = true
           return s.handler
         }
-        s.chunks.append(Array(payload))
+        s.chunks.append(payload)
         s.buffered = after
         if after > receiveLimit && s.overLimitSince == nil {
           s.overLimitSince = .now

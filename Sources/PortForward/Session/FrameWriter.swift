@@ -27,12 +27,16 @@ public final class FrameWriter: Sendable {
     var closed = false
   }
 
+  /// Where wire bytes go: the sink runs `append`, which adds bytes to the end of its send queue.
+  /// Called under the writer lock (that is what keeps order). Appending in place lets a DATA
+  /// frame's payload be copied once, from the local socket's buffer to the bytes that are sent.
+  public typealias Sink = @Sendable (_ append: (inout [UInt8]) -> Void) -> Void
+
   private let state: Mutex<State>
   private let tunnel: Bool
-  /// Receives each batch of wire bytes, called under the writer lock (that is what keeps order).
-  private let sink: @Sendable ([UInt8]) -> Void
+  private let sink: Sink
 
-  public init(webSocketTunnel: Bool, sink: @escaping @Sendable ([UInt8]) -> Void) {
+  public init(webSocketTunnel: Bool, sink: @escaping Sink) {
     state = Mutex(State(encoder: SPDYFrameEncoder()))
     tunnel = webSocketTunnel
     self.sink = sink
@@ -75,20 +79,33 @@ public final class FrameWriter: Sendable {
   public func sendData(streamID: SPDYStreamID, _ payload: UnsafeRawBufferPointer, fin: Bool) throws(ForwardedStreamError) {
     try state.withLock { s throws(ForwardedStreamError) in
       guard !s.closed else { throw .sessionNotOpen("the session is closing") }
-      var bytes: [UInt8] = []
-      bytes.reserveCapacity(payload.count + (payload.count / Self.maxDataPayload + 1) * 8)
-      var offset = 0
-      repeat {
-        let take = min(Self.maxDataPayload, payload.count - offset)
-        let last = offset + take == payload.count
-        do {
-          try SPDYFrameEncoder.encodeData(
+      // The only way a DATA frame fails to encode; checked before anything is appended.
+      guard streamID != 0, streamID <= SPDYWire.maxStreamID else {
+        throw .encoding("\(SPDYError.invalidStreamID(streamID, .data))")
+      }
+      sink { out in
+        // In tunnel mode the frames form one binary message, masked in place once appended.
+        let frames = max(1, (payload.count + Self.maxDataPayload - 1) / Self.maxDataPayload)
+        var mask: (key: UInt32, start: Int)?
+        if tunnel {
+          let key = WebSocketFrameEncoder.randomMaskingKey()
+          WebSocketFrameEncoder.appendHeader(
+            opcode: .binary, payloadLength: payload.count + frames * SPDYWire.frameHeaderLength, maskingKey: key,
+            into: &out)
+          mask = (key, out.count)
+        }
+        var offset = 0
+        repeat {
+          let take = min(Self.maxDataPayload, payload.count - offset)
+          let last = offset + take == payload.count
+          // Cannot throw: valid stream id (checked above), length ≤ maxDataPayload.
+          try! SPDYFrameEncoder.encodeData(
             streamID: streamID, flags: last && fin ? .fin : [],
-            payload: UnsafeRawBufferPointer(rebasing: payload[offset..<(offset + take)]), into: &bytes)
-        } catch { throw .encoding("\(error)") }
-        offset += take
-      } while offset < payload.count
-      emit(bytes)
+            payload: UnsafeRawBufferPointer(rebasing: payload[offset..<(offset + take)]), into: &out)
+          offset += take
+        } while offset < payload.count
+        if let mask { WebSocketMask.apply(key: mask.key, to: &out, from: mask.start) }
+      }
     }
   }
 
@@ -120,7 +137,7 @@ public final class FrameWriter: Sendable {
       guard !s.closed else { return }
       var frame: [UInt8] = []
       guard (try? WebSocketFrameEncoder.encodePong(payload.prefix(125), into: &frame)) != nil else { return }
-      sink(frame)
+      sink { $0.append(contentsOf: frame) }
     }
   }
 
@@ -139,7 +156,7 @@ public final class FrameWriter: Sendable {
       if tunnel {
         var close: [UInt8] = []
         try? WebSocketFrameEncoder.encodeClose(into: &close)
-        sink(close)
+        sink { $0.append(contentsOf: close) }
       }
     }
   }
@@ -157,13 +174,8 @@ public final class FrameWriter: Sendable {
   /// Called with the lock held.
   private func emit(_ spdy: [UInt8]) {
     guard !spdy.isEmpty else { return }
-    if tunnel {
-      var frame: [UInt8] = []
-      frame.reserveCapacity(spdy.count + 14)
-      WebSocketFrameEncoder.encodeBinary(spdy, into: &frame)
-      sink(frame)
-    } else {
-      sink(spdy)
+    sink { out in
+      if tunnel { WebSocketFrameEncoder.encodeBinary(spdy, into: &out) } else { out.append(contentsOf: spdy) }
     }
   }
 }

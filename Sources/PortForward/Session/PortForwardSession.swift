@@ -119,6 +119,11 @@ public final class PortForwardSession: Sendable {
   public var statistics: SessionStatistics { core.streams.statistics }
   /// Bytes queued on the connection, not yet taken by the socket: the forwarder's backpressure.
   public var pendingBytes: Int { connection.pendingBytes }
+  /// Calls `handler` once, as soon as `pendingBytes` is below `threshold` (at once if it is):
+  /// lets a throttled forwarder resume without polling.
+  public func notifyWhenPending(below threshold: Int, _ handler: @escaping @Sendable () -> Void) {
+    connection.notifyWhenPending(below: threshold, handler)
+  }
 
   /// The orderly end: RST(CANCEL) for open streams, GOAWAY(0, OK), WebSocket close 1000, close.
   public func close() { core.close() }

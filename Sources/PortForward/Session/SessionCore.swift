@@ -51,7 +51,7 @@ final class SessionCore: Sendable {
     self.tunnel = tunnel
     self.options = options
     reader = Mutex(ReaderState(webSocket: tunnel ? WebSocketFrameDecoder() : nil, spdy: SPDYFrameDecoder()))
-    writer = FrameWriter(webSocketTunnel: tunnel) { [slot] bytes in slot.write(bytes) }
+    writer = FrameWriter(webSocketTunnel: tunnel) { [slot] append in slot.write(append) }
   }
 
   var events: UpgradeEvents {
@@ -269,15 +269,16 @@ final class ConnectionSlot: Sendable {
   }
   private let state = Mutex(State())
 
-  func write(_ bytes: [UInt8]) {
+  func write(_ append: (inout [UInt8]) -> Void) {
     state.withLock { s in
-      if let connection = s.connection { connection.write(Data(bytes)) } else { s.early.append(contentsOf: bytes) }
+      if let connection = s.connection { connection.write(append) } else { append(&s.early) }
     }
   }
 
   func attach(_ connection: UpgradedConnection) {
     state.withLock { s in
-      if !s.early.isEmpty { connection.write(Data(s.early)) }
+      let early = s.early
+      if !early.isEmpty { connection.write { $0.append(contentsOf: early) } }
       s.early = []
       s.connection = connection
     }
