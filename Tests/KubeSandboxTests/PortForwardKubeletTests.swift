@@ -163,7 +163,9 @@ struct PortForwardKubeletTests {
   }
 
   @Test func idleSessionIsResetThenClosed() async throws {
-    try await KubeletHarness.with(streamIdleTimeout: .milliseconds(700)) { kubelet in
+    // Margins that survive a loaded machine: 2 s of silence ends the session, a ping every 0.5 s
+    // keeps it alive for longer than that.
+    try await KubeletHarness.with(streamIdleTimeout: .seconds(2)) { kubelet in
       let echo = try await EchoServer(group: kubelet.group)
       defer { Task { await echo.close() } }
       let client = try await kubelet.upgradedClient()
@@ -177,8 +179,8 @@ struct PortForwardKubeletTests {
       #expect(try await client.nextFrame() == .data(SPDYDataFrame(streamID: 3, payload: [7])))
       // Any frame counts as activity (spdystream resets its timer on every frame): pings keep the
       // session alive well past the timeout.
-      for id: UInt32 in [1, 3, 5, 7, 9] {
-        try await Task.sleep(nanoseconds: 300_000_000)
+      for id: UInt32 in [1, 3, 5, 7, 9, 11] {
+        try await Task.sleep(nanoseconds: 500_000_000)
         try client.send(.ping(SPDYPing(id: id)))
         #expect(try await client.nextFrame() == .ping(SPDYPing(id: id)))
       }

@@ -56,6 +56,9 @@ final class LoopControl: Sendable {
   let bytesToPod = Atomic<Int>(0)
   let bytesFromPod = Atomic<Int>(0)
   let openConnections = Atomic<Int>(0)
+  /// Local sockets whose stream has something new (bytes, an end, a failure): the loop visits
+  /// these, not every connection, after each wake-up.
+  private let ready = Mutex<[Int32]>([])
 
   init() throws(ForwarderError) {
     do { wakeup = try Wakeup() } catch { throw .socket(error.description) }
@@ -69,6 +72,23 @@ final class LoopControl: Sendable {
   }
 
   var stopping: Bool { stopRequested.load(ordering: .sequentiallyConsistent) }
+
+  /// Called from session threads; wakes the loop only when the list was empty (a wake-up is
+  /// then already on its way for the others).
+  func markReady(_ fd: Int32) {
+    let first = ready.withLock { list -> Bool in
+      list.append(fd)
+      return list.count == 1
+    }
+    if first { wakeup.signal() }
+  }
+
+  func takeReady() -> [Int32] {
+    ready.withLock { list in
+      defer { list.removeAll(keepingCapacity: true) }
+      return list
+    }
+  }
 }
 
 /// One local connection, owned by the loop thread.
@@ -146,8 +166,11 @@ final class ForwarderLoop {
 
   func run() {
     while !control.stopping {
-      // Pod → local first: the streams may have buffered bytes since the last round.
-      for connection in Array(connections.values) { pumpToLocal(connection) }
+      // Pod → local first, for the streams that have something new. A descriptor may repeat or
+      // belong to a newer connection by now (closed and reused): an extra visit is harmless.
+      for fd in control.takeReady() {
+        if let connection = connections[fd] { pumpToLocal(connection) }
+      }
 
       var fds = [pollfd(fd: control.wakeup.readFD, events: Int16(POLLIN), revents: 0)]
       fds += listeners.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
@@ -180,7 +203,8 @@ final class ForwarderLoop {
       for (i, connection) in order.enumerated() {
         let revents = fds[base + i].revents
         guard revents != 0, connections[connection.fd] === connection else { continue }
-        if revents & Int16(POLLOUT) != 0 { flush(connection) }
+        // Writable again: send what was blocked, then whatever the stream buffered meanwhile.
+        if revents & Int16(POLLOUT) != 0 { pumpToLocal(connection) }
         guard connections[connection.fd] === connection else { continue }
         if connection.readOpen, revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
           pumpToRemote(connection)
@@ -220,8 +244,10 @@ final class ForwarderLoop {
         connections[fd] = connection
         control.openConnections.add(1, ordering: .relaxed)
         hooks.event(.opened(connection: id, listener: listener.bound, sessionID: choice.id))
-        let wakeup = control.wakeup
-        stream.onReadable { wakeup.signal() }
+        stream.onReadable { [control] in control.markReady(fd) }
+        // The client often writes right after connecting: its first bytes then leave together
+        // with the stream pair's setup instead of a loop round later.
+        pumpToRemote(connection)
       case .failure(let error):
         closeFD(fd)
         hooks.event(.setupFailed(connection: id, error))
@@ -232,6 +258,9 @@ final class ForwarderLoop {
   /// Local → pod: reads what the socket has (bounded per round, for fairness).
   private func pumpToRemote(_ connection: LocalConnection) {
     for _ in 0..<4 {
+      // Checked before reading, not only after: one pass over many connections that all became
+      // readable must not queue all of their bytes past the mark.
+      if connection.session.pendingBytes >= sendHighWater { return }
       let n = recv(connection.fd, buffer.baseAddress, buffer.count, 0)
       if n > 0 {
         do {
@@ -242,7 +271,6 @@ final class ForwarderLoop {
         }
         connection.bytesToPod += n
         control.bytesToPod.add(n, ordering: .relaxed)
-        if connection.session.pendingBytes >= sendHighWater { return }
       } else if n == 0 {
         // Local half-close: FIN on the data stream; the answer keeps flowing back.
         connection.readOpen = false
