@@ -133,6 +133,8 @@ let package = Package(
     // The client session and local forwarder against the sandbox's API server and kubelet.
     .testTarget(name: "PortForwardSessionTests", dependencies: ["PortForward", "KubeClient", "TestSupport"]),
     .testTarget(name: "KFTrayRelayTests", dependencies: ["KFTrayRelay"]),
+    // The benchmark's own probes and report, on loopback.
+    .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks"]),
     // Real namespaces, real dnsmasq, busybox and iperf3; needs root.
     .testTarget(name: "SandboxNetworkTests", dependencies: ["SandboxNetwork", "TestServer", "TestSupport"]),
     .testTarget(name: "NodeAgentTests", dependencies: ["NodeAgent", "KubeClient", "TestSupport"]),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make bench: the same relay pods reached through the engine (kftray-bench forward) and through
 # real `kubectl port-forward`, in the same run and the same mode (WebSocket tunnel vs tunnel, SPDY
-# vs SPDY). Starts its own sandbox and stops it at exit. Prints the table and writes
-# bench-results.json (path printed at the end; BENCH_RESULTS overrides it).
+# vs SPDY), the two clients taking turns round by round. Starts its own sandbox and stops it at
+# exit. Prints the table and writes bench-results.json (path printed at the end; BENCH_RESULTS
+# overrides it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ LATENCY_COUNT=${BENCH_LATENCY_COUNT:-1000}
 CONCURRENT=${BENCH_CONCURRENT:-500}
 CONCURRENT_BYTES=${BENCH_CONCURRENT_BYTES:-65536}
 MODES=${BENCH_MODES:-"websocket spdy"}
+RUNS=${BENCH_RUNS:-3}
 KUBECTL=${KUBECTL:-/usr/bin/kubectl}
 
 # BENCH_SCRATCH_PATH lets the release build live apart from a debug build running at the same time.
@@ -142,39 +144,61 @@ stop_forward() {
   wait "$1" 2>/dev/null || true
 }
 
-run_suite() {
-  local mode=$1 impl=$2 out="$RUN/$1/$2"
-  mkdir -p "$out"
-  echo "== $mode / $impl"
+# Runs every probe for one mode with both clients, alternating them round by round (engine,
+# kubectl, engine, ...), so that a drift of the machine's state hits both alike. Bulk and
+# concurrent runs are repeated RUNS times: the report takes medians, CPU over all bulk runs, and
+# the highest peak RSS.
+run_mode() {
+  local mode=$1 impl r
+  declare -A pid port
+  for impl in engine kubectl; do mkdir -p "$RUN/$mode/$impl"; done
+  echo "== $mode: bulk, $RUNS x ($BULK_BYTES to the pod, then $BULK_BYTES from it) per client"
+  for impl in engine kubectl; do
+    start_forward "$impl" "$mode" bulk "$BULK_PORT" "$RUN/$mode/$impl/forward-bulk.log"
+    pid[$impl]=$FWD_PID port[$impl]=$FWD_PORT
+    "$BENCH" stats --pid "${pid[$impl]}" >"$RUN/$mode/$impl/cpu-before.json"
+  done
+  for r in $(seq 1 "$RUNS"); do
+    for impl in engine kubectl; do
+      local out="$RUN/$mode/$impl"
+      timeout 180 "$BENCH" bulk --port "${port[$impl]}" --bytes "$BULK_BYTES" --direction up >"$out/bulk-up-$r.json" \
+        || echo "   $impl upload failed" >&2
+      timeout 180 "$BENCH" bulk --port "${port[$impl]}" --bytes "$BULK_BYTES" --direction down >"$out/bulk-down-$r.json" \
+        || echo "   $impl download failed" >&2
+    done
+  done
+  for impl in engine kubectl; do
+    "$BENCH" stats --pid "${pid[$impl]}" >"$RUN/$mode/$impl/cpu-after.json"
+    stop_forward "${pid[$impl]}"
+  done
 
-  start_forward "$impl" "$mode" bulk "$BULK_PORT" "$out/forward-bulk.log"
-  local bulk_pid=$FWD_PID bulk_port=$FWD_PORT
-  "$BENCH" stats --pid "$bulk_pid" >"$out/cpu-before.json"
-  echo "   bulk: $BULK_BYTES to the pod, then $BULK_BYTES from it (one connection each)"
-  timeout 180 "$BENCH" bulk --port "$bulk_port" --bytes "$BULK_BYTES" --direction up >"$out/bulk-up.json" || echo "   upload failed" >&2
-  timeout 180 "$BENCH" bulk --port "$bulk_port" --bytes "$BULK_BYTES" --direction down >"$out/bulk-down.json" || echo "   download failed" >&2
-  "$BENCH" stats --pid "$bulk_pid" >"$out/cpu-after.json"
-  stop_forward "$bulk_pid"
-
-  start_forward "$impl" "$mode" echo "$ECHO_PORT" "$out/forward-echo.log"
-  local echo_pid=$FWD_PID echo_port=$FWD_PORT
-  echo "   latency: $LATENCY_COUNT x connect + 1-byte echo"
-  timeout 400 "$BENCH" latency --port "$echo_port" --count "$LATENCY_COUNT" >"$out/latency.json" || echo "   latency probe failed" >&2
-  "$BENCH" stats --pid "$echo_pid" --reset-peak
-  echo "   concurrent: $CONCURRENT x $CONCURRENT_BYTES bytes echo"
-  timeout 200 "$BENCH" concurrent --port "$echo_port" --connections "$CONCURRENT" --bytes "$CONCURRENT_BYTES" \
-    >"$out/concurrent.json" || echo "   concurrent probe failed" >&2
-  "$BENCH" stats --pid "$echo_pid" >"$out/rss.json"
-  stop_forward "$echo_pid"
+  for impl in engine kubectl; do
+    start_forward "$impl" "$mode" echo "$ECHO_PORT" "$RUN/$mode/$impl/forward-echo.log"
+    pid[$impl]=$FWD_PID port[$impl]=$FWD_PORT
+  done
+  echo "== $mode: latency, $LATENCY_COUNT x connect + 1-byte echo per client"
+  for impl in engine kubectl; do
+    timeout 400 "$BENCH" latency --port "${port[$impl]}" --count "$LATENCY_COUNT" >"$RUN/$mode/$impl/latency.json" \
+      || echo "   $impl latency probe failed" >&2
+  done
+  echo "== $mode: concurrent, $RUNS x $CONCURRENT connections x $CONCURRENT_BYTES bytes echoed per client"
+  for r in $(seq 1 "$RUNS"); do
+    for impl in engine kubectl; do
+      local out="$RUN/$mode/$impl"
+      "$BENCH" stats --pid "${pid[$impl]}" --reset-peak >/dev/null
+      timeout 200 "$BENCH" concurrent --port "${port[$impl]}" --connections "$CONCURRENT" --bytes "$CONCURRENT_BYTES" \
+        >"$out/concurrent-$r.json" || echo "   $impl concurrent probe failed" >&2
+      "$BENCH" stats --pid "${pid[$impl]}" >"$out/rss-$r.json"
+    done
+  done
+  for impl in engine kubectl; do stop_forward "${pid[$impl]}"; done
 }
 
 echo "== sandbox in $SANDBOX"
 "$BIN/kftray-sandbox" up --dir "$SANDBOX" --owner-pid $$ >/dev/null
 prepare_targets
 
-for mode in $MODES; do
-  for impl in engine kubectl; do run_suite "$mode" "$impl"; done
-done
+for mode in $MODES; do run_mode "$mode"; done
 
 echo
 "$BENCH" report --directory "$RUN" --output "$RESULTS"

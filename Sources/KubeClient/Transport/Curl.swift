@@ -186,6 +186,11 @@ struct ConnectionSettings: Sendable {
 
     if server.scheme == .https {
       try easy.set(CURLOPT_SSLVERSION, kc_sslversion_tls1_2())  // client-go's MinVersion
+      // Go's TLS 1.3 order on machines with AES instructions (what kubectl offers): AES-128-GCM
+      // first. OpenSSL's default puts AES-256-GCM first, a quarter more CPU per byte for the
+      // same protection in practice; in a port-forward every byte goes through it. A TLS backend
+      // that cannot take the option (libcurl not built on OpenSSL) keeps its own order.
+      _ = try? easy.set(CURLOPT_TLS13_CIPHERS, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256")
       let tls = config.tls
       if tls.insecureSkipVerify {
         try easy.set(CURLOPT_SSL_VERIFYPEER, false)
