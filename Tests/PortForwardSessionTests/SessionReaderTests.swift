@@ -23,7 +23,7 @@ import Testing
   }
 
   static func feed(_ core: SessionCore, _ bytes: [UInt8]) {
-    bytes.withUnsafeBytes { core.events.received($0) }
+    core.events.received(bytes)
   }
 
   /// The client's SPDY frames written so far (after the stream setup we already know about).

@@ -44,15 +44,16 @@ public enum UpgradeError: Error, Sendable, CustomStringConvertible {
   }
 }
 
-/// What an upgraded connection reports. Called on the connection's own I/O thread, in order;
-/// the bytes are valid only during the call.
+/// What an upgraded connection reports. Called on the connection's own I/O thread, in order.
+/// Each received chunk is handed over (the connection keeps no reference to it), so a consumer
+/// can keep slices of it instead of copying.
 public struct UpgradeEvents: Sendable {
-  public var received: @Sendable (UnsafeRawBufferPointer) -> Void
+  public var received: @Sendable ([UInt8]) -> Void
   /// `nil` for an orderly end (EOF from the peer, or `close()` by us).
   public var closed: @Sendable (UpgradeError?) -> Void
 
   public init(
-    received: @escaping @Sendable (UnsafeRawBufferPointer) -> Void,
+    received: @escaping @Sendable ([UInt8]) -> Void,
     closed: @escaping @Sendable (UpgradeError?) -> Void
   ) {
     self.received = received
@@ -196,7 +197,8 @@ final class PipeLoop {
   private let events: UpgradeEvents
   private let easy = CurlEasy()
   private var socket: Int32 = -1
-  private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 128 * 1024, alignment: 16)
+  /// Handshake reads only; the byte pipe reads into the chunks it hands over.
+  private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
   /// The bytes being sent, taken whole from `PipeState.queue`. Not touched between a
   /// `CURLE_AGAIN` and its retry, which must repeat the same pointer and length (OpenSSL's rule).
   private var sending: [UInt8] = []
@@ -322,7 +324,7 @@ final class PipeLoop {
 
   func run() {
     if !earlyBytes.isEmpty {
-      earlyBytes.withUnsafeBytes { events.received($0) }
+      events.received(earlyBytes)
       earlyBytes = []
     }
     var outcome: UpgradeError?
@@ -372,29 +374,46 @@ final class PipeLoop {
   private static let maxDrain = 1 << 20
 
   /// Reads until the socket has nothing more. Each `curl_easy_recv` returns at most one TLS
-  /// record (16 KiB), so records are gathered into the read buffer and handed over together:
-  /// fewer, larger deliveries, which the framing above splits with fewer straddling frames.
+  /// record (16 KiB), so records are gathered into chunks of up to `receiveChunk` bytes, read
+  /// straight into the array that is handed over: fewer, larger deliveries (the framing above
+  /// then splits fewer straddling frames) and no copy.
   private func drainReceive() -> ReceiveOutcome {
-    var filled = 0
     var delivered = 0
-    defer {
-      if filled > 0 { events.received(UnsafeRawBufferPointer(rebasing: readBuffer[..<filled])) }
-    }
     while true {
-      if filled == readBuffer.count {
-        events.received(UnsafeRawBufferPointer(readBuffer))
+      var outcome: ReceiveOutcome?
+      var chunk = [UInt8](unsafeUninitializedCapacity: Self.receiveChunk) { buffer, filled in
         filled = 0
-        delivered += readBuffer.count
-        if delivered >= Self.maxDrain { return .yielded }
+        while filled < buffer.count {
+          var n = 0
+          let rc = curl_easy_recv(easy.handle, buffer.baseAddress! + filled, buffer.count - filled, &n)
+          if rc == CURLE_AGAIN {
+            outcome = .drained
+          } else if rc != CURLE_OK {
+            outcome = .failed(.io("connection lost: \(easy.error(rc).message)"))
+          } else if n == 0 {
+            outcome = .eof
+          }
+          if outcome != nil { return }
+          filled += n
+        }
       }
-      var n = 0
-      let rc = curl_easy_recv(easy.handle, readBuffer.baseAddress! + filled, readBuffer.count - filled, &n)
-      if rc == CURLE_AGAIN { return .drained }
-      if rc != CURLE_OK { return .failed(.io("connection lost: \(easy.error(rc).message)")) }
-      if n == 0 { return .eof }
-      filled += n
+      if !chunk.isEmpty {
+        // A small delivery gets an exact-size copy: consumers keep slices, and a few bytes must
+        // not hold a whole chunk's capacity alive.
+        if chunk.count < Self.receiveChunk / 4 {
+          chunk = [UInt8](unsafeUninitializedCapacity: chunk.count) { buffer, filled in
+            filled = buffer.initialize(fromContentsOf: chunk)
+          }
+        }
+        delivered += chunk.count
+        events.received(chunk)
+      }
+      if let outcome { return outcome }
+      if delivered >= Self.maxDrain { return .yielded }
     }
   }
+
+  private static let receiveChunk = 128 * 1024
 
   private enum SendOutcome { case done, blocked, failed(UpgradeError) }
 

@@ -156,11 +156,8 @@ final class SessionCore: Sendable {
 
   // MARK: Reader (the connection's I/O thread)
 
-  private func received(_ bytes: UnsafeRawBufferPointer) {
+  private func received(_ chunk: [UInt8]) {
     life.withLock { $0.lastFrame = .now }
-    // One copy into an array: the decoders keep chunks by reference, and a raw pointer (not
-    // Sendable, valid only during this call) must not end up inside the locked state.
-    let chunk = Array(bytes)
     var failure: String?
     var peerClosed: String?
     reader.withLock { r in
