@@ -145,9 +145,8 @@ stop_forward() {
 }
 
 # Runs every probe for one mode with both clients, alternating them round by round (engine,
-# kubectl, engine, ...), so that a drift of the machine's state hits both alike. Bulk and
-# concurrent runs are repeated RUNS times: the report takes medians, CPU over all bulk runs, and
-# the highest peak RSS.
+# kubectl, engine, ...), so that a drift of the machine's state hits both alike. Every probe is
+# repeated RUNS times: the report takes medians, CPU over all bulk runs, and the highest peak RSS.
 run_mode() {
   local mode=$1 impl r
   declare -A pid port
@@ -176,10 +175,12 @@ run_mode() {
     start_forward "$impl" "$mode" echo "$ECHO_PORT" "$RUN/$mode/$impl/forward-echo.log"
     pid[$impl]=$FWD_PID port[$impl]=$FWD_PORT
   done
-  echo "== $mode: latency, $LATENCY_COUNT x connect + 1-byte echo per client"
-  for impl in engine kubectl; do
-    timeout 400 "$BENCH" latency --port "${port[$impl]}" --count "$LATENCY_COUNT" >"$RUN/$mode/$impl/latency.json" \
-      || echo "   $impl latency probe failed" >&2
+  echo "== $mode: latency, $RUNS x $LATENCY_COUNT x connect + 1-byte echo per client"
+  for r in $(seq 1 "$RUNS"); do
+    for impl in engine kubectl; do
+      timeout 400 "$BENCH" latency --port "${port[$impl]}" --count "$LATENCY_COUNT" >"$RUN/$mode/$impl/latency-$r.json" \
+        || echo "   $impl latency probe failed" >&2
+    done
   done
   echo "== $mode: concurrent, $RUNS x $CONCURRENT connections x $CONCURRENT_BYTES bytes echoed per client"
   for r in $(seq 1 "$RUNS"); do

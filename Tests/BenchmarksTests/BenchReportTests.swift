@@ -20,17 +20,21 @@ import Testing
     func concurrent(_ wall: Double, _ failures: Int) -> String {
       #"{"connections":500,"bytesEach":65536,"failures":\#(failures),"wallSeconds":\#(wall),"failureReasons":{}}"#
     }
+    func latency(_ p50: Double, _ p99: Double, _ failures: Int) -> String {
+      #"{"samples":1000,"failures":\#(failures),"p50Microseconds":\#(p50),"p99Microseconds":\#(p99),"meanMicroseconds":1}"#
+    }
     func sample(_ cpu: Double, _ peak: Int) -> String { #"{"cpuSeconds":\#(cpu),"peakRSSKiB":\#(peak),"rssKiB":1}"# }
     let mib = 8.0 * 1024 * 1024
-    for (impl, ups, downs, walls, peaks, cpu) in [
-      ("engine", [300.0, 100, 200], [400.0, 350, 50], [0.5, 0.9, 0.6], [40_000, 61_440, 50_000], 3.0),
-      ("kubectl", [200.0, 200, 210], [200.0, 190, 180], [0.7, 0.8, 0.75], [90_000, 95_000, 99_000], 6.0),
+    for (impl, ups, downs, walls, peaks, cpu, p50s) in [
+      ("engine", [300.0, 100, 200], [400.0, 350, 50], [0.5, 0.9, 0.6], [40_000, 61_440, 50_000], 3.0, [900.0, 500, 700]),
+      ("kubectl", [200.0, 200, 210], [200.0, 190, 180], [0.7, 0.8, 0.75], [90_000, 95_000, 99_000], 6.0, [1000.0, 1200, 1500]),
     ] {
       for run in 0..<3 {
         try write(impl, "bulk-up-\(run + 1).json", bulk("to pod", ups[run] * mib))
         try write(impl, "bulk-down-\(run + 1).json", bulk("from pod", downs[run] * mib))
         try write(impl, "concurrent-\(run + 1).json", concurrent(walls[run], impl == "engine" && run == 1 ? 2 : 0))
         try write(impl, "rss-\(run + 1).json", sample(0, peaks[run]))
+        try write(impl, "latency-\(run + 1).json", latency(p50s[run], p50s[run] * 3, impl == "kubectl" ? 1 : 0))
       }
       try write(impl, "cpu-before.json", sample(1, 1))
       try write(impl, "cpu-after.json", sample(1 + cpu, 1))
@@ -42,6 +46,11 @@ import Testing
     #expect(try figure("throughput to pod").kubectl == 200)
     #expect(try figure("throughput from pod").engine == 350)
     #expect(try figure("500 concurrent wall").engine == 0.6)
+    #expect(try figure("connect+echo p50").engine == 0.7)
+    #expect(try figure("connect+echo p50").kubectl == 1.2)
+    #expect(try figure("connect+echo p99").engine == 2.1)
+    #expect(try figure("latency failures").kubectl == 3)
+    #expect(try figure("latency failures").met == true)
     #expect(try figure("500 concurrent wall").kubectl == 0.75)
     #expect(try figure("500 concurrent failures").engine == 2)
     #expect(try figure("500 concurrent failures").met == false)
