@@ -25,7 +25,7 @@ public final class LocalForwarder: Sendable {
 
   public init(
     session: PortForwardSession, remotePort: UInt16, localPort: UInt16 = 0,
-    sendHighWater: Int = 1 << 20, events: @escaping @Sendable (ForwarderEvent) -> Void = { _ in }
+    sendHighWater: Int = 256 << 10, events: @escaping @Sendable (ForwarderEvent) -> Void = { _ in }
   ) throws(ForwarderError) {
     let control = try LoopControl()
     let listeners = try LoopbackListener.bindBoth(port: localPort)

