@@ -92,7 +92,11 @@ YAML
   # resolves its target per connection, and 500 lookups at once still overflow the DNS server's
   # socket now and then (even fully qualified, which already cut eight queries per connection to
   # one); each drop costs the resolver's 5 s retry, landing at random in either client's run.
-  relay_pod echo 10.96.0.11 7000
+  # One echo relay per mode: each mode opens some 9000 connections through it (kubelet -> relay
+  # -> echo, all in the relay pod's network namespace), and their TIME_WAIT ports slowed the next
+  # mode's connects when both shared one namespace's port range.
+  local mode
+  for mode in $MODES; do relay_pod "echo-$mode" 10.96.0.11 7000; done
   BULK_PORT=$RELAY_PORT
   ECHO_PORT=$RELAY_PORT
   # The relay's listen() follows its start by a moment.
@@ -172,7 +176,7 @@ run_mode() {
   done
 
   for impl in engine kubectl; do
-    start_forward "$impl" "$mode" echo "$ECHO_PORT" "$RUN/$mode/$impl/forward-echo.log"
+    start_forward "$impl" "$mode" "echo-$mode" "$ECHO_PORT" "$RUN/$mode/$impl/forward-echo.log"
     pid[$impl]=$FWD_PID port[$impl]=$FWD_PORT
   done
   echo "== $mode: latency, $RUNS x $LATENCY_COUNT x connect + 1-byte echo per client"
