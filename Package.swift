@@ -64,6 +64,7 @@ let package = Package(
     .target(
       name: "KubeSandbox",
       dependencies: [
+        "ChildProcess",  // `up` starts the server as a daemon
         "Kubelet",  // the node's kubelet API
         "NodeAgent",  // runs the pods (ClusterNode)
         "SandboxNetwork",  // namespaces, cluster DNS, seeded services
@@ -89,7 +90,9 @@ let package = Package(
     .executableTarget(name: "kftray-relay", dependencies: ["KFTrayRelay"], exclude: ["Containerfile"]),
     // The sandbox cluster network: namespaces, bridge, cluster DNS (dnsmasq) and seeded services,
     // built with iproute2. Foundation and Glibc only.
-    .target(name: "SandboxNetwork"),
+    // posix_spawn with a clean signal state, for everything that starts processes.
+    .target(name: "ChildProcess"),
+    .target(name: "SandboxNetwork", dependencies: ["ChildProcess"]),
     // The seeded services' server (TCP echo, HTTP hello, UDP echo): POSIX sockets and threads.
     .target(name: "TestServer"),
     .executableTarget(
@@ -97,7 +100,7 @@ let package = Package(
       dependencies: ["TestServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     // The node agent: a kubelet for local processes, talking to its API server only through KubeClient.
     // It serves its pods through the kubelet API (`Kubelet`), as a kubelet does.
-    .target(name: "NodeAgent", dependencies: ["KubeClient", "Kubelet"]),
+    .target(name: "NodeAgent", dependencies: ["ChildProcess", "KubeClient", "Kubelet"]),
     .executableTarget(
       name: "kftray-node",
       dependencies: [
@@ -113,7 +116,7 @@ let package = Package(
         "Benchmarks", "PortForward", "KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     // Shared by the test targets: a sandbox cluster per test process, and running the built binaries.
-    .target(name: "TestSupport", dependencies: ["KubeClient"], path: "Tests/TestSupport"),
+    .target(name: "TestSupport", dependencies: ["ChildProcess", "KubeClient"], path: "Tests/TestSupport"),
     .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "TestSupport"]),
     .testTarget(
       name: "KubeSandboxTests",

@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -64,34 +65,16 @@ enum ProgramRunner {
     return fd
   }
 
-  /// stdin from /dev/null, stdout and stderr to `output`. The child gets an empty signal mask and
-  /// default signal actions: spawned from a thread that blocks signals, it would otherwise ignore
-  /// the SIGTERM that is meant to stop it.
+  /// stdout and stderr to `output`, with a fixed, small environment: nothing of the caller's
+  /// (proxies, locale) leaks into the cluster.
   private static func spawn(_ arguments: [String], output: Int32) throws(NetworkError) -> pid_t {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_adddup2(&actions, output, 1)
-    posix_spawn_file_actions_adddup2(&actions, output, 2)
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var empty = sigset_t()
-    sigemptyset(&empty)
-    posix_spawnattr_setsigmask(&attributes, &empty)
-    var all = sigset_t()
-    sigfillset(&all)
-    posix_spawnattr_setsigdefault(&attributes, &all)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    // A fixed, small environment: nothing of the caller's (proxies, locale) leaks into the cluster.
-    let envp: [UnsafeMutablePointer<CChar>?] = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"].map { (entry: String) in strdup(entry) } + [nil]
-    defer { envp.forEach { free($0) } }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
-    guard rc == 0 else { throw .spawnFailed(command: arguments, reason: String(cString: strerror(rc))) }
-    return pid
+    do {
+      return try ChildSpawn(
+        executable: arguments[0], arguments: Array(arguments.dropFirst()),
+        environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"], stdout: .descriptor(output)
+      ).start()
+    } catch {
+      throw .spawnFailed(command: arguments, reason: error.reason)
+    }
   }
 }

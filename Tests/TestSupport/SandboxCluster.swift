@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import KubeClient
 import Synchronization
@@ -218,37 +219,12 @@ public func waitForLoopbackPort(_ port: Int, seconds: Double = 10) async throws 
   throw SandboxError("nothing listens on 127.0.0.1:\(port)")
 }
 
-/// posix_spawn with stdin from /dev/null and output to files. The child gets an empty signal mask
-/// and default signal actions: spawned from a test thread (whose mask blocks signals), it would
-/// otherwise ignore the SIGTERM that stops it.
+/// Starts a program with stdin from /dev/null and output appended to files (stderr to stdout's
+/// file when nil), with a clean signal state (see `ChildSpawn`).
 public func spawn(_ executable: String, _ arguments: [String], environment: [String]?, stdout: String, stderr: String?) throws -> pid_t {
-  var actions = posix_spawn_file_actions_t()
-  posix_spawn_file_actions_init(&actions)
-  defer { posix_spawn_file_actions_destroy(&actions) }
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-  posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-  if let stderr {
-    posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-  } else {
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+  var child = ChildSpawn(executable: executable, arguments: arguments, environment: environment, stdout: .file(stdout))
+  if let stderr { child.stderr = .file(stderr) }
+  do { return try child.start() } catch {
+    throw SandboxError("cannot run \(executable): \(error.reason)")
   }
-  var attributes = posix_spawnattr_t()
-  posix_spawnattr_init(&attributes)
-  defer { posix_spawnattr_destroy(&attributes) }
-  var empty = sigset_t()
-  sigemptyset(&empty)
-  posix_spawnattr_setsigmask(&attributes, &empty)
-  var all = sigset_t()
-  sigfillset(&all)
-  posix_spawnattr_setsigdefault(&attributes, &all)
-  posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-  let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-  defer { argv.forEach { free($0) } }
-  let envStrings = environment ?? ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
-  let envp: [UnsafeMutablePointer<CChar>?] = envStrings.map { strdup($0) } + [nil]
-  defer { envp.forEach { free($0) } }
-  var pid: pid_t = 0
-  let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-  guard rc == 0 else { throw SandboxError("cannot run \(executable): \(String(cString: strerror(rc)))") }
-  return pid
 }

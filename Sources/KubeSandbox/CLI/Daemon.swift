@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import SandboxNetwork
 
@@ -130,52 +131,15 @@ public enum Daemon {
     return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(30).joined(separator: "\n")
   }
 
+  /// posix_spawn in a new session (`setsid`), stdin from /dev/null, stdout and stderr appended to `log`.
   /// Nothing but 0-2 may leak into the daemon: an inherited descriptor keeps whatever it belongs to open
   /// for the daemon's lifetime (a caller's pipe, or the socket whose EOF Foundation's
-  /// `Process.waitUntilExit` waits for when `up` itself was started by `Process`). Swift does not import
-  /// `posix_spawn_file_actions_addclosefrom_np`, and `up` exits right after spawning, so flagging its
-  /// own descriptors close-on-exec is the simple equivalent.
-  private static func markDescriptorsCloseOnExec() {
-    guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
-    for name in names {
-      guard let descriptor = Int32(name), descriptor > 2 else { continue }
-      let flags = fcntl(descriptor, F_GETFD)
-      if flags >= 0 { _ = fcntl(descriptor, F_SETFD, flags | FD_CLOEXEC) }
-    }
-  }
-
-  /// glibc's `POSIX_SPAWN_SETSID` (0x80); Swift does not import it because it is guarded by `__USE_GNU`.
-  private static let posixSpawnSetSID: Int16 = 0x80
-
-  /// posix_spawn in a new session (`setsid`), stdin from /dev/null, stdout and stderr appended to `log`.
+  /// `Process.waitUntilExit` waits for when `up` itself was started by `Process`).
   static func spawnDetached(_ arguments: [String], log: String) throws -> Int32 {
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    // A new session, default signal dispositions and an empty signal mask: `up` may run on a thread that
-    // blocks signals (Dispatch and Swift concurrency workers do), and a daemon inheriting that mask would
-    // never see `down`'s SIGTERM.
-    var emptyMask = sigset_t()
-    sigemptyset(&emptyMask)
-    var allSignals = sigset_t()
-    sigfillset(&allSignals)
-    posix_spawnattr_setsigmask(&attributes, &emptyMask)
-    posix_spawnattr_setsigdefault(&attributes, &allSignals)
-    posix_spawnattr_setflags(
-      &attributes, posixSpawnSetSID | Int16(POSIX_SPAWN_SETSIGMASK) | Int16(POSIX_SPAWN_SETSIGDEF))
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    markDescriptorsCloseOnExec()
-
-    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-    defer { for pointer in argv { free(pointer) } }
-    var pid: pid_t = 0
-    let result = posix_spawn(&pid, arguments[0], &actions, &attributes, &argv, environ)
-    guard result == 0 else { throw Failure.spawnFailed(result) }
-    return pid
+    var spawn = ChildSpawn(
+      executable: arguments[0], arguments: Array(arguments.dropFirst()), environment: nil, stdout: .file(log))
+    spawn.grouping = .newSession
+    spawn.closeOtherDescriptors = true
+    do { return try spawn.start() } catch { throw Failure.spawnFailed(error.code) }
   }
 }
