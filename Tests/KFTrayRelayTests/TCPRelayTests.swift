@@ -146,6 +146,13 @@ func startRelay(
     let relay = try startRelay(.tcp, targetPort: server.port, log: logs.log)
     let connection = try TestConnection(port: relay.port)
     try connection.send([1, 2, 3])
+    // Shutdown must find the connection accepted, not still in the listen backlog (where closing
+    // the listener resets it): on a loaded machine the accept can trail the client's connect.
+    var accepted = 0
+    while !logs.all.contains(where: { $0.contains("tcp open:") }) && accepted < 3000 {
+      usleep(10_000)
+      accepted += 1
+    }
     let stopping = Background { relay.shutdown(grace: .seconds(60)) }
     // Once the relay has stopped accepting, this connection keeps working until it ends by itself.
     var waited = 0
