@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-version=v$(sed -n 's/.*static let current = "\(.*\)"/\1/p' Sources/kubectl-kftray/KFTrayCommand.swift)
+version=v$(sed -n 's/.*static let current = "\(.*\)"/\1/p' Sources/KFTray/PluginVersion.swift)
 base_url=${RELEASE_URL_BASE:-https://github.com/kubectl-kftray/kubectl-kftray/releases/download}
 case "$(uname -m)" in
   x86_64) arch=amd64 ;;

@@ -1,4 +1,5 @@
 import ArgumentParser
+import KFTray
 import Foundation
 import KubeClient
 
@@ -32,24 +33,5 @@ struct KFTrayCommand: AsyncParsableCommand {
     } catch {
       exit(withError: error)
     }
-  }
-}
-
-enum PluginVersion {
-  static let current = "0.1.0"
-  static var userAgent: String {
-    #if arch(x86_64)
-      let arch = "amd64"
-    #elseif arch(arm64)
-      let arch = "arm64"
-    #else
-      let arch = "unknown"
-    #endif
-    #if os(Linux)
-      let os = "linux"
-    #else
-      let os = "darwin"
-    #endif
-    return "kubectl-kftray/v\(current) (\(os)/\(arch))"
   }
 }

@@ -106,7 +106,7 @@ public struct KubeAPI: Sendable {
 
   // MARK: Plumbing
 
-  func call<T: Decodable>(
+  package func call<T: Decodable>(
     _ method: String, _ path: APIPath, body: Data? = nil, contentType: String? = nil, as type: T.Type, what: String
   ) async throws(KubeError) -> T {
     let response = try await send(method, path, body: body, contentType: contentType)
@@ -117,7 +117,7 @@ public struct KubeAPI: Sendable {
     }
   }
 
-  func send(_ method: String, _ path: APIPath, body: Data? = nil, contentType: String? = nil) async throws(KubeError) -> HTTPResponse {
+  package func send(_ method: String, _ path: APIPath, body: Data? = nil, contentType: String? = nil) async throws(KubeError) -> HTTPResponse {
     let creds = try await requestCredentials()
     var headers = [HTTPHeader("Accept", "application/json")]
     if let contentType { headers.append(HTTPHeader("Content-Type", contentType)) }
@@ -166,7 +166,7 @@ public struct KubeAPI: Sendable {
     throw .api(APIStatus.decode(from: body, httpStatus: head.status), httpStatus: head.status)
   }
 
-  func encode<T: Encodable>(_ value: T) throws(KubeError) -> Data {
+  package func encode<T: Encodable>(_ value: T) throws(KubeError) -> Data {
     do {
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.sortedKeys]

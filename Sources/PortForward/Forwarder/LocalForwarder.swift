@@ -1,4 +1,5 @@
 import Foundation
+import PortForwardCodecs
 import Synchronization
 
 /// What happened to a local connection (for logs like kubectl's "Handling connection for L").

@@ -1,4 +1,5 @@
 import Foundation
+import PortForwardCodecs
 
 #if canImport(Glibc)
   import Glibc

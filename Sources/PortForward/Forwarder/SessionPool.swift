@@ -1,4 +1,5 @@
 import Foundation
+import PortForwardCodecs
 import KubeClient
 import Synchronization
 

@@ -1,4 +1,5 @@
 import Foundation
+import PortForwardCodecs
 import Synchronization
 
 /// What `ForwardedStream.read` has for the local side.

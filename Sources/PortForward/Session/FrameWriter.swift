@@ -1,4 +1,5 @@
 import Foundation
+import PortForwardCodecs
 import Synchronization
 
 /// The session's only writer. Everything that touches the outbound side happens under one lock:

@@ -1,4 +1,5 @@
 import Foundation
+import PortForwardCodecs
 import KubeClient
 
 /// How the port-forward request reaches the pod.

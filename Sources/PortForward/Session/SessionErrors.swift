@@ -1,4 +1,5 @@
 import Foundation
+import PortForwardCodecs
 import KubeClient
 
 /// Why opening a port-forward session failed.

@@ -1,4 +1,5 @@
 import Foundation
+import PortForwardCodecs
 import Synchronization
 
 /// Counters of one session (a snapshot).

@@ -1,4 +1,5 @@
 import ArgumentParser
+import KFTray
 
 /// Subcommands whose issue has not landed yet. They parse kubectl's connection flags like the
 /// finished ones will, so scripts written against them fail for the honest reason.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import KFTray
 import Foundation
 import KubeClient
 

@@ -1,6 +1,0 @@
-import Kubelet
-
-/// The agent's pods as its kubelet API serves them (logs, port-forward): only while it runs them.
-extension NodeAgent: KubeletPodDirectory {
-  public func pod(namespace: String, name: String) -> KubeletPod? { runningPod(namespace: namespace, name: name) }
-}

@@ -1,0 +1,183 @@
+import Foundation
+import KubeClient
+import PortForward
+import PortForwardCodecs
+import Synchronization
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Collects a forwarder's events (the stream is drained by a task for the forwarder's life).
+final class ForwardEventLog: Sendable {
+  private let events = Mutex<[ForwardEvent]>([])
+
+  init(_ forwarder: PortForwarder) {
+    let stream = forwarder.events
+    Task { [self] in
+      for await event in stream { record(event) }
+    }
+  }
+
+  private func record(_ event: ForwardEvent) {
+    events.withLock { $0.append(event) }
+  }
+
+  var all: [ForwardEvent] { events.withLock { $0 } }
+
+  /// connection id → session id, from `connectionOpened`.
+  var sessionOf: [Int: Int] {
+    var out: [Int: Int] = [:]
+    for case .connectionOpened(let connection, _, let session) in all { out[connection] = session }
+    return out
+  }
+
+  var failures: [(connection: Int, reason: ForwardedStreamError)] {
+    all.compactMap { if case .connectionFailed(let c, _, let r, _, _, _) = $0 { return (c, r) } else { return nil } }
+  }
+}
+
+/// `PortForwarder` (sharding, control API) against the sandbox's API server and kubelet.
+@Suite("Port forwarder: sharding and control API")
+struct PortForwarderTests {
+  static let transports: [PortForwardTransport] = [.webSocket, .spdy]
+
+  static func start(
+    _ fixture: PodFixture, pod: String, port: UInt16, transport: PortForwardTransport,
+    configure: (inout PortForwarderOptions) -> Void = { _ in }
+  ) async throws -> PortForwarder {
+    var options = PortForwarderOptions()
+    configure(&options)
+    return try await PortForwarder.start(
+      target: ForwardTarget(api: fixture.api, namespace: PodFixture.namespace, pod: pod, remotePort: port, transport: transport),
+      options: options)
+  }
+
+  /// One connection is never read: its bytes pile up in its receive buffer while many other
+  /// connections, spread over several sessions, keep echoing. Then the stalled one passes its
+  /// 4 MiB cap and only it is reset.
+  @Test(arguments: transports)
+  func stalledStreamDoesNotFreezeTheOthersAndConnectionsSpread(transport: PortForwardTransport) async throws {
+    let fixture = try await PodFixture.shared()
+    let echo = EchoPort()
+    let pod = try await fixture.createPod("shard", port: echo.port)
+    let forwarder = try await Self.start(fixture, pod: pod, port: echo.port, transport: transport) {
+      $0.maxSessions = 3
+      $0.connectionsPerSession = 2
+    }
+    let log = ForwardEventLog(forwarder)
+
+    // The stalled connection: 2 MiB echoed back and never read (below the cap, so it stays open).
+    let stalled = try connectLoopback(forwarder.localPort, timeoutSeconds: 60)
+    defer { close(stalled) }
+    #expect(sendAll(stalled, randomBytes(2 << 20)))
+    #expect(try await eventually { forwarder.statistics.bytesToPod >= 2 << 20 })
+    let stalledID = try #require(log.sessionOf.keys.min())
+
+    // Two waves of concurrent echoes; the first makes the pool grow, the second lands on the shards.
+    for wave in 0..<2 {
+      let results = try await withThrowingTaskGroup(of: (Bool, Bool).self) { group in
+        for _ in 0..<6 {
+          group.addTask {
+            let payload = randomBytes(256 * 1024)
+            let result = try await exchange(port: forwarder.localPort, payload: payload)
+            return (result.eof, sameBytes(result.received, payload))
+          }
+        }
+        var all: [(Bool, Bool)] = []
+        for try await r in group { all.append(r) }
+        return all
+      }
+      #expect(
+        results.allSatisfy { $0.0 && $0.1 },
+        "wave \(wave): \(results); sessions \(log.sessionOf); \(forwarder.statistics); \(log.all.filter { if case .connectionOpened = $0 { false } else { true } })")
+    }
+    // The stalled connection is still open: nothing failed, nothing froze.
+    #expect(log.failures.isEmpty, "\(log.failures)")
+    let sessionsUsed = Set(log.sessionOf.values)
+    #expect(sessionsUsed.count > 1, "connections per session: \(log.sessionOf)")
+    #expect(forwarder.statistics.sessionsOpened > 1, "\(forwarder.statistics)")
+
+    // Now past the cap: more echo than 4 MiB piles up; only that connection is reset.
+    let more = await onThread { sendAll(stalled, randomBytes(16 << 20)) }
+    _ = more  // the send fails once the forwarder resets the socket, or succeeds into buffers
+    #expect(
+      try await eventually(seconds: 30) {
+        log.failures.contains { $0.connection == stalledID && $0.reason == .receiveBufferOverflow(limit: 4 << 20) }
+      }, "\(log.failures)")
+    let payload = randomBytes(64 * 1024)
+    let after = try await exchange(port: forwarder.localPort, payload: payload)
+    #expect(after.eof && sameBytes(after.received, payload), "\(after.received.count) bytes; \(log.failures); \(log.sessionOf)")
+    #expect(forwarder.statistics.failedConnections == 1, "\(forwarder.statistics)")
+
+    await forwarder.stop()
+    await fixture.deletePod(pod)
+  }
+
+  @Test(arguments: transports)
+  func statisticsEventsAndTheKubeletsErrorText(transport: PortForwardTransport) async throws {
+    let fixture = try await PodFixture.shared()
+    // The pod's echo server listens on another port: this one is refused inside the pod.
+    let echo = EchoPort()
+    let closed = closedPodPort(besides: echo)
+    let pod = try await fixture.createPod("refused", port: echo.port)
+    let forwarder = try await Self.start(fixture, pod: pod, port: closed, transport: transport)
+    let log = ForwardEventLog(forwarder)
+    #expect(forwarder.addresses.map(\.address).contains("127.0.0.1"))
+
+    let fd = try connectLoopback(forwarder.localPort, timeoutSeconds: 20)
+    _ = await onThread { readToEnd(fd) }
+    close(fd)
+    #expect(try await eventually { !log.failures.isEmpty })
+    guard case .remote(let text)? = log.failures.first?.reason else {
+      Issue.record("expected the kubelet's error text, got \(log.all)")
+      return
+    }
+    #expect(text.contains("error forwarding port \(closed) to pod"), "\(text)")
+    let stats = forwarder.statistics
+    #expect(stats.totalConnections == 1 && stats.failedConnections == 1 && stats.openConnections == 0, "\(stats)")
+    #expect(stats.sessions == 1, "\(stats)")
+    let first = log.all.first
+    #expect(first == .listening(forwarder.addresses), "\(log.all)")
+
+    await forwarder.stop()
+    #expect(try await eventually { log.all.last == .stopped }, "\(log.all)")
+    #expect(throws: (any Error).self) { try connectLoopback(forwarder.localPort, timeoutSeconds: 5) }
+    await fixture.deletePod(pod)
+  }
+
+  @Test(arguments: transports)
+  func replaceTargetKeepsTheListener(transport: PortForwardTransport) async throws {
+    let fixture = try await PodFixture.shared()
+    let echo = EchoPort()
+    let first = try await fixture.createPod("old", port: echo.port)
+    let second = try await fixture.createPod("new", port: echo.port)
+    let forwarder = try await Self.start(fixture, pod: first, port: echo.port, transport: transport)
+    let log = ForwardEventLog(forwarder)
+    let port = forwarder.localPort
+
+    let payload = randomBytes(128 * 1024)
+    let before = try await exchange(port: port, payload: payload)
+    #expect(before.eof && sameBytes(before.received, payload))
+
+    try await forwarder.replaceTarget(pod: second)
+    #expect(forwarder.pod == second)
+    #expect(forwarder.localPort == port)
+    let after = try await exchange(port: port, payload: payload)
+    #expect(after.eof && sameBytes(after.received, payload))
+    // The new connection ran on the new pod's session, and the old session was closed once idle.
+    let opened = log.all.compactMap { e -> (Int, String)? in
+      if case .sessionOpened(let id, let pod, _) = e { return (id, pod) } else { return nil }
+    }
+    let newSession = try #require(opened.first { $0.1 == second }?.0)
+    #expect(log.sessionOf[log.sessionOf.keys.max()!] == newSession, "\(log.all)")
+    #expect(try await eventually { log.all.contains(.sessionClosed(session: opened[0].0)) }, "\(log.all)")
+    #expect(forwarder.statistics.sessions == 1)
+
+    await forwarder.stop()
+    await fixture.deletePod(first)
+    await fixture.deletePod(second)
+  }
+}
