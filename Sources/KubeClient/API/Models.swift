@@ -60,6 +60,27 @@ public struct PodSpec: Codable, Sendable, Equatable {
   public var schedulerName: String?
 
   public init(containers: [Container]) { self.containers = containers }
+
+  private enum CodingKeys: String, CodingKey {
+    case containers, restartPolicy, activeDeadlineSeconds, terminationGracePeriodSeconds, automountServiceAccountToken
+    case nodeName, nodeSelector, securityContext, imagePullSecrets, tolerations, schedulerName
+  }
+
+  /// `"containers": null` is Go's nil slice (a zero-value PodSpec serialises it so): read as empty.
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    containers = try c.decodeIfPresent([Container].self, forKey: .containers) ?? []
+    restartPolicy = try c.decodeIfPresent(String.self, forKey: .restartPolicy)
+    activeDeadlineSeconds = try c.decodeIfPresent(Int.self, forKey: .activeDeadlineSeconds)
+    terminationGracePeriodSeconds = try c.decodeIfPresent(Int.self, forKey: .terminationGracePeriodSeconds)
+    automountServiceAccountToken = try c.decodeIfPresent(Bool.self, forKey: .automountServiceAccountToken)
+    nodeName = try c.decodeIfPresent(String.self, forKey: .nodeName)
+    nodeSelector = try c.decodeIfPresent([String: String].self, forKey: .nodeSelector)
+    securityContext = try c.decodeIfPresent(PodSecurityContext.self, forKey: .securityContext)
+    imagePullSecrets = try c.decodeIfPresent([LocalObjectReference].self, forKey: .imagePullSecrets)
+    tolerations = try c.decodeIfPresent([Toleration].self, forKey: .tolerations)
+    schedulerName = try c.decodeIfPresent(String.self, forKey: .schedulerName)
+  }
 }
 
 public struct LocalObjectReference: Codable, Sendable, Equatable {
@@ -355,6 +376,21 @@ public enum WatchEventType: String, Codable, Sendable {
   case deleted = "DELETED"
   case bookmark = "BOOKMARK"
   case error = "ERROR"
+}
+
+/// An object a watch can carry. A BOOKMARK's object is the resource's zero value with only metadata
+/// set (`resourceVersion`, and for the end of the initial events the `k8s.io/initial-events-end`
+/// annotation): watch decoding reads that metadata alone and builds the event's object from it, never
+/// decoding a bookmark as a full object.
+public protocol WatchableObject: Decodable, Sendable {
+  init(bookmark metadata: ObjectMeta)
+}
+
+extension Pod: WatchableObject {
+  public init(bookmark metadata: ObjectMeta) {
+    self.metadata = metadata
+    self.spec = nil
+  }
 }
 
 public struct WatchEvent<Object: Sendable>: Sendable {

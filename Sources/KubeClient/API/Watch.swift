@@ -108,13 +108,14 @@ struct PodSetTracker {
 }
 
 /// Turns a watch response body (one JSON object per line, chunk boundaries anywhere) into events.
-enum WatchDecoder<Object: Decodable & Sendable> {
+enum WatchDecoder<Object: WatchableObject> {
   private struct Envelope<T: Decodable>: Decodable {
     var type: String
     var object: T
   }
 
   private struct TypeOnly: Decodable { var type: String }
+  private struct MetadataOnly: Decodable { var metadata: ObjectMeta? }
 
   static func decode(line: Data) throws(KubeError) -> WatchEvent<Object> {
     let decoder = JSONDecoder()
@@ -125,6 +126,14 @@ enum WatchDecoder<Object: Decodable & Sendable> {
       let status = (try? decoder.decode(Envelope<APIStatus>.self, from: line).object)
         ?? APIStatus(message: "watch failed", reason: "InternalError", code: 500)
       throw .api(status, httpStatus: status.code ?? 500)
+    }
+    if kind == .bookmark {
+      // Only the metadata counts; the rest is the resource's zero value, whose required fields Go
+      // serialises as null.
+      guard let envelope = try? decoder.decode(Envelope<MetadataOnly>.self, from: line) else {
+        throw .decoding(what: "watch bookmark", detail: String(decoding: line.prefix(200), as: UTF8.self))
+      }
+      return WatchEvent(type: .bookmark, object: Object(bookmark: envelope.object.metadata ?? ObjectMeta()))
     }
     do {
       return WatchEvent(type: kind, object: try decoder.decode(Envelope<Object>.self, from: line).object)
