@@ -47,6 +47,17 @@ struct LoopHooks: Sendable {
   /// this thread, so it cannot race a connection being assigned to the session it closes).
   var maintenance: @Sendable () -> Void = {}
   var wantsMaintenance: @Sendable () -> Bool = { false }
+  /// How long an accepted connection may wait for a session when none is open (reconnecting, or
+  /// the pod being replaced) before it is closed; zero closes it at once.
+  var connectionWait: Duration = .zero
+}
+
+/// An accepted connection waiting for a session (`LoopHooks.connectionWait`).
+private struct WaitingConnection {
+  var fd: Int32
+  var id: Int
+  var listener: BoundAddress
+  var deadline: ContinuousClock.Instant
 }
 
 /// Shared between the loop thread and its owner.
@@ -134,6 +145,7 @@ final class ForwarderLoop {
   private let remotePort: UInt16
   private let sendHighWater: Int
   private var connections: [Int32: LocalConnection] = [:]
+  private var waiting: [WaitingConnection] = []
   private var nextID = 0
   /// One local read may carry several DATA frames: `sendData` splits it into ≤ 32 KiB frames and
   /// hands them over as one write (one lock, one wake-up of the connection's thread, one
@@ -196,7 +208,8 @@ final class ForwarderLoop {
       }
       let maintain = hooks.wantsMaintenance()
       // The drain notification wakes a throttled loop; the short timeout is only a safety net.
-      let timeout: Int32 = !throttledSessions.isEmpty ? 100 : (maintain ? 1000 : -1)
+      // Waiting connections are offered a session again every 50 ms.
+      let timeout: Int32 = !waiting.isEmpty ? 50 : !throttledSessions.isEmpty ? 100 : (maintain ? 1000 : -1)
       _ = poll(&fds, nfds_t(fds.count), timeout)
       if fds[0].revents != 0 { control.wakeup.drain() }
       for (i, listener) in listeners.enumerated() where fds[1 + i].revents != 0 { acceptAll(listener) }
@@ -215,12 +228,18 @@ final class ForwarderLoop {
           finish(connection, failure: nil, reset: true)
         }
       }
+      if !waiting.isEmpty { retryWaiting() }
       if maintain, ContinuousClock.now >= nextMaintenance {
         hooks.maintenance()
         nextMaintenance = ContinuousClock.now + .seconds(1)
       }
     }
     for connection in Array(connections.values) { finish(connection, failure: nil, reset: true) }
+    for w in waiting {
+      closeFD(w.fd)
+      hooks.event(.setupFailed(connection: w.id, .sessionNotOpen("the forward stopped")))
+    }
+    waiting = []
     listeners.forEach { closeFD($0.fd) }
   }
 
@@ -234,25 +253,54 @@ final class ForwarderLoop {
       nextID += 1
       let id = nextID
       hooks.event(.accepted(connection: id, listener: listener.bound))
-      let opened = hooks.chooseSession().flatMap { choice -> Result<(ForwardedStream, SessionChoice), ForwardedStreamError> in
-        do throws(ForwardedStreamError) {
-          return .success((try choice.session.openStreamPair(port: remotePort), choice))
-        } catch { return .failure(error) }
-      }
-      switch opened {
-      case .success(let (stream, choice)):
-        let connection = LocalConnection(id: id, fd: fd, stream: stream, choice: choice)
-        connections[fd] = connection
-        control.openConnections.add(1, ordering: .relaxed)
-        hooks.event(.opened(connection: id, listener: listener.bound, sessionID: choice.id))
-        stream.onReadable { [control] in control.markReady(fd) }
-        // The client often writes right after connecting: its first bytes then leave together
-        // with the stream pair's setup instead of a loop round later.
-        pumpToRemote(connection)
+      switch attach(fd: fd, id: id, listener: listener.bound) {
+      case .success: break
+      case .failure(.sessionNotOpen) where hooks.connectionWait > .zero:
+        waiting.append(
+          WaitingConnection(fd: fd, id: id, listener: listener.bound, deadline: .now + hooks.connectionWait))
       case .failure(let error):
         closeFD(fd)
         hooks.event(.setupFailed(connection: id, error))
       }
+    }
+  }
+
+  /// Offers the waiting connections a session again; those past their deadline are closed.
+  private func retryWaiting() {
+    let now = ContinuousClock.now
+    var still: [WaitingConnection] = []
+    for w in waiting {
+      switch attach(fd: w.fd, id: w.id, listener: w.listener) {
+      case .success: continue
+      case .failure(.sessionNotOpen) where now < w.deadline: still.append(w)
+      case .failure(let error):
+        closeFD(w.fd)
+        hooks.event(.setupFailed(connection: w.id, error))
+      }
+    }
+    waiting = still
+  }
+
+  /// Opens a stream pair for an accepted socket on the session the owner chooses.
+  private func attach(fd: Int32, id: Int, listener: BoundAddress) -> Result<Void, ForwardedStreamError> {
+    let opened = hooks.chooseSession().flatMap { choice -> Result<(ForwardedStream, SessionChoice), ForwardedStreamError> in
+      do throws(ForwardedStreamError) {
+        return .success((try choice.session.openStreamPair(port: remotePort), choice))
+      } catch { return .failure(error) }
+    }
+    switch opened {
+    case .success(let (stream, choice)):
+      let connection = LocalConnection(id: id, fd: fd, stream: stream, choice: choice)
+      connections[fd] = connection
+      control.openConnections.add(1, ordering: .relaxed)
+      hooks.event(.opened(connection: id, listener: listener, sessionID: choice.id))
+      stream.onReadable { [control] in control.markReady(fd) }
+      // The client often writes right after connecting: its first bytes then leave together
+      // with the stream pair's setup instead of a loop round later.
+      pumpToRemote(connection)
+      return .success(())
+    case .failure(let error):
+      return .failure(error)
     }
   }
 

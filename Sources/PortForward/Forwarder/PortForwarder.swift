@@ -41,6 +41,9 @@ public struct PortForwarderOptions: Sendable {
   public var sendHighWater = 256 << 10
   /// Waits between attempts to reopen a session after the last one was lost (the last repeats).
   public var reconnectDelays: [Duration] = [.milliseconds(200), .seconds(1), .seconds(2), .seconds(5)]
+  /// How long a new local connection waits for a session while none is open (reconnecting, or the
+  /// pod being replaced after `suspend`) before it is closed. Zero closes it at once.
+  public var connectionWait: Duration = .zero
   public var session = PortForwardSessionOptions()
 
   public init() {}
@@ -94,6 +97,33 @@ public enum PortForwarderError: Error, Sendable, CustomStringConvertible {
   }
 }
 
+/// Local listening sockets bound ahead of the forward that will use them, so that a port in use
+/// fails before anything is created in the cluster. Closed on deinit unless a forward took them.
+public final class LocalListeners: Sendable {
+  public let addresses: [BoundAddress]
+  fileprivate let fds: [Int32]
+  private let taken = Atomic<Bool>(false)
+
+  /// `addresses`: IPv4 or IPv6 literals; the default is 127.0.0.1 and ::1, where one of the two
+  /// failing is tolerated as kubectl does. `port` 0 lets the kernel pick (the same on every address).
+  public init(addresses: [String] = ["127.0.0.1", "::1"], port: UInt16) throws(ForwarderError) {
+    let bound = try LoopbackListener.listenAll(addresses: addresses, port: port)
+    self.addresses = bound.map(\.bound)
+    fds = bound.map(\.fd)
+  }
+
+  fileprivate func take() -> [ListenerFD]? {
+    guard taken.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else {
+      return nil
+    }
+    return zip(fds, addresses).map { ListenerFD(fd: $0, bound: $1) }
+  }
+
+  deinit {
+    if !taken.load(ordering: .sequentiallyConsistent) { fds.forEach(closeFD) }
+  }
+}
+
 /// A running forward: local listeners, a pool of sessions to one pod, and the loop between them.
 /// This is the control surface the `proxy` command drives.
 public final class PortForwarder: Sendable {
@@ -115,28 +145,41 @@ public final class PortForwarder: Sendable {
     target: ForwardTarget, listen: [String] = ["127.0.0.1", "::1"], localPort: UInt16 = 0,
     options: PortForwarderOptions = PortForwarderOptions()
   ) async throws(PortForwarderError) -> PortForwarder {
+    let listeners: LocalListeners
+    do { listeners = try LocalListeners(addresses: listen, port: localPort) } catch { throw .listen(error) }
+    return try await start(target: target, listeners: listeners, options: options)
+  }
+
+  /// Opens the first session, then serves `listeners` (bound earlier; each can serve one forward).
+  public static func start(
+    target: ForwardTarget, listeners: LocalListeners, options: PortForwarderOptions = PortForwarderOptions()
+  ) async throws(PortForwarderError) -> PortForwarder {
+    guard let fds = listeners.take() else { throw .listen(.socket("these listeners already serve a forward")) }
     let first: PortForwardSession
     do {
       first = try await PortForwardSession.open(
         api: target.api, namespace: target.namespace, pod: target.pod, transport: target.transport,
         options: options.session)
-    } catch { throw .open(error) }
+    } catch {
+      fds.forEach { closeFD($0.fd) }
+      throw .open(error)
+    }
     do {
-      return try PortForwarder(target: target, first: first, listen: listen, localPort: localPort, options: options)
+      return try PortForwarder(target: target, first: first, listeners: fds, options: options)
     } catch {
       first.close()
+      fds.forEach { closeFD($0.fd) }
       throw .listen(error)
     }
   }
 
   private init(
-    target: ForwardTarget, first: PortForwardSession, listen: [String], localPort: UInt16, options: PortForwarderOptions
+    target: ForwardTarget, first: PortForwardSession, listeners: [ListenerFD], options: PortForwarderOptions
   ) throws(ForwarderError) {
     let (events, emit) = AsyncStream<ForwardEvent>.makeStream(bufferingPolicy: .bufferingNewest(4096))
     self.events = events
     self.emit = emit
     let control = try LoopControl()
-    let listeners = try LoopbackListener.listenAll(addresses: listen, port: localPort)
     addresses = listeners.map(\.bound)
     self.control = control
     let pool = SessionPool(target: target, options: options, emit: { emit.yield($0) })
@@ -175,9 +218,10 @@ public final class PortForwarder: Sendable {
         }
       },
       maintenance: { pool.closeIdle() },
-      wantsMaintenance: { pool.wantsMaintenance })
+      wantsMaintenance: { pool.wantsMaintenance },
+      connectionWait: options.connectionWait)
     ForwarderLoop.start(
-      control: control, hooks: hooks, listeners: listeners.map { ListenerFD(fd: $0.fd, bound: $0.bound) },
+      control: control, hooks: hooks, listeners: listeners,
       remotePort: target.remotePort, sendHighWater: options.sendHighWater, done: { loopDone.finish() })
   }
 
@@ -206,6 +250,13 @@ public final class PortForwarder: Sendable {
     let session = try await PortForwardSession.open(
       api: target.api, namespace: target.namespace, pod: pod, transport: target.transport, options: pool.options.session)
     pool.install(session, pod: pod)
+  }
+
+  /// The pod is going away: its sessions take no new connection (they close once their
+  /// connections end) and none is reopened to it. New connections wait up to
+  /// `PortForwarderOptions.connectionWait` for `replaceTarget` to bring a session to its successor.
+  public func suspend() {
+    pool.suspend()
   }
 
   /// Uses a session the caller opened (to any pod) for new connections, as `replaceTarget` does.

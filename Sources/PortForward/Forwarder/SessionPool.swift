@@ -26,6 +26,9 @@ final class SessionPool: Sendable {
     var opened = 0
     var stopped = false
     var reconnecting = false
+    /// Set by `suspend`: the pod is going away, no session takes new connections and none is
+    /// reopened to it until `install(_:pod:)` brings a session to its successor.
+    var suspended = false
   }
 
   let options: PortForwarderOptions
@@ -58,6 +61,7 @@ final class SessionPool: Sendable {
       var best: (member: Member, load: Int)?
       var fallback: (member: Member, load: Int)?
       var live = 0
+      if s.suspended { return (nil, false) }
       for m in s.members where m.generation == s.generation && m.session.state == .open {
         live += 1
         let load = m.session.statistics.connectionsActive
@@ -76,7 +80,8 @@ final class SessionPool: Sendable {
     }
     if grow { openShard() }
     if let choice { return .success(choice) }
-    return .failure(.sessionNotOpen("no session to the pod is open (reconnecting)"))
+    let why = state.withLock { $0.suspended } ? "waiting for a new relay pod" : "no session to the pod is open (reconnecting)"
+    return .failure(.sessionNotOpen(why))
   }
 
   var wantsMaintenance: Bool {
@@ -125,6 +130,7 @@ final class SessionPool: Sendable {
       if let pod {
         s.generation += 1
         s.pod = pod
+        s.suspended = false
       }
       return add(session, &s)
     }
@@ -133,6 +139,15 @@ final class SessionPool: Sendable {
       return
     }
     emit(.sessionOpened(session: id, pod: session.pod, transport: session.transport))
+  }
+
+  /// Retires every session (they close once their connections end) and takes no new connection
+  /// until `install(_:pod:)` brings a session to another pod.
+  func suspend() {
+    state.withLock { s in
+      s.suspended = true
+      s.generation += 1
+    }
   }
 
   /// Closes every session; later opens are closed at once.
@@ -214,7 +229,10 @@ final class SessionPool: Sendable {
       attempt += 1
       try? await Task.sleep(for: delay)
       let pod = currentPod
-      if state.withLock({ $0.stopped }) { break }
+      let (stopped, suspended) = state.withLock { ($0.stopped, $0.suspended) }
+      if stopped { break }
+      // The owner is bringing up a new pod; its `install` ends the wait.
+      if suspended { continue }
       switch await open(pod: pod) {
       case .success(let session):
         let id = state.withLock { s -> Int? in
