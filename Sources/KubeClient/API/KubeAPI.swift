@@ -40,6 +40,21 @@ public struct KubeAPI: Sendable {
     return try await call("POST", path, body: body, contentType: "application/json", as: Pod.self, what: "pod creation")
   }
 
+  /// Creates a pod from a JSON manifest, sent as given: fields the `Pod` model does not carry
+  /// (probes, a user's merge patch) reach the server too.
+  public func createPod(manifest: Data, namespace: String, dryRun: Bool = false) async throws(KubeError) -> Pod {
+    let path = APIPath.pods(namespace: namespace).adding("dryRun", dryRun ? "All" : nil).adding("fieldManager", fieldManager)
+    return try await call("POST", path, body: manifest, contentType: "application/json", as: Pod.self, what: "pod creation")
+  }
+
+  /// The core/v1 Events about one object, oldest first, as `kubectl describe` shows them.
+  public func events(namespace: String, involvedObjectName name: String, kind: String = "Pod") async throws(KubeError) -> [Event] {
+    let path = APIPath("/api/v1/namespaces/\(APIPath.segment(namespace))/events")
+      .adding("fieldSelector", "involvedObject.name=\(name),involvedObject.kind=\(kind)")
+    let list = try await call("GET", path, as: EventList.self, what: "event list")
+    return list.items.sorted { ($0.lastTimestamp ?? $0.eventTime ?? "") < ($1.lastTimestamp ?? $1.eventTime ?? "") }
+  }
+
   public func pod(_ name: String, namespace: String) async throws(KubeError) -> Pod {
     try await call("GET", APIPath.pod(name, namespace: namespace), as: Pod.self, what: "pod \(name)")
   }

@@ -402,3 +402,19 @@ public struct WatchEvent<Object: Sendable>: Sendable {
   }
 }
 extension WatchEvent: Equatable where Object: Equatable {}
+
+/// A core/v1 Event: what the scheduler and the kubelet say about an object.
+public struct Event: Codable, Sendable, Equatable {
+  public var metadata: ObjectMeta
+  public var type: String?
+  public var reason: String?
+  public var message: String?
+  public var count: Int?
+  public var firstTimestamp: String?
+  public var lastTimestamp: String?
+  public var eventTime: String?
+}
+
+public struct EventList: Codable, Sendable {
+  public var items: [Event]
+}

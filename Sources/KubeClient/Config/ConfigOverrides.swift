@@ -88,8 +88,8 @@ public enum RequestTimeout {
 
 /// Go's `time.ParseDuration`: an optional sign, then one or more decimal numbers each followed by a
 /// unit (ns, us, µs, ms, s, m, h). A bare "0" is valid; any other unit-less number is not.
-enum GoDuration {
-  static func parse(_ text: String) -> Duration? {
+public enum GoDuration {
+  public static func parse(_ text: String) -> Duration? {
     var rest = Substring(text)
     var negative = false
     if let first = rest.first, first == "-" || first == "+" {

@@ -8,11 +8,11 @@ import Foundation
 
 /// An IP address with Go's `net.IP` comparisons: an IPv4 address and its IPv4-mapped IPv6 form are
 /// the same address, and an IPv4 CIDR only contains IPv4 addresses.
-struct IPAddress: Sendable, Equatable {
+public struct IPAddress: Sendable, Equatable {
   /// Always 16 bytes (IPv4 stored IPv4-mapped, as Go does).
-  let bytes: [UInt8]
+  public let bytes: [UInt8]
 
-  init?(_ text: String) {
+  public init?(_ text: String) {
     var v4 = in_addr()
     if inet_pton(AF_INET, text, &v4) == 1 {
       let b = withUnsafeBytes(of: &v4) { Array($0) }
@@ -32,7 +32,7 @@ struct IPAddress: Sendable, Equatable {
     bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff ? Array(bytes[12...]) : nil
   }
 
-  var isLoopback: Bool {
+  public var isLoopback: Bool {
     if let v4 = ipv4 { return v4[0] == 127 }
     return bytes == [UInt8](repeating: 0, count: 15) + [1]
   }

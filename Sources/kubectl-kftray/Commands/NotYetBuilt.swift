@@ -15,15 +15,6 @@ extension NotYetBuilt {
   }
 }
 
-struct ProxyCommand: NotYetBuilt {
-  static let configuration = CommandConfiguration(
-    commandName: "proxy",
-    abstract: "Forward a local port to an address reachable from the cluster (not built yet).")
-  static let plannedIn = "planned with the relay pod and port-forward engine"
-  @OptionGroup var connection: ConnectionOptions
-  @Argument(help: "The remote address, HOST:PORT.") var target: String?
-}
-
 struct DoctorCommand: NotYetBuilt {
   static let configuration = CommandConfiguration(
     commandName: "doctor",

@@ -1,0 +1,361 @@
+import ArgumentParser
+import Foundation
+import KFTray
+import KubeClient
+import PortForward
+
+struct ProxyCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "proxy",
+    abstract: "Forward local ports to addresses that only the cluster can reach.",
+    usage: """
+      kubectl kftray proxy [flags] [LOCAL_PORT:]REMOTE_ADDRESS:REMOTE_PORT[/udp]...
+        kubectl kftray proxy [flags] -f FILE [--alias ALIAS]...
+      """,
+    discussion: """
+      For each target, creates a relay pod (the kftray-server relay) in the namespace given with -n, \
+      port-forwards to it through the API server and relays local traffic to REMOTE_ADDRESS:REMOTE_PORT, \
+      which is resolved and dialled inside the cluster. The local port defaults to the remote port. \
+      A relay pod that is deleted or fails is replaced without closing the local port. SIGINT, SIGTERM \
+      and SIGHUP delete every relay pod of the run and exit 0; a second Ctrl-C exits at once after a \
+      last delete attempt.
+
+      Examples:
+        kubectl kftray proxy 8080:internal-service.cluster.local:80
+        kubectl kftray proxy database.region.rds.amazonaws.com:5432 -n dev
+        kubectl kftray proxy 5353:udp-echo.default.svc.cluster.local:5353/udp
+        kubectl kftray proxy -f kftray-configs.json --alias db
+
+      Exit status: 0 stopped by a signal, 1 could not start (the message says why and what to do), \
+      64 usage error, 130 a second Ctrl-C.
+      """)
+
+  @OptionGroup var connection: ConnectionOptions
+
+  @Argument(help: ArgumentHelp("Targets: [LOCAL_PORT:]REMOTE_ADDRESS:REMOTE_PORT[/udp]; IPv6 in brackets.", valueName: "target"))
+  var targets: [String] = []
+
+  @Option(name: [.short, .customLong("file")], help: ArgumentHelp("A kftray JSON file; its \"proxy\" entries run (- for stdin).", valueName: "file"))
+  var file: String?
+
+  @Option(name: .customLong("alias"), help: ArgumentHelp("With -f: run only the entry with this alias (repeatable).", valueName: "alias"))
+  var aliases: [String] = []
+
+  @Option(help: ArgumentHelp("Local addresses to listen on, comma-separated IPs or localhost (default: localhost = 127.0.0.1 and ::1).", valueName: "addresses"))
+  var address: String = "localhost"
+
+  @Option(help: ArgumentHelp("The relay image (a kftray-server image; pin a tag or digest).", valueName: "image"))
+  var image: String = RelayPodSettings.defaultImage
+
+  @Option(name: .customLong("image-pull-secret"), help: ArgumentHelp("An image pull secret for the relay pod (repeatable).", valueName: "name"))
+  var imagePullSecrets: [String] = []
+
+  @Option(name: .customLong("node-selector"), help: ArgumentHelp("A node selector for the relay pod, KEY=VALUE (repeatable).", valueName: "key=value"))
+  var nodeSelectors: [String] = []
+
+  @Option(name: .customLong("toleration"), help: ArgumentHelp("A toleration for the relay pod, KEY[=VALUE][:EFFECT] (repeatable).", valueName: "toleration"))
+  var tolerations: [String] = []
+
+  @Option(help: ArgumentHelp("The relay's resource requests, e.g. cpu=10m,memory=16Mi.", valueName: "resources"))
+  var requests: String = "cpu=10m,memory=16Mi"
+
+  @Option(help: ArgumentHelp("The relay's resource limits, e.g. cpu=500m,memory=64Mi.", valueName: "resources"))
+  var limits: String = "cpu=500m,memory=64Mi"
+
+  @Option(name: .customLong("pod-label"), help: ArgumentHelp("An extra label on the relay pod, KEY=VALUE (repeatable).", valueName: "key=value"))
+  var podLabels: [String] = []
+
+  @Option(name: .customLong("pod-annotation"), help: ArgumentHelp("An extra annotation on the relay pod, KEY=VALUE (repeatable).", valueName: "key=value"))
+  var podAnnotations: [String] = []
+
+  @Option(help: ArgumentHelp("A JSON merge patch applied to the relay pod manifest.", valueName: "json"))
+  var patch: String?
+
+  @Option(name: .customLong("patch-file"), help: ArgumentHelp("A file holding a JSON merge patch for the relay pod.", valueName: "file"))
+  var patchFile: String?
+
+  @Option(name: .customLong("pod-running-timeout"), help: ArgumentHelp("How long to wait for a relay pod to be Ready (e.g. 60s, 2m).", valueName: "duration"))
+  var podRunningTimeout: String = "60s"
+
+  @Option(help: ArgumentHelp("The port-forward transport: auto (WebSocket, then SPDY), websocket or spdy.", valueName: "transport"))
+  var transport: TransportChoice = .auto
+
+  @Flag(name: [.short, .long], help: "Log every connection (open, close, bytes, errors) to stderr.")
+  var verbose = false
+
+  enum TransportChoice: String, ExpressibleByArgument, CaseIterable {
+    case auto, websocket, spdy
+    var value: PortForwardTransport {
+      switch self {
+      case .auto: return .auto
+      case .websocket: return .webSocket
+      case .spdy: return .spdy
+      }
+    }
+  }
+
+  func validate() throws {
+    if targets.isEmpty && file == nil {
+      throw ValidationError("give at least one target ([LOCAL_PORT:]REMOTE_ADDRESS:REMOTE_PORT[/udp]) or a kftray file with -f")
+    }
+    if !aliases.isEmpty && file == nil { throw ValidationError("--alias picks entries of a kftray file: give the file with -f") }
+    if patch != nil && patchFile != nil { throw ValidationError("give --patch or --patch-file, not both") }
+    for target in targets {
+      do { _ = try ProxyTarget(parsing: target) } catch { throw ValidationError(error.description) }
+    }
+    _ = try listenAddresses()
+    _ = try timeout()
+    _ = try settings()
+  }
+
+  func listenAddresses() throws -> [String] {
+    var result: [String] = []
+    for part in address.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+      if part == "localhost" {
+        result += ["127.0.0.1", "::1"]
+      } else if IPAddress(part) != nil {
+        result.append(part)
+      } else {
+        throw ValidationError("--address \"\(part)\" is not an IP address or localhost")
+      }
+    }
+    return result.isEmpty ? ["127.0.0.1", "::1"] : result
+  }
+
+  func timeout() throws -> Duration {
+    let parsed = GoDuration.parse(podRunningTimeout) ?? Int64(podRunningTimeout).map { Duration.seconds($0) }
+    guard let parsed, parsed > .zero else {
+      throw ValidationError("--pod-running-timeout \"\(podRunningTimeout)\" is not a duration: use e.g. 60s or 2m")
+    }
+    return parsed
+  }
+
+  func settings() throws -> RelayPodSettings {
+    var s = RelayPodSettings()
+    s.image = image
+    s.imagePullSecrets = imagePullSecrets
+    do {
+      for text in nodeSelectors {
+        let (k, v) = try RelayManifestError.keyValue(text, flag: "--node-selector")
+        s.nodeSelector[k] = v
+      }
+      for text in podLabels {
+        let (k, v) = try RelayManifestError.keyValue(text, flag: "--pod-label")
+        s.labels[k] = v
+      }
+      for text in podAnnotations {
+        let (k, v) = try RelayManifestError.keyValue(text, flag: "--pod-annotation")
+        s.annotations[k] = v
+      }
+      s.tolerations = try tolerations.map { text throws(RelayManifestError) in try RelayToleration(parsing: text) }
+      s.requests = try resources(requests, flag: "--requests")
+      s.limits = try resources(limits, flag: "--limits")
+    } catch {
+      throw ValidationError(error.description)
+    }
+    if let patch { s.patch = Data(patch.utf8) }
+    if let patchFile {
+      guard let data = FileManager.default.contents(atPath: patchFile) else {
+        throw ValidationError("cannot read --patch-file \(patchFile)")
+      }
+      s.patch = data
+    }
+    if let patch = s.patch, (try? JSONSerialization.jsonObject(with: patch)) as? [String: Any] == nil {
+      throw ValidationError("the relay pod patch is not a JSON object: give a JSON merge patch such as '{\"metadata\":{\"labels\":{\"a\":\"b\"}}}'")
+    }
+    return s
+  }
+
+  private func resources(_ text: String, flag: String) throws(RelayManifestError) -> [String: String] {
+    var result: [String: String] = [:]
+    for part in text.split(separator: ",") where !part.isEmpty {
+      let (k, v) = try RelayManifestError.keyValue(String(part), flag: flag)
+      result[k] = v
+    }
+    return result
+  }
+
+  func run() async throws {
+    let terminal = Terminal()
+    let specs = try resolveSpecs(terminal: terminal)
+    var options = ProxyOptions()
+    options.settings = try settings()
+    options.podRunningTimeout = try timeout()
+    options.transport = transport.value
+    let addresses = try listenAddresses()
+    if addresses.contains(where: { !(IPAddress($0)?.isLoopback ?? false) }) {
+      terminal.warning(
+        "listening on \(addresses.joined(separator: ", ")): anyone who can reach this machine there can use the relay into your cluster")
+    }
+    let verbose = self.verbose
+    let printer = ProxyPrinter(terminal: terminal, verbose: verbose)
+    let supervisor = ProxySupervisor(specs: specs, options: options) { printer.print($0) }
+    let signals = SignalStream()
+    let outcome = await withTaskGroup(of: RunOutcome.self) { group in
+      group.addTask {
+        do throws(ProxyError) { try await supervisor.start() } catch { return .failed(error) }
+        await supervisor.supervise()
+        return .ended
+      }
+      group.addTask {
+        for await number in signals.signals { return .signal(number) }
+        return .ended
+      }
+      let first = await group.next() ?? .ended
+      group.cancelAll()
+      return first
+    }
+    // A second Ctrl-C while pods are being deleted: one quick last attempt, then leave.
+    let impatience = Task {
+      for await number in signals.signals where number == SIGINT {
+        terminal.err("interrupted again: a last attempt to delete the relay pods, then exiting")
+        await Self.lastAttempt(supervisor.pods)
+        Foundation.exit(130)
+      }
+    }
+    if case .signal(let number) = outcome { terminal.err("\(SignalStream.name(number)): stopping, deleting relay pods") }
+    await supervisor.shutdown()
+    impatience.cancel()
+    terminal.clearProgress()
+    if case .failed(let error) = outcome { throw UserFacingError(error.description) }
+  }
+
+  enum RunOutcome: Sendable {
+    case ended
+    case signal(Int32)
+    case failed(ProxyError)
+  }
+
+  static func lastAttempt(_ pods: [(namespace: String, pod: String, api: KubeAPI)]) async {
+    await withTaskGroup(of: Void.self) { group in
+      for (namespace, pod, api) in pods {
+        group.addTask { _ = await RelayPodLauncher(api: api).delete(pod: namespace.isEmpty ? pod : pod, namespace: namespace) }
+      }
+      group.addTask { try? await Task.sleep(for: .seconds(2)) }
+      _ = await group.next()
+      group.cancelAll()
+    }
+  }
+
+  /// Targets from the arguments and the kftray file, each with its cluster client and namespace.
+  func resolveSpecs(terminal: Terminal) throws -> [ProxySpec] {
+    let addresses = try listenAddresses()
+    var clients: [String: KubeAPI] = [:]
+    func client(kubeconfig: String?, context: String?) throws -> KubeAPI {
+      let key = "\(kubeconfig ?? "")\u{0}\(context ?? "")"
+      if let existing = clients[key] { return existing }
+      var options = connection
+      if let kubeconfig { options.kubeconfig = kubeconfig }
+      if let context { options.context = context }
+      let api = try options.makeClient()
+      clients[key] = api
+      return api
+    }
+    var specs: [ProxySpec] = []
+    for text in targets {
+      let target = try ProxyTarget(parsing: text)
+      let api = try client(kubeconfig: nil, context: nil)
+      specs.append(ProxySpec(label: text, target: target, addresses: addresses, api: api, namespace: api.config.namespace))
+    }
+    if let file {
+      let loaded: KFTrayConfigFile
+      let entries: [KFTrayProxyEntry]
+      do throws(KFTrayConfigError) {
+        loaded = try KFTrayConfigFile.load(path: file)
+        entries = try loaded.selecting(aliases: aliases, path: file)
+        if entries.isEmpty { throw .noProxyEntries(path: file, skipped: loaded.skipped.count) }
+      } catch {
+        throw UserFacingError(error.description)
+      }
+      for skipped in loaded.skipped {
+        terminal.warning(
+          "\(file): entry \(skipped.index)\(skipped.alias.map { " (alias \"\($0)\")" } ?? ""): workload_type \"\(skipped.workloadType)\" skipped: only \"proxy\" entries run")
+      }
+      for entry in entries {
+        let api = try client(kubeconfig: entry.kubeconfig, context: entry.context)
+        var entryAddresses = addresses
+        if let local = entry.localAddress {
+          guard IPAddress(local) != nil else {
+            throw UserFacingError("\(file): \(entry.label): field \"local_address\" \"\(local)\" is not an IP address")
+          }
+          entryAddresses = [local]
+        }
+        specs.append(
+          ProxySpec(
+            label: entry.alias ?? entry.target.description, target: entry.target, addresses: entryAddresses, api: api,
+            namespace: entry.namespace ?? api.config.namespace))
+      }
+    }
+    return specs
+  }
+}
+
+/// Turns a run's events into kubectl-like lines: results on stdout, progress and logs on stderr.
+final class ProxyPrinter: Sendable {
+  let terminal: Terminal
+  let verbose: Bool
+
+  init(terminal: Terminal, verbose: Bool) {
+    self.terminal = terminal
+    self.verbose = verbose
+  }
+
+  func print(_ event: ProxyEvent) {
+    switch event {
+    case .creatingPod(_, let namespace, let pod):
+      terminal.progress("Creating relay pod \(namespace)/\(pod)")
+      if verbose { terminal.err("creating relay pod \(namespace)/\(pod)") }
+    case .podProgress(_, let p):
+      terminal.progress("Waiting for relay pod \(p.namespace)/\(p.pod): \(p.state)")
+      if verbose { terminal.err("relay pod \(p.namespace)/\(p.pod): \(p.state)") }
+    case .forwarding(_, let local, let target, let namespace, let pod):
+      for address in local {
+        terminal.out("Forwarding from \(address) -> \(target.remote) (\(target.transport.rawValue), via \(namespace)/\(pod))")
+      }
+      if target.transport == .tcp, target.remotePort == 443 || target.remotePort == 8443, let first = local.first,
+        IPAddress(target.remoteAddress) == nil
+      {
+        let port = first.split(separator: ":").last.map(String.init) ?? "\(target.remotePort)"
+        terminal.out(
+          "  TLS: its certificate names \(target.remoteAddress), not localhost: curl --connect-to \(target.remoteAddress):\(target.remotePort):127.0.0.1:\(port) https://\(target.remoteAddress):\(target.remotePort)/")
+      }
+    case .connectionOpened(let label, let id, let local):
+      if verbose { terminal.err("[\(label)] connection \(id) from \(local)") }
+    case .connectionClosed(let label, let id, let up, let down, let duration):
+      guard verbose else { return }
+      var line = "[\(label)] connection \(id) closed: \(up) bytes sent, \(down) received in \(Self.format(duration))"
+      if down == 0 { line += " (nothing came back: the relay may not have reached the target; try kubectl kftray doctor)" }
+      terminal.err(line)
+    case .connectionFailed(let label, let id, let reason):
+      if verbose { terminal.err("[\(label)] connection \(id) failed: \(reason)") }
+    case .udp(let label, let event):
+      switch event {
+      case .dropped(let peer, let bytes, let why): terminal.err("[\(label)] datagram of \(bytes) bytes from \(peer) dropped: \(why)")
+      case .peerOpened(let peer): if verbose { terminal.err("[\(label)] udp peer \(peer)") }
+      case .peerClosed(let peer, let out, let `in`, let why):
+        if verbose { terminal.err("[\(label)] udp peer \(peer) closed (\(why)): \(out) datagrams sent, \(`in`) received") }
+      case .sessionLost(let why): terminal.err("[\(label)] lost the port-forward session (\(why)); reconnecting")
+      case .sessionOpened: break
+      }
+    case .podLost(let label, let pod, let why):
+      terminal.err("[\(label)] relay pod \(pod) lost: \(why); creating another (new connections wait)")
+    case .recovered(let label, let old, let new):
+      terminal.err("[\(label)] forwarding again via \(new) (replaces \(old))")
+    case .recoveryFailed(let label, let error, let retry):
+      terminal.err("[\(label)] could not replace the relay pod: \(error)\n  retrying in \(Self.format(retry))")
+    case .sessionLost(let label, let why):
+      terminal.err("[\(label)] lost the port-forward session (\(why)); reconnecting")
+    case .reconnected(let label):
+      terminal.err("[\(label)] reconnected")
+    case .deletedPod(let namespace, let pod):
+      terminal.err("deleted relay pod \(namespace)/\(pod)")
+    case .deleteFailed(let namespace, let pod, let error):
+      terminal.err("could not delete relay pod \(namespace)/\(pod): \(error)\n  run: kubectl kftray cleanup -n \(namespace)")
+    }
+  }
+
+  static func format(_ d: Duration) -> String {
+    let ms = d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+    return ms < 1000 ? "\(ms)ms" : String(format: "%.1fs", Double(ms) / 1000)
+  }
+}
