@@ -30,6 +30,9 @@ public struct ProxyTarget: Sendable, Equatable, CustomStringConvertible {
 
   /// Parses the command-line form. IPv6 literals go in brackets: `8080:[fd00::5]:80`.
   public init(parsing text: String) throws(ProxyTargetError) {
+    if let scheme = text.range(of: "://") {
+      throw .invalidAddress(argument: text, address: String(text[..<scheme.lowerBound]) + "://...")
+    }
     var rest = Substring(text)
     var transport = TransportProtocol.tcp
     if let slash = rest.lastIndex(of: "/") {
