@@ -186,10 +186,10 @@ _kubectl-kftray() {
 
 _kubectl-kftray_proxy() {
     repeating_flags=()
-    non_repeating_flags=(--version -h --help)
-    repeating_options=(--as-group)
-    non_repeating_options=(--kubeconfig --context --cluster --user -n --namespace -s --server --certificate-authority --insecure-skip-tls-verify --tls-server-name --token --client-certificate --client-key --as --as-uid --request-timeout)
-    __kubectl-kftray_offer_flags_options 1
+    non_repeating_flags=(-v --verbose --version -h --help)
+    repeating_options=(--as-group --alias --image-pull-secret --node-selector --toleration --pod-label --pod-annotation)
+    non_repeating_options=(--kubeconfig --context --cluster --user -n --namespace -s --server --certificate-authority --insecure-skip-tls-verify --tls-server-name --token --client-certificate --client-key --as --as-uid --request-timeout -f --file --address --image --requests --limits --patch --patch-file --pod-running-timeout --transport)
+    __kubectl-kftray_offer_flags_options -1
 
     # Offer option value completions
     case "${prev}" in
@@ -239,6 +239,52 @@ _kubectl-kftray_proxy() {
         return
         ;;
     '--request-timeout')
+        return
+        ;;
+    '-f'|'--file')
+        return
+        ;;
+    '--alias')
+        return
+        ;;
+    '--address')
+        return
+        ;;
+    '--image')
+        return
+        ;;
+    '--image-pull-secret')
+        return
+        ;;
+    '--node-selector')
+        return
+        ;;
+    '--toleration')
+        return
+        ;;
+    '--requests')
+        return
+        ;;
+    '--limits')
+        return
+        ;;
+    '--pod-label')
+        return
+        ;;
+    '--pod-annotation')
+        return
+        ;;
+    '--patch')
+        return
+        ;;
+    '--patch-file')
+        return
+        ;;
+    '--pod-running-timeout')
+        return
+        ;;
+    '--transport')
+        __kubectl-kftray_add_completions -W 'auto'$'\n''websocket'$'\n''spdy'
         return
         ;;
     esac
