@@ -106,7 +106,7 @@ let sandbox: [Target] = [
     path: "Sources/Sandbox/kftray-sandbox"),
   // Load probes, /proc sampling and the report of `make bench`; plain sockets, no NIO, so the probes
   // cost little next to what they measure.
-  .target(name: "Benchmarks", path: "Sources/Sandbox/Benchmarks"),
+  .target(name: "Benchmarks", dependencies: ["ChildProcess"], path: "Sources/Sandbox/Benchmarks"),
   .executableTarget(
     name: "kftray-bench",
     dependencies: [

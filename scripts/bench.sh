@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# make bench: the same relay pods reached through the engine (kftray-bench forward) and through
-# real `kubectl port-forward`, in the same run and the same mode (WebSocket tunnel vs tunnel, SPDY
-# vs SPDY), the two clients taking turns round by round. Starts its own sandbox and stops it at
+# make bench: `kubectl kftray proxy` (the built plugin, started as a user starts it: through
+# kubectl's plugin discovery) against real `kubectl port-forward` to the relay pod that proxy
+# created, in the same run and the same mode (WebSocket tunnel vs tunnel, SPDY vs SPDY), the two
+# clients taking turns round by round; then the time from starting the command to the first byte
+# through a new relay pod, against the manual habit (kubectl run, kubectl wait, kubectl port-forward). Starts its own sandbox and stops it at
 # exit. Prints the table and writes bench-results.json (path printed at the end; BENCH_RESULTS
 # overrides it).
 set -euo pipefail
@@ -18,7 +20,7 @@ KUBECTL=${KUBECTL:-/usr/bin/kubectl}
 # BENCH_SCRATCH_PATH lets the release build live apart from a debug build running at the same time.
 BUILD=(swift build -c release --scratch-path "${BENCH_SCRATCH_PATH:-.build}")
 echo "== building (release)"
-for product in kftray-bench kftray-sandbox kftray-relay kftray-testserver; do "${BUILD[@]}" --product "$product"; done
+for product in kubectl-kftray kftray-bench kftray-sandbox kftray-relay kftray-testserver; do "${BUILD[@]}" --product "$product"; done
 BIN=$("${BUILD[@]}" --show-bin-path)
 BENCH="$BIN/kftray-bench"
 
@@ -28,6 +30,9 @@ RUN="$WORK/run"
 RESULTS=${BENCH_RESULTS:-$PWD/bench-results.json}
 mkdir -p "$RUN" "$WORK/home"
 export HOME="$WORK/home" KUBECONFIG="$SANDBOX/kubeconfig"
+# kubectl finds the plugin on PATH, as it does for a user.
+export PATH="$BIN:$PATH"
+STARTUP_RUNS=${BENCH_STARTUP_RUNS:-10}
 CONTEXT=sandbox-admin
 NS=dev
 BACKGROUND=()
@@ -65,17 +70,19 @@ run_pod() {
   kube wait --for=jsonpath='{.status.phase}'=Running "pod/$name" --timeout=90s >/dev/null
 }
 
-# The relay pods, as `kubectl kftray proxy` will create them: the kftray-server image (which the
-# sandbox's node agent runs as kftray-relay, in the pod's own network namespace) relaying its
-# LOCAL_PORT to a target inside the cluster network:
-# - "echo" relays to the seeded echo service (echo.default.svc.cluster.local:7000);
-# - "bulk" relays to a bulk sink/source pod (`kftray-bench bulk-server`, image kftray-sandbox/bench).
-#   Not iperf3 (the seeded bulk:5201): with -n its server closes the data socket as soon as the
-#   client has written everything, while megabytes are still inside the forward
-#   (see Sources/Benchmarks/BulkTransfer.swift).
-# Engine and kubectl both go API server -> kubelet -> pod network namespace -> relay -> target, so
-# the ratios compare the clients only.
+# The targets the relay pods reach. `kubectl kftray proxy` creates one relay pod per target (the
+# kftray-server image, which the sandbox's node agent runs as kftray-relay in the pod's own network
+# namespace), and kubectl port-forward reaches that same pod, so both clients go API server ->
+# kubelet -> pod network namespace -> relay -> target and the ratios compare the clients only.
+# - bulk: a sink/source pod (`kftray-bench bulk-server`, image kftray-sandbox/bench). Not iperf3
+#   (the seeded bulk:5201): with -n its server closes the data socket as soon as the client has
+#   written everything, while megabytes are still inside the forward (Sources/Sandbox/Benchmarks/BulkTransfer.swift).
+# - echo: the seeded echo service by address (SandboxNetwork's SeededService), not by name: the
+#   relay resolves its target per connection, and 500 lookups at once still overflow the DNS
+#   server's socket now and then; each drop costs the resolver's 5 s retry in either client's run.
+#   proxy makes a new echo relay pod per mode, so one mode's TIME_WAIT ports do not slow the next.
 RELAY_PORT=8080
+ECHO_TARGET=10.96.0.11:7000
 prepare_targets() {
   run_pod bulk-server <<YAML
 apiVersion: v1
@@ -85,58 +92,27 @@ spec:
   containers:
   - {name: server, image: kftray-sandbox/bench, args: [bulk-server, --port, "9000", --address, 0.0.0.0]}
 YAML
-  local bulk_ip
-  bulk_ip=$(kube get pod bulk-server -o jsonpath='{.status.podIP}')
-  relay_pod bulk "$bulk_ip" 9000
-  # The seeded echo service by address (SandboxNetwork's SeededService), not by name: the relay
-  # resolves its target per connection, and 500 lookups at once still overflow the DNS server's
-  # socket now and then (even fully qualified, which already cut eight queries per connection to
-  # one); each drop costs the resolver's 5 s retry, landing at random in either client's run.
-  # One echo relay per mode: each mode opens some 9000 connections through it (kubelet -> relay
-  # -> echo, all in the relay pod's network namespace), and their TIME_WAIT ports slowed the next
-  # mode's connects when both shared one namespace's port range.
-  local mode
-  for mode in $MODES; do relay_pod "echo-$mode" 10.96.0.11 7000; done
-  BULK_PORT=$RELAY_PORT
-  ECHO_PORT=$RELAY_PORT
-  # The relay's listen() follows its start by a moment.
-  sleep 1
+  BULK_TARGET="$(kube get pod bulk-server -o jsonpath='{.status.podIP}'):9000"
 }
 
-relay_pod() {
-  local name=$1 address=$2 port=$3
-  run_pod "$name" <<YAML
-apiVersion: v1
-kind: Pod
-metadata: {name: $name, labels: {app.kubernetes.io/name: kftray-bench}}
-spec:
-  containers:
-  - name: relay
-    image: ghcr.io/hcavarsan/kftray-server:v0.15.0
-    env:
-    - {name: LOCAL_PORT, value: "$RELAY_PORT"}
-    - {name: REMOTE_ADDRESS, value: "$address"}
-    - {name: REMOTE_PORT, value: "$port"}
-    - {name: PROXY_TYPE, value: tcp}
-    ports: [{containerPort: $RELAY_PORT}]
-YAML
-}
-
-# Starts a forward to POD:PORT with IMPL (engine|kubectl) in MODE; sets FWD_PID and FWD_PORT.
+# Starts a forward with IMPL (engine: `kubectl kftray proxy` to TARGET, which creates its relay pod;
+# kubectl: `kubectl port-forward` to the relay pod the engine run created) in MODE; sets FWD_PID,
+# FWD_PORT and (engine) RELAY_POD.
 start_forward() {
-  local impl=$1 mode=$2 pod=$3 port=$4 log=$5 line
+  local impl=$1 mode=$2 target=$3 log=$4 line
+  FWD_PORT=$(free_port)
   if [[ $impl == engine ]]; then
-    "$BENCH" forward --kubeconfig "$KUBECONFIG" --context "$CONTEXT" -n "$NS" --pod "$pod" --port "$port" \
-      --transport "$mode" --verbose >"$log" 2>&1 &
+    "$KUBECTL" kftray proxy --context "$CONTEXT" -n "$NS" --transport "$mode" --address 127.0.0.1 \
+      "$FWD_PORT:$target" >"$log" 2>&1 &
     FWD_PID=$!
-    line=$(wait_for_line "$log" '^listening on 127\.0\.0\.1:[0-9]+' "$FWD_PID")
-    FWD_PORT=${line##*:}
+    line=$(wait_for_line "$log" '^Forwarding from 127\.0\.0\.1:[0-9]+ ' "$FWD_PID")
+    RELAY_POD=${line##*via $NS/}
+    RELAY_POD=${RELAY_POD%)}
   else
-    FWD_PORT=$(free_port)
     local ws=true
     [[ $mode == spdy ]] && ws=false
     KUBECTL_PORT_FORWARD_WEBSOCKETS=$ws "$KUBECTL" --context "$CONTEXT" -n "$NS" port-forward --address 127.0.0.1 \
-      "pod/$pod" "$FWD_PORT:$port" >"$log" 2>&1 &
+      "pod/$RELAY_POD" "$FWD_PORT:$RELAY_PORT" >"$log" 2>&1 &
     FWD_PID=$!
     wait_for_line "$log" "^Forwarding from 127\.0\.0\.1:$FWD_PORT" "$FWD_PID" >/dev/null
   fi
@@ -157,7 +133,7 @@ run_mode() {
   for impl in engine kubectl; do mkdir -p "$RUN/$mode/$impl"; done
   echo "== $mode: bulk, $RUNS x ($BULK_BYTES to the pod, then $BULK_BYTES from it) per client"
   for impl in engine kubectl; do
-    start_forward "$impl" "$mode" bulk "$BULK_PORT" "$RUN/$mode/$impl/forward-bulk.log"
+    start_forward "$impl" "$mode" "$BULK_TARGET" "$RUN/$mode/$impl/forward-bulk.log"
     pid[$impl]=$FWD_PID port[$impl]=$FWD_PORT
     "$BENCH" stats --pid "${pid[$impl]}" >"$RUN/$mode/$impl/cpu-before.json"
   done
@@ -176,7 +152,7 @@ run_mode() {
   done
 
   for impl in engine kubectl; do
-    start_forward "$impl" "$mode" "echo-$mode" "$ECHO_PORT" "$RUN/$mode/$impl/forward-echo.log"
+    start_forward "$impl" "$mode" "$ECHO_TARGET" "$RUN/$mode/$impl/forward-echo.log"
     pid[$impl]=$FWD_PID port[$impl]=$FWD_PORT
   done
   echo "== $mode: latency, $RUNS x $LATENCY_COUNT x connect + 1-byte echo per client"
@@ -199,11 +175,37 @@ run_mode() {
   for impl in engine kubectl; do stop_forward "${pid[$impl]}"; done
 }
 
+# Start to first byte through a new relay pod, STARTUP_RUNS times each, alternating: proxy (its -v
+# line "relay pod NS/NAME: Ready" marks Ready) against the manual habit it replaces (kubectl run of
+# the same relay image, kubectl wait for Ready, kubectl port-forward), each followed by its clean-up.
+run_startup() {
+  local r port name
+  mkdir -p "$RUN/startup"
+  echo "== startup: $STARTUP_RUNS x start to first byte, proxy and the manual habit"
+  for r in $(seq 1 "$STARTUP_RUNS"); do
+    port=$(free_port)
+    "$BENCH" startup --port "$port" --ready-marker ": Ready" --log "$RUN/startup/proxy-$r.log" -- \
+      "$KUBECTL" kftray proxy -v --context "$CONTEXT" -n "$NS" --address 127.0.0.1 "$port:$ECHO_TARGET" \
+      >"$RUN/startup/proxy-$r.json" || echo "   proxy startup probe failed" >&2
+    port=$(free_port)
+    name=manual-relay-$r
+    "$BENCH" startup --port "$port" --ready-marker "READY" --log "$RUN/startup/manual-$r.log" -- bash -c "
+      '$KUBECTL' --context $CONTEXT -n $NS run $name --image=ghcr.io/hcavarsan/kftray-server:v0.27.30 --restart=Never \
+        --port $RELAY_PORT --env=LOCAL_PORT=$RELAY_PORT --env=REMOTE_ADDRESS=${ECHO_TARGET%:*} \
+        --env=REMOTE_PORT=${ECHO_TARGET#*:} --env=PROXY_TYPE=tcp >/dev/null &&
+      '$KUBECTL' --context $CONTEXT -n $NS wait --for=condition=Ready pod/$name --timeout=60s >/dev/null &&
+      echo READY && exec '$KUBECTL' --context $CONTEXT -n $NS port-forward --address 127.0.0.1 pod/$name $port:$RELAY_PORT" \
+      >"$RUN/startup/manual-$r.json" || echo "   manual startup probe failed" >&2
+    kube delete pod "$name" --grace-period=0 --force >/dev/null 2>&1 || true
+  done
+}
+
 echo "== sandbox in $SANDBOX"
 "$BIN/kftray-sandbox" up --dir "$SANDBOX" --owner-pid $$ >/dev/null
 prepare_targets
 
 for mode in $MODES; do run_mode "$mode"; done
+run_startup
 
 echo
 "$BENCH" report --directory "$RUN" --output "$RESULTS"

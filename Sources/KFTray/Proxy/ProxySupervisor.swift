@@ -33,6 +33,7 @@ public struct ProxySpec: Sendable {
 public enum ProxyEvent: Sendable {
   case creatingPod(label: String, namespace: String, pod: String)
   case podProgress(label: String, RelayPodProgress)
+  case podReady(label: String, namespace: String, pod: String)
   /// Forwarding started (or resumed on a new pod): one line per local address.
   case forwarding(label: String, local: [String], target: ProxyTarget, namespace: String, pod: String)
   case connectionOpened(label: String, connection: Int, local: String)
@@ -249,6 +250,7 @@ public final class ProxySupervisor: Sendable {
             _ = try await RelayPodLauncher(api: spec.api).waitReady(pod: pods[index], namespace: spec.namespace, timeout: timeout) {
               emit(.podProgress(label: spec.label, $0))
             }
+            emit(.podReady(label: spec.label, namespace: spec.namespace, pod: pods[index]))
             return (index, .success(()))
           } catch { return (index, .failure(error)) }
         }

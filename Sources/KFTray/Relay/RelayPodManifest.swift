@@ -17,6 +17,8 @@ public enum RelayLabels {
   public static let ownerPID = "kubectl-kftray/owner-pid"
   public static let startedAt = "kubectl-kftray/started-at"
   public static let version = "kubectl-kftray/version"
+  /// Renewed by the running proxy (RFC 3339); `cleanup` calls a pod whose heartbeat is stale orphaned.
+  public static let heartbeat = "kubectl-kftray/heartbeat"
 }
 
 /// Who runs the proxy: written on every pod as its audit trail (and for `cleanup`'s verdict).
@@ -132,6 +134,8 @@ public struct RelayPodManifest: Sendable {
   public var owner: RelayOwner
   public var settings: RelayPodSettings
   public var pluginVersion: String
+  /// The first heartbeat (RFC 3339); nil: the run's start.
+  public var heartbeat: String?
 
   public init(
     name: String, namespace: String, sessionID: String, target: ProxyTarget, owner: RelayOwner,
@@ -174,6 +178,7 @@ public struct RelayPodManifest: Sendable {
     annotations[RelayLabels.ownerHost] = owner.host
     annotations[RelayLabels.ownerPID] = String(owner.pid)
     annotations[RelayLabels.startedAt] = owner.startedAt
+    annotations[RelayLabels.heartbeat] = heartbeat ?? owner.startedAt
     annotations[RelayLabels.version] = pluginVersion
     // A relay carries live connections: the autoscaler should not move it, but may if it must.
     annotations["cluster-autoscaler.kubernetes.io/safe-to-evict"] = "true"

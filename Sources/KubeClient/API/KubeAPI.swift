@@ -29,6 +29,13 @@ public struct KubeAPI: Sendable {
     try await call("GET", APIPath("/version"), as: ServerVersion.self, what: "the server version")
   }
 
+  /// The names of every namespace (`kubectl get namespaces`).
+  public func namespaceNames() async throws(KubeError) -> [String] {
+    struct List: Decodable { var items: [Namespace] }
+    let list = try await call("GET", APIPath("/api/v1/namespaces"), as: List.self, what: "namespace list")
+    return list.items.compactMap(\.metadata.name)
+  }
+
   public func namespace(_ name: String) async throws(KubeError) -> Namespace {
     try await call("GET", APIPath("/api/v1/namespaces/\(APIPath.segment(name))"), as: Namespace.self, what: "namespace \(name)")
   }

@@ -122,6 +122,33 @@ public enum BenchReport {
       add("peak RSS (concurrent)", "MiB", e.peakRSSKiBConcurrent.map { Double($0) / 1024 },
         k.peakRSSKiBConcurrent.map { Double($0) / 1024 }, "< 60 and < kubectl") { $0 < 60 && $0 < $1 }
     }
+    // Start to first byte through a new relay pod: `proxy` against the manual habit it replaces.
+    let proxyRuns = runs(StartupProbe.Result.self, "\(directory)/startup/proxy")
+    let manualRuns = runs(StartupProbe.Result.self, "\(directory)/startup/manual")
+    if !proxyRuns.isEmpty || !manualRuns.isEmpty {
+      let proxyTotal = median(proxyRuns.compactMap(\.totalMilliseconds))
+      let manualTotal = median(manualRuns.compactMap(\.totalMilliseconds))
+      let ratio = proxyTotal.flatMap { p in manualTotal.flatMap { m in m == 0 ? nil : p / m } }
+      figures.append(
+        Figure(
+          mode: "startup", name: "start to first byte (median)", unit: "ms", engine: proxyTotal, kubectl: manualTotal,
+          ratio: ratio, target: "ratio <= 0.5", met: ratio.map { $0 <= 0.5 }))
+      let afterReady = median(proxyRuns.compactMap(\.afterReadyMilliseconds))
+      let manualAfter = median(manualRuns.compactMap(\.afterReadyMilliseconds))
+      figures.append(
+        Figure(
+          mode: "startup", name: "first byte after pod Ready (median)", unit: "ms", engine: afterReady, kubectl: manualAfter,
+          ratio: afterReady.flatMap { a in manualAfter.flatMap { m in m == 0 ? nil : a / m } }, target: "engine < 1000",
+          met: afterReady.map { $0 < 1000 }))
+      let failures = (proxyRuns + manualRuns).filter { $0.failure != nil }.count
+      if failures > 0 {
+        figures.append(
+          Figure(
+            mode: "startup", name: "startup failures", unit: "count", engine: Double(proxyRuns.filter { $0.failure != nil }.count),
+            kubectl: Double(manualRuns.filter { $0.failure != nil }.count), ratio: nil, target: "engine 0",
+            met: proxyRuns.allSatisfy { $0.failure == nil }))
+      }
+    }
     return Document(figures: figures, raw: raws)
   }
 

@@ -16,7 +16,7 @@ struct KftrayBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "kftray-bench",
     abstract: "Port-forward benchmarks: the engine as a process, load probes, process stats, report.",
-    subcommands: [Forward.self, EchoServerCommand.self, BulkServer.self, Bulk.self, Latency.self, Concurrent.self, Stats.self, Report.self])
+    subcommands: [Forward.self, EchoServerCommand.self, BulkServer.self, Bulk.self, Latency.self, Concurrent.self, Startup.self, Stats.self, Report.self])
 }
 
 /// Writes a line straight to fd 1 (unbuffered: stdout is a file the bench script watches).
@@ -152,6 +152,21 @@ struct Concurrent: ParsableCommand {
 
   func run() throws {
     emitLine(json(ConcurrentProbe.run(port: port, connections: connections, bytes: bytes, timeoutSeconds: timeout)))
+  }
+}
+
+struct Startup: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Starts COMMAND and measures the time to the first 1-byte echo on 127.0.0.1:PORT; prints JSON.")
+  @Option(name: .long) var port: UInt16
+  @Option(name: .long, help: "Text the command prints when its pod is Ready.") var readyMarker: String
+  @Option(name: .long, help: "Where the command's output goes.") var log: String
+  @Argument(parsing: .captureForPassthrough) var command: [String]
+
+  func run() throws {
+    let argv = command.first == "--" ? Array(command.dropFirst()) : command
+    guard !argv.isEmpty else { throw ValidationError("give the command after --") }
+    emitLine(json(StartupProbe.run(command: argv, port: port, readyMarker: readyMarker, log: log)))
   }
 }
 

@@ -308,6 +308,8 @@ final class ProxyPrinter: Sendable {
     case .podProgress(_, let p):
       terminal.progress("Waiting for relay pod \(p.namespace)/\(p.pod): \(p.state)")
       if verbose { terminal.err("relay pod \(p.namespace)/\(p.pod): \(p.state)") }
+    case .podReady(_, let namespace, let pod):
+      if verbose { terminal.err("relay pod \(namespace)/\(pod): Ready") }
     case .forwarding(_, let local, let target, let namespace, let pod):
       for address in local {
         terminal.out("Forwarding from \(address) -> \(target.remote) (\(target.transport.rawValue), via \(namespace)/\(pod))")
