@@ -66,7 +66,7 @@ struct PortForwardKubeletTests {
   }
 
   @Test func incompletePairTimesOut() async throws {
-    var configuration = PortForwardSessionConfiguration()
+    var configuration = KubeletPortForwardConfiguration()
     configuration.streamCreationTimeout = .milliseconds(300)
     try await KubeletHarness.with(configuration: configuration) { kubelet in
       let client = try await kubelet.upgradedClient()
@@ -230,7 +230,7 @@ final class KubeletHarness: Sendable {
   }
 
   static func with(
-    configuration: PortForwardSessionConfiguration = PortForwardSessionConfiguration(),
+    configuration: KubeletPortForwardConfiguration = KubeletPortForwardConfiguration(),
     pods: any KubeletPodDirectory = OnePod(), dialer: any PodPortDialer = LoopbackPodPortDialer(),
     streamIdleTimeout: TimeAmount = .hours(4), logStateCheckInterval: TimeAmount = .seconds(5),
     _ body: (KubeletHarness) async throws -> Void

@@ -346,7 +346,7 @@ final class KubeletRequestHandler: ChannelInboundHandler {
   private func switchToSPDY(pod: KubeletPod, context: ChannelHandlerContext) {
     upgraded = true
     let pipeline = context.pipeline.syncOperations
-    let session = SPDYPortForwardSession(
+    let session = KubeletPortForwardSession(
       pod: pod, directory: routes.pods, dialer: routes.dialer, configuration: routes.configuration.portForward,
       idleTimeout: routes.configuration.streamIdleTimeout)
     do {
