@@ -59,9 +59,12 @@ let sandbox: [Target] = [
       .product(name: "SwiftASN1", package: "swift-asn1"),
     ],
     path: "Sources/Sandbox/KubeletAPI"),
+  // What a node's pod network (its CNI) promises the node agent: attach a pod, detach it. The node agent's
+  // bare namespaces and the sandbox's cluster network both provide it. No dependencies.
+  .target(name: "PodNetwork", path: "Sources/Sandbox/PodNetwork"),
   // The cluster network: namespaces, bridge, cluster DNS (dnsmasq) and seeded services, built with
   // iproute2. Foundation and Glibc only.
-  .target(name: "SandboxNetwork", dependencies: ["ChildProcess"], path: "Sources/Sandbox/SandboxNetwork"),
+  .target(name: "SandboxNetwork", dependencies: ["ChildProcess", "PodNetwork"], path: "Sources/Sandbox/SandboxNetwork"),
   // The seeded services' server (TCP echo, HTTP hello, UDP echo): POSIX sockets and threads.
   .target(name: "SeededServices", path: "Sources/Sandbox/SeededServices"),
   .executableTarget(
@@ -70,7 +73,8 @@ let sandbox: [Target] = [
     path: "Sources/Sandbox/kftray-testserver"),
   // The node agent: a kubelet for local processes (what runs pods), talking to its API server only through
   // KubeClient; its own calls (Node, binding, pod status) live here, not in the plugin's client.
-  .target(name: "NodeAgent", dependencies: ["ChildProcess", "KubeClient", "KubeletAPI"], path: "Sources/Sandbox/NodeAgent"),
+  .target(
+    name: "NodeAgent", dependencies: ["ChildProcess", "KubeClient", "KubeletAPI", "PodNetwork"], path: "Sources/Sandbox/NodeAgent"),
   .executableTarget(
     name: "kftray-node",
     dependencies: [
@@ -86,6 +90,7 @@ let sandbox: [Target] = [
       "ChildProcess",  // `up` starts the server as a daemon
       "KubeletAPI",  // the node's kubelet API
       "NodeAgent",  // runs the pods (ClusterNode)
+      "PodNetwork",  // the cluster network as the node agent's pod network
       "SandboxNetwork",  // namespaces, cluster DNS, seeded services
       "KubeClient",  // the node agent's client
       "PortForwardCodecs",  // the API server's WebSocket tunnel and SPDY proxy
@@ -142,7 +147,7 @@ let tests: [Target] = [
     path: "Tests/Sandbox/KubeSandboxTests"),
   // Real namespaces, real dnsmasq, busybox and iperf3; needs root.
   .testTarget(
-    name: "SandboxNetworkTests", dependencies: ["SandboxNetwork", "SeededServices", "TestSupport"],
+    name: "SandboxNetworkTests", dependencies: ["SandboxNetwork", "PodNetwork", "SeededServices", "TestSupport"],
     path: "Tests/Sandbox/SandboxNetworkTests"),
   .testTarget(
     name: "NodeAgentTests", dependencies: ["NodeAgent", "KubeClient", "TestSupport"], path: "Tests/Sandbox/NodeAgentTests"),
