@@ -45,13 +45,16 @@ let sandbox: [Target] = [
   .target(name: "ChildProcess", path: "Sources/Sandbox/ChildProcess"),
   // setns(2) for the kubelet's pod dialer (Glibc hides it behind _GNU_SOURCE).
   .target(name: "CNetns", path: "Sources/Sandbox/CNetns"),
+  // The HTTP details both sandbox servers (API server, kubelet API) share: the Date header, Go's
+  // percent-decoding of paths and queries. No dependencies.
+  .target(name: "SandboxHTTP", path: "Sources/Sandbox/SandboxHTTP"),
   // The kubelet's API server (TLS, client certificates): SPDY/3.1 port-forward into pod network namespaces
   // and container logs from CRI log files. It serves pods; NodeAgent runs them. SwiftASN1 only to read the
   // client certificate's subject (NIOSSL exposes none; swift-certificates would pull in much more).
   .target(
     name: "KubeletAPI",
     dependencies: [
-      "PortForwardCodecs", "CNetns",
+      "PortForwardCodecs", "CNetns", "SandboxHTTP",
       .product(name: "NIOCore", package: "swift-nio"),
       .product(name: "NIOPosix", package: "swift-nio"),
       .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -94,6 +97,7 @@ let sandbox: [Target] = [
       "SandboxNetwork",  // namespaces, cluster DNS, seeded services
       "KubeClient",  // the node agent's client
       "PortForwardCodecs",  // the API server's WebSocket tunnel and SPDY proxy
+      "SandboxHTTP",  // Date header, percent-decoding
       .product(name: "NIOCore", package: "swift-nio"),
       .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
       .product(name: "NIOPosix", package: "swift-nio"),
