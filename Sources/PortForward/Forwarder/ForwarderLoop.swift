@@ -236,11 +236,11 @@ final class ForwarderLoop {
     }
     for connection in Array(connections.values) { finish(connection, failure: nil, reset: true) }
     for w in waiting {
-      closeFD(w.fd)
+      closeDescriptor(w.fd)
       hooks.event(.setupFailed(connection: w.id, .sessionNotOpen("the forward stopped")))
     }
     waiting = []
-    listeners.forEach { closeFD($0.fd) }
+    listeners.forEach { closeDescriptor($0.fd) }
   }
 
   private func acceptAll(_ listener: ListenerFD) {
@@ -259,7 +259,7 @@ final class ForwarderLoop {
         waiting.append(
           WaitingConnection(fd: fd, id: id, listener: listener.bound, deadline: .now + hooks.connectionWait))
       case .failure(let error):
-        closeFD(fd)
+        closeDescriptor(fd)
         hooks.event(.setupFailed(connection: id, error))
       }
     }
@@ -274,7 +274,7 @@ final class ForwarderLoop {
       case .success: continue
       case .failure(.sessionNotOpen) where now < w.deadline: still.append(w)
       case .failure(let error):
-        closeFD(w.fd)
+        closeDescriptor(w.fd)
         hooks.event(.setupFailed(connection: w.id, error))
       }
     }
@@ -408,7 +408,7 @@ final class ForwarderLoop {
       var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
       setsockopt(connection.fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
     }
-    closeFD(connection.fd)
+    closeDescriptor(connection.fd)
     control.openConnections.subtract(1, ordering: .relaxed)
     hooks.event(
       .ended(

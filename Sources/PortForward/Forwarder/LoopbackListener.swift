@@ -1,4 +1,5 @@
 import Foundation
+import KubeClient
 import PortForwardCodecs
 
 #if canImport(Glibc)
@@ -43,7 +44,7 @@ enum LoopbackListener {
         result.append(l)
         chosen = l.bound.port
       case .failure(let error):
-        result.forEach { closeFD($0.fd) }
+        result.forEach { closeDescriptor($0.fd) }
         throw error
       }
     }
@@ -72,7 +73,7 @@ enum LoopbackListener {
       case .failure(let error):
         // A kernel-chosen v4 port can be taken on ::1 by someone else: pick another pair.
         if port == 0, case .bind(_, _, let code) = error, code == EADDRINUSE, attempts < 10 {
-          result.forEach { closeFD($0.fd) }
+          result.forEach { closeDescriptor($0.fd) }
           continue
         }
         if result.isEmpty { throw error }
@@ -99,7 +100,7 @@ enum LoopbackListener {
       var addr = sockaddr_in6()
       addr.sin6_family = sa_family_t(AF_INET6)
       guard inet_pton(AF_INET6, address, &addr.sin6_addr) == 1 else {
-        closeFD(fd)
+        closeDescriptor(fd)
         return .failure(.socket("not an IPv6 address: \(address)"))
       }
       addr.sin6_port = port.bigEndian
@@ -112,7 +113,7 @@ enum LoopbackListener {
       var addr = sockaddr_in()
       addr.sin_family = sa_family_t(AF_INET)
       guard inet_pton(AF_INET, address, &addr.sin_addr) == 1 else {
-        closeFD(fd)
+        closeDescriptor(fd)
         return .failure(.socket("not an IPv4 address: \(address)"))
       }
       addr.sin_port = port.bigEndian
@@ -124,7 +125,7 @@ enum LoopbackListener {
     }
     guard ok, Glibc.listen(fd, 512) == 0 else {
       let code = errno
-      closeFD(fd)
+      closeDescriptor(fd)
       return .failure(.bind(address: address, port: port, errno: code))
     }
     setNonBlocking(fd)
@@ -135,12 +136,4 @@ enum LoopbackListener {
 func setNonBlocking(_ fd: Int32) {
   _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
   _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-}
-
-func closeFD(_ fd: Int32) {
-  #if canImport(Glibc)
-    _ = Glibc.close(fd)
-  #else
-    _ = Darwin.close(fd)
-  #endif
 }

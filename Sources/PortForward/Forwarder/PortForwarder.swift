@@ -120,7 +120,7 @@ public final class LocalListeners: Sendable {
   }
 
   deinit {
-    if !taken.load(ordering: .sequentiallyConsistent) { fds.forEach(closeFD) }
+    if !taken.load(ordering: .sequentiallyConsistent) { fds.forEach(closeDescriptor) }
   }
 }
 
@@ -161,14 +161,14 @@ public final class PortForwarder: Sendable {
         api: target.api, namespace: target.namespace, pod: target.pod, transport: target.transport,
         options: options.session)
     } catch {
-      fds.forEach { closeFD($0.fd) }
+      fds.forEach { closeDescriptor($0.fd) }
       throw .open(error)
     }
     do {
       return try PortForwarder(target: target, first: first, listeners: fds, options: options)
     } catch {
       first.close()
-      fds.forEach { closeFD($0.fd) }
+      fds.forEach { closeDescriptor($0.fd) }
       throw .listen(error)
     }
   }
