@@ -163,6 +163,36 @@ import Testing
     fails(hex("02 7e 00 c8") + [UInt8](repeating: 0, count: 200) + hex("80 7e 00 c8"), .messageTooLarge(length: 400, limit: 256), max: 256)
   }
 
+  /// The sandbox's API server reads the client's side of the tunnel with the same decoder.
+  @Test func clientFramesAreUnmaskedAndMustBeMasked() throws {
+    var decoder = WebSocketFrameDecoder(framesFrom: .client)
+    var bytes: [UInt8] = []
+    // A binary message in two fragments, an empty one, a ping; all masked, as a client sends them.
+    try WebSocketFrameEncoder.encodeFrame(opcode: .binary, payload: [1, 2, 3][...], fin: false, into: &bytes)
+    try WebSocketFrameEncoder.encodeFrame(opcode: .continuation, payload: [4][...], fin: true, into: &bytes)
+    WebSocketFrameEncoder.encodeBinary([], into: &bytes)
+    try WebSocketFrameEncoder.encodePing([9][...], into: &bytes)
+    // Fed one byte at a time, as TLS records may split them.
+    var events: [WebSocketEvent] = []
+    for byte in bytes {
+      decoder.append([byte])
+      while let event = try decoder.nextEvent() { events.append(event) }
+    }
+    #expect(events == [.binary([1, 2, 3, 4]), .binary([]), .ping([9])])
+
+    var text: [UInt8] = []
+    try WebSocketFrameEncoder.encodeFrame(opcode: .text, payload: Array("hi".utf8)[...], into: &text)
+    var textDecoder = WebSocketFrameDecoder(framesFrom: .client)
+    textDecoder.append(text)
+    #expect(throws: WebSocketError.textMessageNotAllowed) { try textDecoder.nextEvent() }
+
+    var unmasked: [UInt8] = []
+    try WebSocketFrameEncoder.encodeFrame(opcode: .binary, payload: [1][...], maskingKey: nil, into: &unmasked)
+    var unmaskedDecoder = WebSocketFrameDecoder(framesFrom: .client)
+    unmaskedDecoder.append(unmasked)
+    #expect(throws: WebSocketError.unmaskedClientFrame) { try unmaskedDecoder.nextEvent() }
+  }
+
   @Test func encoderRejectsBadControlFrames() {
     var buffer: [UInt8] = []
     #expect(throws: WebSocketError.invalidControlFrame(.ping, payloadLength: 126)) { try WebSocketFrameEncoder.encodePing([UInt8](repeating: 0, count: 126)[...], into: &buffer) }
