@@ -61,11 +61,11 @@ struct PodFixture {
 
 /// Collects forwarder events.
 final class EventLog: Sendable {
-  private let events = Mutex<[ForwarderEvent]>([])
-  var handler: @Sendable (ForwarderEvent) -> Void { { [self] e in events.withLock { $0.append(e) } } }
-  var all: [ForwarderEvent] { events.withLock { $0 } }
+  private let events = Mutex<[ForwardEvent]>([])
+  var handler: @Sendable (ForwardEvent) -> Void { { [self] e in events.withLock { $0.append(e) } } }
+  var all: [ForwardEvent] { events.withLock { $0 } }
   var failures: [ForwardedStreamError] {
-    all.compactMap { if case .failed(_, let error) = $0 { return error } else { return nil } }
+    all.compactMap { if case .connectionFailed(_, _, let reason, _, _, _) = $0 { return reason } else { return nil } }
   }
 }
 

@@ -9,7 +9,8 @@ import Synchronization
   import Darwin
 #endif
 
-/// What the poll loop reports about local connections (on its own thread; handlers must not block).
+/// What the poll loop reports about local connections to its owner (on its own thread; handlers must
+/// not block). Internal plumbing: owners report it to their users as `ForwardEvent`.
 enum LoopEvent: Sendable {
   case accepted(connection: Int, listener: BoundAddress)
   /// The stream pair was opened on the session the owner calls `sessionID`.
@@ -72,7 +73,7 @@ final class LoopControl: Sendable {
   /// these, not every connection, after each wake-up.
   private let ready = Mutex<[Int32]>([])
 
-  init() throws(ForwarderError) {
+  init() throws(PortForwarderError) {
     do { wakeup = try Wakeup() } catch { throw .socket(error.description) }
   }
 

@@ -8,20 +8,6 @@ import PortForwardCodecs
   import Darwin
 #endif
 
-public enum ForwarderError: Error, Sendable, Equatable, CustomStringConvertible {
-  /// Neither loopback address could be bound.
-  case bind(address: String, port: UInt16, errno: Int32)
-  case socket(String)
-
-  public var description: String {
-    switch self {
-    case .bind(let address, let port, let code):
-      return "cannot listen on \(address):\(port): \(String(cString: strerror(code)))"
-    case .socket(let message): return message
-    }
-  }
-}
-
 /// A bound, listening, non-blocking loopback socket.
 public struct BoundAddress: Sendable, Equatable, CustomStringConvertible {
   /// "127.0.0.1" or "::1".
@@ -34,7 +20,7 @@ enum LoopbackListener {
   /// Listens on each address (IPv4 or IPv6 literal) on one port; with port 0 the kernel picks it
   /// for the first address and the others take the same. Any address failing is an error (an
   /// explicit list means the caller wants all of them).
-  static func listenAll(addresses: [String], port: UInt16) throws(ForwarderError) -> [(fd: Int32, bound: BoundAddress)] {
+  static func listenAll(addresses: [String], port: UInt16) throws(PortForwarderError) -> [(fd: Int32, bound: BoundAddress)] {
     if addresses.isEmpty || addresses == ["127.0.0.1", "::1"] { return try bindBoth(port: port) }
     var result: [(fd: Int32, bound: BoundAddress)] = []
     var chosen = port
@@ -53,7 +39,7 @@ enum LoopbackListener {
 
   /// Listens on 127.0.0.1 and [::1] on one port (0: the kernel picks it for the first, the second
   /// takes the same). Like kubectl, one address failing is tolerated, both failing is an error.
-  static func bindBoth(port: UInt16) throws(ForwarderError) -> [(fd: Int32, bound: BoundAddress)] {
+  static func bindBoth(port: UInt16) throws(PortForwarderError) -> [(fd: Int32, bound: BoundAddress)] {
     var attempts = 0
     while true {
       attempts += 1
@@ -83,11 +69,11 @@ enum LoopbackListener {
     }
   }
 
-  private static func listen(ipv6: Bool, port: UInt16) -> Result<(fd: Int32, bound: BoundAddress), ForwarderError> {
+  private static func listen(ipv6: Bool, port: UInt16) -> Result<(fd: Int32, bound: BoundAddress), PortForwarderError> {
     listen(address: ipv6 ? "::1" : "127.0.0.1", port: port)
   }
 
-  private static func listen(address: String, port: UInt16) -> Result<(fd: Int32, bound: BoundAddress), ForwarderError> {
+  private static func listen(address: String, port: UInt16) -> Result<(fd: Int32, bound: BoundAddress), PortForwarderError> {
     let ipv6 = address.contains(":")
     let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return .failure(.socket("socket(): \(String(cString: strerror(errno)))")) }
