@@ -174,14 +174,3 @@ struct PortForwardProxyTests {
     throw TestFailure("no response head")
   }
 }
-
-final class InboxHandler: ChannelInboundHandler {
-  typealias InboundIn = ByteBuffer
-  let box: NIOLockedValueBox<[UInt8]>
-  init(_ box: NIOLockedValueBox<[UInt8]>) { self.box = box }
-  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-    var buffer = unwrapInboundIn(data)
-    let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-    box.withLockedValue { $0 += bytes }
-  }
-}

@@ -205,3 +205,15 @@ func randomBytes(_ count: Int) -> [UInt8] {
   var generator = SystemRandomNumberGenerator()
   return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
 }
+
+/// Collects everything a raw test connection receives, for tests that read it as bytes.
+final class InboxHandler: ChannelInboundHandler {
+  typealias InboundIn = ByteBuffer
+  let box: NIOLockedValueBox<[UInt8]>
+  init(_ box: NIOLockedValueBox<[UInt8]>) { self.box = box }
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    var buffer = unwrapInboundIn(data)
+    let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+    box.withLockedValue { $0 += bytes }
+  }
+}
