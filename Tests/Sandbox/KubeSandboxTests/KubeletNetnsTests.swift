@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import PortForwardCodecs
 import Testing
+import TestSupport
 
 @testable import KubeSandbox
 @testable import KubeletAPI

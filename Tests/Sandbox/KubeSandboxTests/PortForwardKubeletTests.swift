@@ -5,6 +5,7 @@ import NIOPosix
 import NIOSSL
 import PortForwardCodecs
 import Testing
+import TestSupport
 
 @testable import KubeSandbox
 @testable import KubeletAPI

@@ -6,6 +6,7 @@ import NIOPosix
 import NIOSSL
 import PortForwardCodecs
 import Testing
+import TestSupport
 
 @testable import KubeSandbox
 
