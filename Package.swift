@@ -134,11 +134,11 @@ let tests: [Target] = [
   .testTarget(name: "PortForwardCodecsTests", dependencies: ["PortForwardCodecs"]),
   // The engine against the sandbox's API server and kubelet.
   .testTarget(name: "PortForwardTests", dependencies: ["PortForward", "PortForwardCodecs", "KubeClient", "TestSupport"]),
-  .testTarget(name: "KFTrayTests", dependencies: ["KFTray", "KubeClient", "TestSupport"]),
+  .testTarget(name: "KFTrayTests", dependencies: ["KFTray", "KubeClient"]),
   .testTarget(name: "KFTrayRelayTests", dependencies: ["KFTrayRelay", "TestSupport"]),
   // The built binaries as a user runs them, through real kubectl, against a sandbox.
   .testTarget(
-    name: "EndToEndTests", dependencies: ["KubeClient", "TestSupport", .product(name: "Yams", package: "Yams")]),
+    name: "EndToEndTests", dependencies: ["TestSupport", .product(name: "Yams", package: "Yams")]),
   .testTarget(
     name: "KubeSandboxTests",
     dependencies: [
