@@ -45,13 +45,16 @@ let sandbox: [Target] = [
   .target(name: "ChildProcess", path: "Sources/Sandbox/ChildProcess"),
   // setns(2) for the kubelet's pod dialer (Glibc hides it behind _GNU_SOURCE).
   .target(name: "CNetns", path: "Sources/Sandbox/CNetns"),
+  // The HTTP details both sandbox servers (API server, kubelet API) share: the Date header, Go's
+  // percent-decoding of paths and queries. No dependencies.
+  .target(name: "SandboxHTTP", path: "Sources/Sandbox/SandboxHTTP"),
   // The kubelet's API server (TLS, client certificates): SPDY/3.1 port-forward into pod network namespaces
   // and container logs from CRI log files. It serves pods; NodeAgent runs them. SwiftASN1 only to read the
   // client certificate's subject (NIOSSL exposes none; swift-certificates would pull in much more).
   .target(
     name: "KubeletAPI",
     dependencies: [
-      "PortForwardCodecs", "CNetns",
+      "PortForwardCodecs", "CNetns", "SandboxHTTP",
       .product(name: "NIOCore", package: "swift-nio"),
       .product(name: "NIOPosix", package: "swift-nio"),
       .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -59,9 +62,12 @@ let sandbox: [Target] = [
       .product(name: "SwiftASN1", package: "swift-asn1"),
     ],
     path: "Sources/Sandbox/KubeletAPI"),
+  // What a node's pod network (its CNI) promises the node agent: attach a pod, detach it. The node agent's
+  // bare namespaces and the sandbox's cluster network both provide it. No dependencies.
+  .target(name: "PodNetwork", path: "Sources/Sandbox/PodNetwork"),
   // The cluster network: namespaces, bridge, cluster DNS (dnsmasq) and seeded services, built with
   // iproute2. Foundation and Glibc only.
-  .target(name: "SandboxNetwork", dependencies: ["ChildProcess"], path: "Sources/Sandbox/SandboxNetwork"),
+  .target(name: "SandboxNetwork", dependencies: ["ChildProcess", "PodNetwork"], path: "Sources/Sandbox/SandboxNetwork"),
   // The seeded services' server (TCP echo, HTTP hello, UDP echo): POSIX sockets and threads.
   .target(name: "SeededServices", path: "Sources/Sandbox/SeededServices"),
   .executableTarget(
@@ -70,7 +76,8 @@ let sandbox: [Target] = [
     path: "Sources/Sandbox/kftray-testserver"),
   // The node agent: a kubelet for local processes (what runs pods), talking to its API server only through
   // KubeClient; its own calls (Node, binding, pod status) live here, not in the plugin's client.
-  .target(name: "NodeAgent", dependencies: ["ChildProcess", "KubeClient", "KubeletAPI"], path: "Sources/Sandbox/NodeAgent"),
+  .target(
+    name: "NodeAgent", dependencies: ["ChildProcess", "KubeClient", "KubeletAPI", "PodNetwork"], path: "Sources/Sandbox/NodeAgent"),
   .executableTarget(
     name: "kftray-node",
     dependencies: [
@@ -86,9 +93,11 @@ let sandbox: [Target] = [
       "ChildProcess",  // `up` starts the server as a daemon
       "KubeletAPI",  // the node's kubelet API
       "NodeAgent",  // runs the pods (ClusterNode)
+      "PodNetwork",  // the cluster network as the node agent's pod network
       "SandboxNetwork",  // namespaces, cluster DNS, seeded services
       "KubeClient",  // the node agent's client
       "PortForwardCodecs",  // the API server's WebSocket tunnel and SPDY proxy
+      "SandboxHTTP",  // Date header, percent-decoding
       .product(name: "NIOCore", package: "swift-nio"),
       .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
       .product(name: "NIOPosix", package: "swift-nio"),
@@ -125,11 +134,11 @@ let tests: [Target] = [
   .testTarget(name: "PortForwardCodecsTests", dependencies: ["PortForwardCodecs"]),
   // The engine against the sandbox's API server and kubelet.
   .testTarget(name: "PortForwardTests", dependencies: ["PortForward", "PortForwardCodecs", "KubeClient", "TestSupport"]),
-  .testTarget(name: "KFTrayTests", dependencies: ["KFTray", "KubeClient", "TestSupport"]),
+  .testTarget(name: "KFTrayTests", dependencies: ["KFTray", "KubeClient"]),
   .testTarget(name: "KFTrayRelayTests", dependencies: ["KFTrayRelay", "TestSupport"]),
   // The built binaries as a user runs them, through real kubectl, against a sandbox.
   .testTarget(
-    name: "EndToEndTests", dependencies: ["KubeClient", "TestSupport", .product(name: "Yams", package: "Yams")]),
+    name: "EndToEndTests", dependencies: ["TestSupport", .product(name: "Yams", package: "Yams")]),
   .testTarget(
     name: "KubeSandboxTests",
     dependencies: [
@@ -142,7 +151,7 @@ let tests: [Target] = [
     path: "Tests/Sandbox/KubeSandboxTests"),
   // Real namespaces, real dnsmasq, busybox and iperf3; needs root.
   .testTarget(
-    name: "SandboxNetworkTests", dependencies: ["SandboxNetwork", "SeededServices", "TestSupport"],
+    name: "SandboxNetworkTests", dependencies: ["SandboxNetwork", "PodNetwork", "SeededServices", "TestSupport"],
     path: "Tests/Sandbox/SandboxNetworkTests"),
   .testTarget(
     name: "NodeAgentTests", dependencies: ["NodeAgent", "KubeClient", "TestSupport"], path: "Tests/Sandbox/NodeAgentTests"),

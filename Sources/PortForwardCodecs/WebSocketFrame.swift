@@ -10,7 +10,7 @@ public enum WebSocketOpcode: UInt8, Sendable, Equatable {
   public var isControl: Bool { rawValue & 0x8 != 0 }
 }
 
-/// What the server side of the tunnel said, in order.
+/// What the other side of the tunnel said, in order.
 public enum WebSocketEvent: Sendable, Equatable {
   /// One complete binary message (fragments reassembled; may be empty). For the port-forward
   /// tunnel the concatenated binary payloads are the SPDY byte stream; boundaries mean nothing.
@@ -19,15 +19,17 @@ public enum WebSocketEvent: Sendable, Equatable {
   /// The session must answer with a pong carrying the same payload.
   case ping(ArraySlice<UInt8>)
   case pong(ArraySlice<UInt8>)
-  /// The server closed. `code` is nil when the close frame had no body (RFC 1005 "no status").
+  /// The peer closed. `code` is nil when the close frame had no body (RFC 1005 "no status").
   /// 1000 means a normal end of the tunnel (EOF). The decoder returns nothing after this.
   case close(code: UInt16?, reason: String)
 }
 
 public enum WebSocketError: Error, Sendable, Equatable, CustomStringConvertible {
-  // Decoding server frames (all fatal for the connection).
+  // Decoding frames (all fatal for the connection).
   /// Servers must not mask (RFC 6455 §5.1).
   case maskedServerFrame
+  /// Clients must mask every frame (RFC 6455 §5.1).
+  case unmaskedClientFrame
   /// RSV1–3 set although no extension was negotiated.
   case reservedBitsSet(UInt8)
   case unknownOpcode(UInt8)
@@ -55,6 +57,7 @@ public enum WebSocketError: Error, Sendable, Equatable, CustomStringConvertible 
   public var description: String {
     switch self {
     case .maskedServerFrame: return "the server sent a masked WebSocket frame"
+    case .unmaskedClientFrame: return "the client sent an unmasked WebSocket frame"
     case .reservedBitsSet(let bits): return "WebSocket frame with reserved bits 0x\(String(bits, radix: 16))"
     case .unknownOpcode(let op): return "unknown WebSocket opcode 0x\(String(op, radix: 16))"
     case .fragmentedControlFrame(let op): return "fragmented WebSocket control frame \(op)"

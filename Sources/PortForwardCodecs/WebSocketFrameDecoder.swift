@@ -1,22 +1,34 @@
-/// Incremental decoder for the frames a WebSocket **server** sends (RFC 6455): unmasked, binary
-/// messages possibly fragmented, control frames possibly interleaved between fragments.
+/// Whose frames a decoder reads. RFC 6455 §5.1: a client masks every frame it sends, a server none,
+/// and a frame that breaks the rule is fatal. The plugin reads a server's frames; the sandbox's API
+/// server, the other end of the same tunnel, reads a client's.
+public enum WebSocketPeer: Sendable {
+  case server
+  case client
+}
+
+/// Incremental decoder for the frames one WebSocket peer sends (RFC 6455): binary messages possibly
+/// fragmented, control frames possibly interleaved between fragments; masked frames (a client's) are
+/// unmasked.
 ///
 /// A value type (honestly Sendable): it holds only bytes and counters. `nextEvent()` returns nil
-/// when more bytes are needed (nothing copied in that case). Unfragmented messages are returned as
-/// slices of the appended chunks; fragmented ones are gathered into one buffer. After a fatal
-/// error the decoder keeps throwing it; after a close frame it returns nil and drops input.
+/// when more bytes are needed (nothing copied in that case). Unfragmented unmasked messages are
+/// returned as slices of the appended chunks; fragmented ones are gathered into one buffer. After a
+/// fatal error the decoder keeps throwing it; after a close frame it returns nil and drops input.
 public struct WebSocketFrameDecoder: Sendable {
   /// Largest message accepted (sum of its fragments); checked from frame headers, before the
   /// payload is buffered, so a hostile length cannot make us wait for or allocate gigabytes.
   public let maxMessageSize: Int
+  /// The peer whose frames this reads, which decides whether frames must be masked.
+  public let peer: WebSocketPeer
   private var queue = ChunkQueue()
   private var fragments: [UInt8] = []
   private var inFragmentedMessage = false
   private var closed = false
   private var failure: WebSocketError?
 
-  public init(maxMessageSize: Int = 16 << 20) {
+  public init(maxMessageSize: Int = 16 << 20, framesFrom peer: WebSocketPeer = .server) {
     self.maxMessageSize = max(0, maxMessageSize)
+    self.peer = peer
   }
 
   public var bufferedByteCount: Int { queue.count }
@@ -49,7 +61,11 @@ public struct WebSocketFrameDecoder: Sendable {
       let b1 = queue.peek(1)
       if b0 & 0x70 != 0 { throw .reservedBitsSet(b0 & 0x70) }
       guard let opcode = WebSocketOpcode(rawValue: b0 & 0x0F) else { throw .unknownOpcode(b0 & 0x0F) }
-      if b1 & 0x80 != 0 { throw .maskedServerFrame }
+      let masked = b1 & 0x80 != 0
+      switch peer {
+      case .server: if masked { throw .maskedServerFrame }
+      case .client: if !masked { throw .unmaskedClientFrame }
+      }
       let fin = b0 & 0x80 != 0
       var headerLength = 2
       var length = UInt64(b1 & 0x7F)
@@ -79,10 +95,18 @@ public struct WebSocketFrameDecoder: Sendable {
         let total = UInt64(fragments.count) + length
         if total > UInt64(maxMessageSize) { throw .messageTooLarge(length: total, limit: maxMessageSize) }
       }
-      let frameLength = headerLength + Int(length)  // length ≤ maxMessageSize or ≤ 125 here
+      let maskLength = masked ? 4 : 0
+      let frameLength = headerLength + maskLength + Int(length)  // length ≤ maxMessageSize or ≤ 125 here
       guard queue.count >= frameLength else { return nil }
-      queue.skip(headerLength)
-      let payload = queue.read(Int(length))
+      let key = masked ? queue.peekUInt32(headerLength) : 0
+      queue.skip(headerLength + maskLength)
+      var payload = queue.read(Int(length))
+      if masked {
+        // The one copy a masked payload costs: the appended chunks are shared, never written.
+        var unmasked = Array(payload)
+        WebSocketMask.apply(key: key, to: &unmasked, from: 0)
+        payload = unmasked[...]
+      }
       switch opcode {
       case .ping: return .ping(payload)
       case .pong: return .pong(payload)

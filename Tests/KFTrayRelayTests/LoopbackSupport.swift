@@ -1,15 +1,12 @@
-// Test-side socket helpers, written independently of the library's own wrappers so that the tests
-// do not share its bugs. Everything here talks to 127.0.0.1 only.
+// Test-side socket helpers (servers and a client connection) on TestSupport's loopback sockets, written
+// independently of the library's own wrappers so that the tests do not share its bugs.
 import Foundation
 import Synchronization
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
-struct TestFailure: Error, CustomStringConvertible {
-  var description: String
-  init(_ description: String) { self.description = description }
-}
 
 private func loopbackAddress(port: UInt16) -> sockaddr_in {
   var address = sockaddr_in()
@@ -46,31 +43,7 @@ final class TestConnection: Sendable {
 
   /// Connects to 127.0.0.1:`port`, or to [::1]:`port` when `ipv6` is set.
   init(port: UInt16, ipv6: Bool = false, receiveTimeoutSeconds: Int = 15) throws {
-    fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard fd >= 0 else { throw TestFailure("socket: \(String(cString: strerror(errno)))") }
-    var timeout = timeval(tv_sec: receiveTimeoutSeconds, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    let rc: Int32
-    if ipv6 {
-      var address = sockaddr_in6()
-      address.sin6_family = sa_family_t(AF_INET6)
-      address.sin6_port = port.bigEndian
-      address.sin6_addr = in6addr_loopback
-      rc = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-      }
-    } else {
-      var address = loopbackAddress(port: port)
-      rc = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-      }
-    }
-    guard rc == 0 else {
-      let code = errno
-      close(fd)
-      throw TestFailure("connect 127.0.0.1:\(port): \(String(cString: strerror(code)))")
-    }
+    fd = try connectLoopback(port, ipv6: ipv6, timeoutSeconds: receiveTimeoutSeconds)
   }
 
   deinit { close(fd) }
@@ -311,10 +284,6 @@ func pseudoRandomBytes(count: Int, seed: UInt64) -> [UInt8] {
   return result
 }
 
-/// FNV-1a 64: a cheap checksum that catches reordered, lost or duplicated bytes.
-func checksum(_ bytes: [UInt8]) -> UInt64 {
-  bytes.reduce(0xcbf2_9ce4_8422_2325 as UInt64) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
-}
 
 /// Runs `body` on a new thread; the result is collected by `wait()`. Blocking work stays off the
 /// Swift concurrency pool, which the test runner shares across tests.

@@ -1,9 +1,11 @@
-// Runs the built kftray-relay binary. posix_spawn + waitpid rather than Foundation.Process (whose
-// exit detection was seen to hang inside the concurrent test runner here), and the child's output
-// goes to files, not pipes, so a chatty child can never block on a full pipe.
+// Runs the built kftray-relay binary with TestSupport's `spawn` (posix_spawn with a clean signal
+// state) and waitpid rather than Foundation.Process (whose exit detection was seen to hang inside the
+// concurrent test runner here); the child's output goes to files, not pipes, so a chatty child can
+// never block on a full pipe.
 import Foundation
 import KFTrayRelay
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,10 +17,7 @@ final class RelayProcess: Sendable {
   private let directory: URL
 
   static func binary() throws -> String {
-    let directory =
-      ProcessInfo.processInfo.environment["KFTRAY_BIN_DIR"]
-      ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
-    let path = URL(fileURLWithPath: directory).appendingPathComponent("kftray-relay").path
+    let path = Binaries.path("kftray-relay")
     guard access(path, X_OK) == 0 else {
       throw TestFailure("no kftray-relay binary at \(path); build it (swift build --product kftray-relay) or set KFTRAY_BIN_DIR")
     }
@@ -32,33 +31,9 @@ final class RelayProcess: Sendable {
     stderrPath = directory.appendingPathComponent("stderr").path
     let stdoutPath = directory.appendingPathComponent("stdout").path
 
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-
-    // A clean signal state: the runner's threads may block or ignore signals, and children inherit that.
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var empty = sigset_t()
-    sigemptyset(&empty)
-    var defaults = sigset_t()
-    sigemptyset(&defaults)
-    for signal in [SIGTERM, SIGINT, SIGPIPE] { sigaddset(&defaults, signal) }
-    posix_spawnattr_setsigmask(&attributes, &empty)
-    posix_spawnattr_setsigdefault(&attributes, &defaults)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-    let argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), nil]
-    let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { for pointer in argv + envp { free(pointer) } }
-    var child: pid_t = 0
-    let rc = posix_spawn(&child, path, &actions, &attributes, argv, envp)
-    guard rc == 0 else { throw TestFailure("posix_spawn \(path): \(String(cString: strerror(rc)))") }
-    pid = child
+    // Only the variables given: the relay must not pick anything up from the test runner's environment.
+    pid = try spawn(
+      path, [], environment: environment.map { "\($0.key)=\($0.value)" }, stdout: stdoutPath, stderr: stderrPath)
   }
 
   var standardError: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }

@@ -2,6 +2,7 @@ import Foundation
 import KFTrayRelay
 import Synchronization
 import Testing
+import TestSupport
 
 /// Collects log lines so tests can check the per-connection open/close lines.
 final class LogCapture: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import KubeClient
@@ -52,24 +53,12 @@ struct Kubectl {
   static func run(_ args: [String], home: String, kubeconfigEnv: String?, extraEnv: [String: String] = [:]) throws
     -> Result
   {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = args
     var env = ["HOME": home, "PATH": "/usr/bin:/bin"]
     if let kubeconfigEnv { env["KUBECONFIG"] = kubeconfigEnv }
     env.merge(extraEnv) { _, new in new }
-    p.environment = env
-    p.currentDirectoryURL = URL(fileURLWithPath: home)
-    let out = Pipe()
-    let err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = FileHandle.nullDevice
-    try p.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    return Result(status: p.terminationStatus, stdout: stdout, stderr: stderr)
+    // TestSupport's posix_spawn runner: Foundation.Process was seen to hang in the concurrent test runner.
+    let result = try Binaries.run(path, args, environment: env, workingDirectory: home)
+    return Result(status: result.status, stdout: Data(result.stdout.utf8), stderr: result.stderr)
   }
 }
 

@@ -1,9 +1,9 @@
 import PortForwardCodecs
-import XCTest
+import Testing
 
 /// Property tests: random splits must not change the result; random and mutated input must end
 /// in frames plus nil or a typed error, never a crash or a hang. Seeded: a failure names its seed.
-final class SPDYFuzzTests: XCTestCase {
+@Suite struct SPDYFuzzTests {
   func randomHeaderBlock(_ rng: inout SplitMix64) -> SPDYHeaderBlock {
     let names = ["streamtype", "port", "requestid", "x-a", "x-bb", ":status", "host"]
     var fields: [SPDYHeaderBlock.Field] = []
@@ -67,20 +67,20 @@ final class SPDYFuzzTests: XCTestCase {
     return (frames, nil)
   }
 
-  func testRandomSplitsGiveTheSameFrames() throws {
+  @Test func randomSplitsGiveTheSameFrames() throws {
     for seed in UInt64(1)...600 {
       var rng = SplitMix64(seed: seed)
       let (bytes, expected) = try randomStream(&rng)
       let whole = decodeAll(bytes)
-      XCTAssertNil(whole.error, "seed \(seed)")
-      XCTAssertEqual(whole.frames, expected, "seed \(seed)")
+      #expect(whole.error == nil, "seed \(seed)")
+      #expect(whole.frames == expected, "seed \(seed)")
       let split = decodeSplit(bytes, &rng)
-      XCTAssertNil(split.error, "seed \(seed)")
-      XCTAssertEqual(split.frames, expected, "seed \(seed)")
+      #expect(split.error == nil, "seed \(seed)")
+      #expect(split.frames == expected, "seed \(seed)")
     }
   }
 
-  func testMutatedStreamsNeverCrashOrHang() throws {
+  @Test func mutatedStreamsNeverCrashOrHang() throws {
     for seed in UInt64(1)...1500 {
       var rng = SplitMix64(seed: seed &* 7919)
       var (bytes, _) = try randomStream(&rng)
@@ -102,15 +102,15 @@ final class SPDYFuzzTests: XCTestCase {
       }
       let whole = decodeAll(bytes)
       // Every frame consumes at least its 8-byte header: no decoder loop can outrun its input.
-      XCTAssertLessThanOrEqual(whole.frames.count, bytes.count / 8, "seed \(seed)")
+      #expect(whole.frames.count <= bytes.count / 8, "seed \(seed)")
       let split = decodeSplit(bytes, &rng)
       // Splitting never changes the outcome, valid or not (a truncated tail just stays buffered).
-      XCTAssertEqual(split.frames, whole.frames, "seed \(seed)")
-      XCTAssertEqual(split.error, whole.error, "seed \(seed)")
+      #expect(split.frames == whole.frames, "seed \(seed)")
+      #expect(split.error == whole.error, "seed \(seed)")
     }
   }
 
-  func testRandomBytesNeverCrash() {
+  @Test func randomBytesNeverCrash() {
     var rng = SplitMix64(seed: 0xC0FFEE)
     for round in 0..<1500 {
       var bytes = (0..<Int.random(in: 0...300, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
@@ -126,11 +126,11 @@ final class SPDYFuzzTests: XCTestCase {
         bytes[7] = UInt8(len & 0xFF)
       }
       let result = decodeAll(bytes)
-      XCTAssertLessThanOrEqual(result.frames.count, bytes.count / 8)
+      #expect(result.frames.count <= bytes.count / 8)
     }
   }
 
-  func testRandomPayloadsAfterAValidZlibHeader() throws {
+  @Test func randomPayloadsAfterAValidZlibHeader() throws {
     // Header-bearing frames with a real compressed prefix and random tails exercise inflate errors.
     var rng = SplitMix64(seed: 99)
     for _ in 0..<500 {
@@ -140,12 +140,12 @@ final class SPDYFuzzTests: XCTestCase {
       let tail = (0..<Int.random(in: 0...40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
       let frame = controlFrame(type: 2, payload: be32(1) + Array(prefix.prefix(cut)) + tail)
       let result = decodeAll(frame)
-      XCTAssertLessThanOrEqual(result.frames.count, 1)
+      #expect(result.frames.count <= 1)
     }
   }
 }
 
-final class WebSocketFuzzTests: XCTestCase {
+@Suite struct WebSocketFuzzTests {
   /// A valid server byte stream: binary messages (some fragmented, control frames interleaved).
   func randomServerStream(_ rng: inout SplitMix64) throws -> (bytes: [UInt8], events: [WebSocketEvent]) {
     var bytes: [UInt8] = []
@@ -197,22 +197,22 @@ final class WebSocketFuzzTests: XCTestCase {
     return (events, nil)
   }
 
-  func testRandomSplitsGiveTheSameEvents() throws {
+  @Test func randomSplitsGiveTheSameEvents() throws {
     for seed in UInt64(1)...300 {
       var rng = SplitMix64(seed: seed)
       let (bytes, expected) = try randomServerStream(&rng)
       var whole = WebSocketFrameDecoder()
       whole.append(bytes)
       let wholeResult = drain(&whole)
-      XCTAssertNil(wholeResult.error, "seed \(seed)")
-      XCTAssertEqual(wholeResult.events, expected, "seed \(seed)")
+      #expect(wholeResult.error == nil, "seed \(seed)")
+      #expect(wholeResult.events == expected, "seed \(seed)")
       let split = decodeSplit(bytes, &rng)
-      XCTAssertNil(split.error, "seed \(seed)")
-      XCTAssertEqual(split.events, expected, "seed \(seed)")
+      #expect(split.error == nil, "seed \(seed)")
+      #expect(split.events == expected, "seed \(seed)")
     }
   }
 
-  func testMutatedAndRandomInputNeverCrashOrHang() throws {
+  @Test func mutatedAndRandomInputNeverCrashOrHang() throws {
     for seed in UInt64(1)...1500 {
       var rng = SplitMix64(seed: seed &* 104_729)
       var bytes: [UInt8]
@@ -229,10 +229,10 @@ final class WebSocketFuzzTests: XCTestCase {
       var whole = WebSocketFrameDecoder(maxMessageSize: 1 << 20)
       whole.append(bytes)
       let wholeResult = drain(&whole)
-      XCTAssertLessThanOrEqual(wholeResult.events.count, bytes.count / 2, "seed \(seed)")
+      #expect(wholeResult.events.count <= bytes.count / 2, "seed \(seed)")
       let split = decodeSplit(bytes, &rng, maxMessageSize: 1 << 20)
-      XCTAssertEqual(split.events, wholeResult.events, "seed \(seed)")
-      XCTAssertEqual(split.error, wholeResult.error, "seed \(seed)")
+      #expect(split.events == wholeResult.events, "seed \(seed)")
+      #expect(split.error == wholeResult.error, "seed \(seed)")
     }
   }
 }

@@ -1,8 +1,8 @@
 import PortForwardCodecs
-import XCTest
+import Testing
 
 /// The example frames of spec §A.3 and the verified compressed frames of §A.4.
-final class SPDYGoldenTests: XCTestCase {
+@Suite struct SPDYGoldenTests {
   let synStream1 = hex(
     """
     80 03 00 01 00 00 00 3d 00 00 00 01 00 00 00 00 00 00 78 f9 e3 c6 a7 c2 02 25 3a 70 3a 2b 29 4a 4d cc 85 16 25 ac
@@ -14,28 +14,21 @@ final class SPDYGoldenTests: XCTestCase {
   let errorHeaders: SPDYHeaderBlock = ["streamtype": "error", "port": "8080", "requestid": "0"]
   let dataHeaders: SPDYHeaderBlock = ["streamtype": "data", "port": "8080", "requestid": "0"]
 
-  func testSimpleFramesEncodeExactly() throws {
+  @Test func simpleFramesEncodeExactly() throws {
     let encoder = SPDYFrameEncoder()
-    XCTAssertEqual(try encoder.encode(.ping(SPDYPing(id: 1))), hex("80 03 00 06 00 00 00 04 00 00 00 01"))
-    XCTAssertEqual(
-      try encoder.encode(.data(SPDYDataFrame(streamID: 1, flags: .fin))), hex("00 00 00 01 01 00 00 00"))
-    XCTAssertEqual(
-      try encoder.encode(.rstStream(SPDYRstStream(streamID: 3, status: .cancel))),
-      hex("80 03 00 03 00 00 00 08 00 00 00 03 00 00 00 05"))
-    XCTAssertEqual(
-      try encoder.encode(.goAway(SPDYGoAway(lastGoodStreamID: 0, status: .ok))),
-      hex("80 03 00 07 00 00 00 08 00 00 00 00 00 00 00 00"))
+    #expect(try encoder.encode(.ping(SPDYPing(id: 1))) == hex("80 03 00 06 00 00 00 04 00 00 00 01"))
+    #expect(try encoder.encode(.data(SPDYDataFrame(streamID: 1, flags: .fin))) == hex("00 00 00 01 01 00 00 00"))
+    #expect(try encoder.encode(.rstStream(SPDYRstStream(streamID: 3, status: .cancel))) == hex("80 03 00 03 00 00 00 08 00 00 00 03 00 00 00 05"))
+    #expect(try encoder.encode(.goAway(SPDYGoAway(lastGoodStreamID: 0, status: .ok))) == hex("80 03 00 07 00 00 00 08 00 00 00 00 00 00 00 00"))
   }
 
-  func testSimpleFramesDecode() throws {
+  @Test func simpleFramesDecode() throws {
     let bytes =
       hex("80 03 00 06 00 00 00 04 00 00 00 01") + hex("00 00 00 01 01 00 00 00")
       + hex("80 03 00 03 00 00 00 08 00 00 00 03 00 00 00 05") + hex("80 03 00 07 00 00 00 08 00 00 00 00 00 00 00 00")
     let (frames, error) = decodeAll(bytes)
-    XCTAssertNil(error)
-    XCTAssertEqual(
-      frames,
-      [
+    #expect(error == nil)
+    #expect(frames == [
         .ping(SPDYPing(id: 1)),
         .data(SPDYDataFrame(streamID: 1, flags: .fin, payload: [])),
         .rstStream(SPDYRstStream(streamID: 3, status: .cancel)),
@@ -43,47 +36,45 @@ final class SPDYGoldenTests: XCTestCase {
       ])
   }
 
-  func testClientSynStreamsMatchSpecBytes() throws {
+  @Test func clientSynStreamsMatchSpecBytes() throws {
     // A fresh client context, level 9, sync flush: byte-identical to Go's spdystream.
     let encoder = SPDYFrameEncoder()
     var wire: [UInt8] = []
     try encoder.encode(.synStream(SPDYSynStream(streamID: 1, headers: errorHeaders)), into: &wire)
-    XCTAssertEqual(hexString(wire), hexString(synStream1))
+    #expect(hexString(wire) == hexString(synStream1))
     let second = try encoder.encode(.synStream(SPDYSynStream(streamID: 3, headers: dataHeaders)))
-    XCTAssertEqual(hexString(second), hexString(synStream3))
+    #expect(hexString(second) == hexString(synStream3))
   }
 
-  func testServerSynReplyMatchesSpecBytes() throws {
+  @Test func serverSynReplyMatchesSpecBytes() throws {
     let serverEncoder = SPDYFrameEncoder()
     let reply = try serverEncoder.encode(.synReply(SPDYSynReply(streamID: 1)))
-    XCTAssertEqual(hexString(reply), hexString(synReply1))
+    #expect(hexString(reply) == hexString(synReply1))
   }
 
-  func testGoldenHeaderFramesDecodeToOriginalHeaders() throws {
+  @Test func goldenHeaderFramesDecodeToOriginalHeaders() throws {
     // Server side: one decompression context across both SYN_STREAMs.
     let server = SPDYFrameDecoder()
     let (frames, error) = decodeAll(synStream1 + synStream3, decoder: server)
-    XCTAssertNil(error)
-    XCTAssertEqual(
-      frames,
-      [
+    #expect(error == nil)
+    #expect(frames == [
         .synStream(SPDYSynStream(streamID: 1, headers: errorHeaders)),
         .synStream(SPDYSynStream(streamID: 3, headers: dataHeaders)),
       ])
     if case .synStream(let syn) = frames.first {
-      XCTAssertEqual(syn.headers.value(for: "streamtype"), "error")
-      XCTAssertEqual(syn.headers.value(for: "Port"), "8080")
+      #expect(syn.headers.value(for: "streamtype") == "error")
+      #expect(syn.headers.value(for: "Port") == "8080")
     }
     // Client side: the server's reply with an empty (but compressed) block.
     let (replies, replyError) = decodeAll(synReply1)
-    XCTAssertNil(replyError)
-    XCTAssertEqual(replies, [.synReply(SPDYSynReply(streamID: 1, headers: SPDYHeaderBlock()))])
+    #expect(replyError == nil)
+    #expect(replies == [.synReply(SPDYSynReply(streamID: 1, headers: SPDYHeaderBlock()))])
   }
 
-  func testSecondSynStreamAloneFailsWithoutTheSharedContext() {
+  @Test func secondSynStreamAloneFailsWithoutTheSharedContext() {
     // The id=3 block relies on the context primed by id=1; on its own it cannot decode.
     let (frames, error) = decodeAll(synStream3)
-    XCTAssertTrue(frames.isEmpty)
-    XCTAssertNotNil(error)
+    #expect(frames.isEmpty)
+    #expect(error != nil)
   }
 }

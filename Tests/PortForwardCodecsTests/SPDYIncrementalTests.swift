@@ -1,7 +1,7 @@
 import PortForwardCodecs
-import XCTest
+import Testing
 
-final class SPDYIncrementalTests: XCTestCase {
+@Suite struct SPDYIncrementalTests {
   func sampleStream() throws -> (bytes: [UInt8], frames: [SPDYFrame]) {
     let encoder = SPDYFrameEncoder()
     var wire: [UInt8] = []
@@ -10,7 +10,7 @@ final class SPDYIncrementalTests: XCTestCase {
     return (wire, frames)
   }
 
-  func testByteByByteFeedingGivesTheSameFrames() throws {
+  @Test func byteByByteFeedingGivesTheSameFrames() throws {
     let (wire, expected) = try sampleStream()
     let decoder = SPDYFrameDecoder()
     var frames: [SPDYFrame] = []
@@ -18,56 +18,56 @@ final class SPDYIncrementalTests: XCTestCase {
       decoder.append([byte])
       while let frame = try decoder.nextFrame() { frames.append(frame) }
     }
-    XCTAssertEqual(frames, expected)
-    XCTAssertEqual(decoder.bufferedByteCount, 0)
+    #expect(frames == expected)
+    #expect(decoder.bufferedByteCount == 0)
   }
 
-  func testPartialFrameReturnsNilAndKeepsTheBytes() throws {
+  @Test func partialFrameReturnsNilAndKeepsTheBytes() throws {
     let decoder = SPDYFrameDecoder()
     decoder.append(hex("00 00 00 01 00 00 00 04 aa bb"))
-    XCTAssertNil(try decoder.nextFrame())
-    XCTAssertNil(try decoder.nextFrame())
-    XCTAssertEqual(decoder.bufferedByteCount, 10)
+    #expect(try decoder.nextFrame() == nil)
+    #expect(try decoder.nextFrame() == nil)
+    #expect(decoder.bufferedByteCount == 10)
     decoder.append(hex("cc"))
-    XCTAssertNil(try decoder.nextFrame())
+    #expect(try decoder.nextFrame() == nil)
     decoder.append(hex("dd 80"))
-    XCTAssertEqual(try decoder.nextFrame(), .data(SPDYDataFrame(streamID: 1, payload: [0xaa, 0xbb, 0xcc, 0xdd])))
-    XCTAssertNil(try decoder.nextFrame())
-    XCTAssertEqual(decoder.bufferedByteCount, 1)
+    #expect(try decoder.nextFrame() == .data(SPDYDataFrame(streamID: 1, payload: [0xaa, 0xbb, 0xcc, 0xdd])))
+    #expect(try decoder.nextFrame() == nil)
+    #expect(decoder.bufferedByteCount == 1)
   }
 
-  func testDataPayloadInsideOneChunkIsNotCopied() throws {
+  @Test func dataPayloadInsideOneChunkIsNotCopied() throws {
     var chunk: [UInt8] = []
     try SPDYFrameEncoder.encodeData(streamID: 1, payload: [UInt8](repeating: 7, count: 1000), into: &chunk)
     try SPDYFrameEncoder.encodeData(streamID: 3, payload: [UInt8](repeating: 9, count: 500), into: &chunk)
     let decoder = SPDYFrameDecoder()
     decoder.append(chunk)
     guard case .data(let first)? = try decoder.nextFrame(), case .data(let second)? = try decoder.nextFrame() else {
-      return XCTFail("expected two DATA frames")
+      Issue.record("expected two DATA frames"); return
     }
     let chunkBase = chunk.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
-    XCTAssertEqual(first.payload.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }, chunkBase + 8)
-    XCTAssertEqual(second.payload.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }, chunkBase + 1016)
-    XCTAssertEqual(first.payload.count, 1000)
-    XCTAssertTrue(second.payload.allSatisfy { $0 == 9 })
+    #expect(first.payload.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) } == chunkBase + 8)
+    #expect(second.payload.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) } == chunkBase + 1016)
+    #expect(first.payload.count == 1000)
+    #expect(second.payload.allSatisfy { $0 == 9 })
   }
 
-  func testFrameSpanningChunksIsGathered() throws {
+  @Test func frameSpanningChunksIsGathered() throws {
     var wire: [UInt8] = []
     try SPDYFrameEncoder.encodeData(streamID: 5, payload: Array(0..<255), into: &wire)
     let decoder = SPDYFrameDecoder()
     decoder.append(wire[0..<3])
     decoder.append(wire[3..<100])
-    XCTAssertNil(try decoder.nextFrame())
+    #expect(try decoder.nextFrame() == nil)
     decoder.append(wire[100...])
-    XCTAssertEqual(try decoder.nextFrame(), .data(SPDYDataFrame(streamID: 5, payload: ArraySlice(0..<255))))
+    #expect(try decoder.nextFrame() == .data(SPDYDataFrame(streamID: 5, payload: ArraySlice(0..<255))))
   }
 
-  func testUnsafeBytesAppendCopies() throws {
+  @Test func unsafeBytesAppendCopies() throws {
     let decoder = SPDYFrameDecoder()
     var bytes = hex("80 03 00 06 00 00 00 04 00 00 00 07")
     bytes.withUnsafeBytes { decoder.append($0) }
     bytes[11] = 9  // the decoder took a copy
-    XCTAssertEqual(try decoder.nextFrame(), .ping(SPDYPing(id: 7)))
+    #expect(try decoder.nextFrame() == .ping(SPDYPing(id: 7)))
   }
 }

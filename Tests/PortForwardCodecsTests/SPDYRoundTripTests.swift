@@ -1,7 +1,7 @@
 import PortForwardCodecs
-import XCTest
+import Testing
 
-final class SPDYRoundTripTests: XCTestCase {
+@Suite struct SPDYRoundTripTests {
   static func sampleFrames() -> [SPDYFrame] {
     [
       .synStream(
@@ -32,32 +32,32 @@ final class SPDYRoundTripTests: XCTestCase {
     ]
   }
 
-  func testEveryFrameTypeRoundTripsThroughSharedContexts() throws {
+  @Test func everyFrameTypeRoundTripsThroughSharedContexts() throws {
     let encoder = SPDYFrameEncoder()
     let decoder = SPDYFrameDecoder()
     var wire: [UInt8] = []
     for frame in Self.sampleFrames() { try encoder.encode(frame, into: &wire) }
     let (frames, error) = decodeAll(wire, decoder: decoder)
-    XCTAssertNil(error)
-    XCTAssertEqual(frames, Self.sampleFrames())
-    XCTAssertEqual(decoder.bufferedByteCount, 0)
+    #expect(error == nil)
+    #expect(frames == Self.sampleFrames())
+    #expect(decoder.bufferedByteCount == 0)
   }
 
-  func testEachFrameIsOneContiguousEncodingAndDecodesAlone() throws {
+  @Test func eachFrameIsOneContiguousEncodingAndDecodesAlone() throws {
     // One frame per encode call; each encoding is exactly one frame (header length matches).
     let encoder = SPDYFrameEncoder()
     let decoder = SPDYFrameDecoder()
     for frame in Self.sampleFrames() {
       let bytes = try encoder.encode(frame)
       let length = Int(bytes[5]) << 16 | Int(bytes[6]) << 8 | Int(bytes[7])
-      XCTAssertEqual(bytes.count, 8 + length, "\(frame.type)")
+      #expect(bytes.count == 8 + length, "\(frame.type)")
       decoder.append(bytes)
-      XCTAssertEqual(try decoder.nextFrame(), frame)
-      XCTAssertNil(try decoder.nextFrame())
+      #expect(try decoder.nextFrame() == frame)
+      #expect(try decoder.nextFrame() == nil)
     }
   }
 
-  func testManyHeaderBlocksOnOneContext() throws {
+  @Test func manyHeaderBlocksOnOneContext() throws {
     let encoder = SPDYFrameEncoder()
     let decoder = SPDYFrameDecoder()
     var expected: [SPDYFrame] = []
@@ -72,21 +72,21 @@ final class SPDYRoundTripTests: XCTestCase {
       try encoder.encode(frame, into: &wire)
     }
     let (frames, error) = decodeAll(wire, decoder: decoder)
-    XCTAssertNil(error)
-    XCTAssertEqual(frames, expected)
+    #expect(error == nil)
+    #expect(frames == expected)
   }
 
-  func testLargeHeaderValueRoundTrips() throws {
+  @Test func largeHeaderValueRoundTrips() throws {
     var rng = SplitMix64(seed: 7)
     let big = String((0..<100_000).map { _ in Character(UnicodeScalar(UInt8.random(in: 97...122, using: &rng))) })
     let frame = SPDYFrame.headers(SPDYHeaders(streamID: 2, headers: ["x-big": big]))
     let encoder = SPDYFrameEncoder()
     let (frames, error) = decodeAll(try encoder.encode(frame))
-    XCTAssertNil(error)
-    XCTAssertEqual(frames, [frame])
+    #expect(error == nil)
+    #expect(frames == [frame])
   }
 
-  func testDataEncodingFastPaths() throws {
+  @Test func dataEncodingFastPaths() throws {
     let payload: [UInt8] = Array(repeating: 0xAB, count: 40_000)
     var a: [UInt8] = []
     try SPDYFrameEncoder.encodeData(streamID: 3, flags: .fin, payload: payload, into: &a)
@@ -95,20 +95,18 @@ final class SPDYRoundTripTests: XCTestCase {
     var c: [UInt8] = []
     try SPDYFrameEncoder.appendDataFrameHeader(streamID: 3, flags: .fin, length: payload.count, into: &c)
     c += payload
-    XCTAssertEqual(a, b)
-    XCTAssertEqual(a, c)
-    XCTAssertEqual(Array(a.prefix(8)), hex("00 00 00 03 01 00 9c 40"))
-    XCTAssertEqual(try SPDYFrameEncoder().encode(.data(SPDYDataFrame(streamID: 3, flags: .fin, payload: payload[...]))), a)
+    #expect(a == b)
+    #expect(a == c)
+    #expect(Array(a.prefix(8)) == hex("00 00 00 03 01 00 9c 40"))
+    #expect(try SPDYFrameEncoder().encode(.data(SPDYDataFrame(streamID: 3, flags: .fin, payload: payload[...]))) == a)
   }
 
-  func testEncoderRejectsInvalidFramesWithoutWriting() throws {
+  @Test func encoderRejectsInvalidFramesWithoutWriting() throws {
     let encoder = SPDYFrameEncoder()
     var buffer: [UInt8] = [0xAA]
-    func rejects(_ frame: SPDYFrame, _ expected: SPDYError, line: UInt = #line) {
-      XCTAssertThrowsError(try encoder.encode(frame, into: &buffer), line: line) {
-        XCTAssertEqual($0 as? SPDYError, expected, line: line)
-      }
-      XCTAssertEqual(buffer, [0xAA], line: line)
+    func rejects(_ frame: SPDYFrame, _ expected: SPDYError, sourceLocation: SourceLocation = #_sourceLocation) {
+      #expect(throws: expected, sourceLocation: sourceLocation) { try encoder.encode(frame, into: &buffer) }
+      #expect(buffer == [0xAA], sourceLocation: sourceLocation)
     }
     rejects(.synStream(SPDYSynStream(streamID: 0, headers: [:])), .invalidStreamID(0, .synStream))
     rejects(.synStream(SPDYSynStream(streamID: 0x8000_0001, headers: [:])), .invalidStreamID(0x8000_0001, .synStream))
@@ -126,15 +124,15 @@ final class SPDYRoundTripTests: XCTestCase {
     // The rejected header frames did not touch the compression context: the golden bytes still come out.
     let first = try encoder.encode(
       .synStream(SPDYSynStream(streamID: 1, headers: ["streamtype": "error", "port": "8080", "requestid": "0"])))
-    XCTAssertEqual(Array(first.suffix(51).prefix(6)), hex("78 f9 e3 c6 a7 c2"))
-    XCTAssertEqual(first.count, 8 + 0x3d)
+    #expect(Array(first.suffix(51).prefix(6)) == hex("78 f9 e3 c6 a7 c2"))
+    #expect(first.count == 8 + 0x3d)
   }
 
-  func testRstStatusNamesAndEquality() {
-    XCTAssertEqual(SPDYRstStatus(rawValue: 5), .cancel)
-    XCTAssertEqual(SPDYRstStatus.other(5), .cancel)
-    XCTAssertEqual(SPDYRstStatus(rawValue: 12), .other(12))
-    for code in UInt32(1)...11 { XCTAssertEqual(SPDYRstStatus(rawValue: code).rawValue, code) }
-    XCTAssertEqual(SPDYRstStatus.cancel.description, "CANCEL")
+  @Test func rstStatusNamesAndEquality() {
+    #expect(SPDYRstStatus(rawValue: 5) == .cancel)
+    #expect(SPDYRstStatus.other(5) == .cancel)
+    #expect(SPDYRstStatus(rawValue: 12) == .other(12))
+    for code in UInt32(1)...11 { #expect(SPDYRstStatus(rawValue: code).rawValue == code) }
+    #expect(SPDYRstStatus.cancel.description == "CANCEL")
   }
 }

@@ -1,28 +1,28 @@
 import PortForwardCodecs
-import XCTest
+import Testing
 
 /// Spec §A.5: fatal exactly where spdystream's ReadFrame fails, tolerant where it is tolerant.
-final class SPDYStrictnessTests: XCTestCase {
-  func assertFatal(_ bytes: [UInt8], _ expected: SPDYError, decoder: SPDYFrameDecoder = SPDYFrameDecoder(), line: UInt = #line) {
+@Suite struct SPDYStrictnessTests {
+  func assertFatal(_ bytes: [UInt8], _ expected: SPDYError, decoder: SPDYFrameDecoder = SPDYFrameDecoder(), sourceLocation: SourceLocation = #_sourceLocation) {
     let (_, error) = decodeAll(bytes, decoder: decoder)
-    XCTAssertEqual(error, expected, line: line)
+    #expect(error == expected, sourceLocation: sourceLocation)
     // Sticky: the session cannot continue on the same decoder.
     decoder.append(hex("80 03 00 06 00 00 00 04 00 00 00 01"))
-    XCTAssertThrowsError(try decoder.nextFrame(), line: line) { XCTAssertEqual($0 as? SPDYError, expected, line: line) }
+    #expect(throws: expected, sourceLocation: sourceLocation) { try decoder.nextFrame() }
   }
 
   func synStream(_ pairs: [(String, String)], streamID: UInt32 = 1) throws -> [UInt8] {
     try headerFrame(type: 1, streamID: streamID, raw: rawHeaderBlock(pairs), compressor: HeaderCompressor())
   }
 
-  func testUppercaseHeaderNameIsFatal() throws {
+  @Test func uppercaseHeaderNameIsFatal() throws {
     assertFatal(try synStream([("port", "1"), ("StreamType", "data")]), .headerNameNotLowercase("StreamType"))
     assertFatal(
       try headerFrame(type: 2, streamID: 1, raw: rawHeaderBlock([("X", "1")]), compressor: HeaderCompressor()),
       .headerNameNotLowercase("X"))
   }
 
-  func testForbiddenHeadersAreFatal() throws {
+  @Test func forbiddenHeadersAreFatal() throws {
     for name in ["connection", "host", "keep-alive", "proxy-connection", "transfer-encoding"] {
       assertFatal(try synStream([("port", "1"), (name, "x")]), .forbiddenHeader(name, in: .synStream))
     }
@@ -32,36 +32,36 @@ final class SPDYStrictnessTests: XCTestCase {
     }
     // Host is allowed in SYN_REPLY, and in HEADERS on odd ids; not in HEADERS on even ids.
     let reply = try headerFrame(type: 2, streamID: 1, raw: rawHeaderBlock([("host", "h")]), compressor: HeaderCompressor())
-    XCTAssertNil(decodeAll(reply).error)
+    #expect(decodeAll(reply).error == nil)
     let oddHeaders = try headerFrame(type: 8, streamID: 3, raw: rawHeaderBlock([("host", "h")]), compressor: HeaderCompressor())
-    XCTAssertNil(decodeAll(oddHeaders).error)
+    #expect(decodeAll(oddHeaders).error == nil)
     let evenHeaders = try headerFrame(type: 8, streamID: 2, raw: rawHeaderBlock([("host", "h")]), compressor: HeaderCompressor())
     assertFatal(evenHeaders, .forbiddenHeader("host", in: .headers))
   }
 
-  func testNoopCredentialAndUnknownControlTypesAreFatal() {
+  @Test func noopCredentialAndUnknownControlTypesAreFatal() {
     for type: UInt16 in [0, 5, 10, 11, 0xFFFF] {
       assertFatal(controlFrame(type: type, payload: [0, 0, 0, 0]), .unsupportedControlFrameType(type))
     }
   }
 
-  func testRstStreamRules() {
+  @Test func rstStreamRules() {
     assertFatal(controlFrame(type: 3, payload: be32(1) + be32(0)), .invalidRstStatus)
     assertFatal(controlFrame(type: 3, payload: be32(0) + be32(5)), .zeroStreamID(.rstStream))
     assertFatal(controlFrame(type: 3, payload: be32(1) + be32(5) + [0]), .invalidFrameLength(.rstStream, length: 9))
     // Unknown status codes and flags are tolerated.
     let (frames, error) = decodeAll(controlFrame(type: 3, flags: 0x7, payload: be32(1) + be32(99)))
-    XCTAssertNil(error)
-    XCTAssertEqual(frames, [.rstStream(SPDYRstStream(streamID: 1, status: .other(99), flags: SPDYFlags(rawValue: 7)))])
+    #expect(error == nil)
+    #expect(frames == [.rstStream(SPDYRstStream(streamID: 1, status: .other(99), flags: SPDYFlags(rawValue: 7)))])
   }
 
-  func testPingRules() {
+  @Test func pingRules() {
     assertFatal(controlFrame(type: 6, payload: be32(0)), .zeroPingID)
     assertFatal(controlFrame(type: 6, flags: 1, payload: be32(1)), .invalidFlags(.ping, flags: 1))
     assertFatal(controlFrame(type: 6, payload: be32(1) + [0]), .invalidFrameLength(.ping, length: 5))
   }
 
-  func testGoAwayAndWindowUpdateNeedLength8AndNoFlags() {
+  @Test func goAwayAndWindowUpdateNeedLength8AndNoFlags() {
     assertFatal(controlFrame(type: 7, payload: be32(0) + be32(0) + be32(0)), .invalidFrameLength(.goAway, length: 12))
     assertFatal(controlFrame(type: 7, payload: be32(0)), .invalidFrameLength(.goAway, length: 4))
     assertFatal(controlFrame(type: 7, flags: 1, payload: be32(0) + be32(0)), .invalidFlags(.goAway, flags: 1))
@@ -69,15 +69,13 @@ final class SPDYStrictnessTests: XCTestCase {
     assertFatal(controlFrame(type: 9, flags: 2, payload: be32(1) + be32(1)), .invalidFlags(.windowUpdate, flags: 2))
   }
 
-  func testSettingsAndWindowUpdateDecode() {
+  @Test func settingsAndWindowUpdateDecode() {
     let bytes =
       controlFrame(type: 4, payload: be32(2) + be32(0x0100_0007) + be32(65536) + be32(4) + be32(100))
       + controlFrame(type: 9, payload: be32(1) + be32(1024))
     let (frames, error) = decodeAll(bytes)
-    XCTAssertNil(error)
-    XCTAssertEqual(
-      frames,
-      [
+    #expect(error == nil)
+    #expect(frames == [
         .settings(SPDYSettings(entries: [.init(flags: 1, id: 7, value: 65536), .init(flags: 0, id: 4, value: 100)])),
         .windowUpdate(SPDYWindowUpdate(streamID: 1, deltaWindowSize: 1024)),
       ])
@@ -85,7 +83,7 @@ final class SPDYStrictnessTests: XCTestCase {
     assertFatal(controlFrame(type: 4, payload: be32(1) + be32(7)), .invalidFrameLength(.settings, length: 8))
   }
 
-  func testZeroStreamIDIsFatalWhereAStreamIsRequired() throws {
+  @Test func zeroStreamIDIsFatalWhereAStreamIsRequired() throws {
     assertFatal(hex("00 00 00 00 00 00 00 01 ff"), .zeroStreamID(.data))
     assertFatal(try synStream([("port", "1")], streamID: 0), .zeroStreamID(.synStream))
     assertFatal(
@@ -94,7 +92,7 @@ final class SPDYStrictnessTests: XCTestCase {
       try headerFrame(type: 8, streamID: 0, raw: rawHeaderBlock([]), compressor: HeaderCompressor()), .zeroStreamID(.headers))
   }
 
-  func testCompressedBlockMustDecodeToExactlyOneBlock() throws {
+  @Test func compressedBlockMustDecodeToExactlyOneBlock() throws {
     // Trailing decompressed bytes after the block.
     assertFatal(
       try headerFrame(type: 2, streamID: 1, raw: rawHeaderBlock([("a", "b")]) + [0], compressor: HeaderCompressor()),
@@ -113,7 +111,7 @@ final class SPDYStrictnessTests: XCTestCase {
     // A finished zlib stream followed by extra bytes in the same frame.
     let ended = hex("78 f9 e3 c6 a7 c2") + deflateFinished(rawHeaderBlock([]))
     let (_, error) = decodeAll(controlFrame(type: 2, payload: be32(1) + ended + [1, 2, 3]))
-    XCTAssertNotNil(error)
+    #expect(error != nil)
   }
 
   /// A complete raw-deflate stream (final stored block) so the zlib stream ends (Z_STREAM_END).
@@ -126,40 +124,40 @@ final class SPDYStrictnessTests: XCTestCase {
     return out
   }
 
-  func testWrongDictionaryIsFatal() {
+  @Test func wrongDictionaryIsFatal() {
     // Same FDICT header shape, other dict-id.
     let bogus = hex("78 f9 00 00 00 01") + hex("02 a6 23 06 00 00 00 00 ff ff")
     let (_, error) = decodeAll(controlFrame(type: 2, payload: be32(1) + bogus))
-    guard case .headerBlockCorrupt = error else { return XCTFail("\(String(describing: error))") }
+    guard case .headerBlockCorrupt = error else { Issue.record("\(String(describing: error))"); return }
   }
 
-  func testGarbageCompressedBytesAreFatal() {
+  @Test func garbageCompressedBytesAreFatal() {
     let (_, error) = decodeAll(controlFrame(type: 2, payload: be32(1) + [0xFF, 0xFF, 0xFF, 0xFF, 0xFF]))
-    XCTAssertNotNil(error)
+    #expect(error != nil)
   }
 
-  func testDecompressionBombIsRefused() throws {
+  @Test func decompressionBombIsRefused() throws {
     // 4 MiB of zeros in a header value compresses to a few KiB.
     let raw = rawHeaderBlock([("x", String(repeating: "\u{0}", count: 4 << 20))])
     let frame = try headerFrame(type: 2, streamID: 1, raw: raw, compressor: HeaderCompressor())
-    XCTAssertLessThan(frame.count, 64 << 10)
+    #expect(frame.count < 64 << 10)
     assertFatal(frame, .headerBlockTooLarge(limit: 1 << 20))
     // With a larger limit it decodes.
     let (frames, error) = decodeAll(frame, decoder: SPDYFrameDecoder(maxHeaderBlockSize: 8 << 20))
-    XCTAssertNil(error)
-    XCTAssertEqual(frames.count, 1)
+    #expect(error == nil)
+    #expect(frames.count == 1)
   }
 
-  func testFrameLengthGuardIsConfigurableAndCheckedFromTheHeader() {
+  @Test func frameLengthGuardIsConfigurableAndCheckedFromTheHeader() throws {
     // Only the 8-byte header is present: the guard fires before waiting for the payload.
     assertFatal(hex("00 00 00 01 00 01 00 01"), .frameTooLarge(length: 65537, limit: 65536), decoder: SPDYFrameDecoder(maxFrameLength: 65536))
     let decoder = SPDYFrameDecoder()
     decoder.append(hex("00 00 00 01 00 ff ff ff"))
-    XCTAssertNil(try decoder.nextFrame())  // 16 MiB − 1 is legal by default: wait for it
-    XCTAssertEqual(SPDYFrameDecoder(maxFrameLength: 1 << 30).maxFrameLength, 0xFF_FFFF)
+    #expect(try decoder.nextFrame() == nil)  // 16 MiB − 1 is legal by default: wait for it
+    #expect(SPDYFrameDecoder(maxFrameLength: 1 << 30).maxFrameLength == 0xFF_FFFF)
   }
 
-  func testToleratedInputs() throws {
+  @Test func toleratedInputs() throws {
     let compressor = HeaderCompressor()
     // Duplicate names, an even (server-parity) stream id, and an unchecked version number.
     var bytes = try headerFrame(
@@ -167,15 +165,15 @@ final class SPDYStrictnessTests: XCTestCase {
     bytes[1] = 2  // version 2 in the header: spdystream never checks it
     bytes += hex("00 00 00 63 00 00 00 00")  // DATA for an unknown stream: decodes, the session drops it
     let (frames, error) = decodeAll(bytes)
-    XCTAssertNil(error)
-    guard case .synStream(let syn)? = frames.first else { return XCTFail() }
-    XCTAssertEqual(syn.streamID, 2)
-    XCTAssertEqual(syn.headers.values(for: "port"), ["1", "2"])
-    XCTAssertEqual(frames.last, .data(SPDYDataFrame(streamID: 0x63)))
+    #expect(error == nil)
+    guard case .synStream(let syn)? = frames.first else { Issue.record(); return }
+    #expect(syn.streamID == 2)
+    #expect(syn.headers.values(for: "port") == ["1", "2"])
+    #expect(frames.last == .data(SPDYDataFrame(streamID: 0x63)))
   }
 
-  func testErrorDescriptionsAreReadable() {
-    XCTAssertEqual(SPDYError.headerNameNotLowercase("X").description, "header name was not lowercased: \"X\"")
-    XCTAssertEqual(SPDYError.unsupportedControlFrameType(5).description, "unsupported SPDY control frame type 5")
+  @Test func errorDescriptionsAreReadable() {
+    #expect(SPDYError.headerNameNotLowercase("X").description == "header name was not lowercased: \"X\"")
+    #expect(SPDYError.unsupportedControlFrameType(5).description == "unsupported SPDY control frame type 5")
   }
 }

@@ -1,6 +1,6 @@
 import Foundation
 import PortForwardCodecs
-import XCTest
+import Testing
 
 /// Deterministic RNG so every fuzz failure reproduces from its printed seed.
 struct SplitMix64: RandomNumberGenerator {

@@ -1,10 +1,10 @@
 import PortForwardCodecs
-import XCTest
+import Testing
 
 /// Prints codec throughput; asserts only correctness (timing depends on the machine and build).
 /// Meaningful figures need a release build:
-///   swift test -c release --filter PortForwardTests.ThroughputTests
-final class ThroughputTests: XCTestCase {
+///   swift test -c release --filter PortForwardCodecsTests.ThroughputTests
+@Suite(.serialized) struct ThroughputTests {
   let frameSize = 32 << 10
   #if DEBUG
     let frameCount = 256  // debug builds only smoke-test the loops (8 MiB per pass)
@@ -42,7 +42,7 @@ final class ThroughputTests: XCTestCase {
     return (frames, joined)
   }
 
-  func testSPDYDataDecodeThroughput() throws {
+  @Test func spdyDataDecodeThroughput() throws {
     let (frames, joined) = try makeStream()
     let payloadBytes = frameCount * frameSize
     // Reads as a socket delivers them: 64 KiB chunks that cut frames anywhere (some gathering).
@@ -60,7 +60,7 @@ final class ThroughputTests: XCTestCase {
         }
       }
     }
-    XCTAssertEqual(decoded, payloadBytes)
+    #expect(decoded == payloadBytes)
     report("SPDY decode, 32 KiB DATA, 64 KiB reads", bytes: payloadBytes, split)
     // One frame per read: the zero-copy path.
     let aligned = try best(of: 5) {
@@ -73,7 +73,7 @@ final class ThroughputTests: XCTestCase {
         }
       }
     }
-    XCTAssertEqual(decoded, payloadBytes)
+    #expect(decoded == payloadBytes)
     report("SPDY decode, 32 KiB DATA, frame-aligned reads", bytes: payloadBytes, aligned)
     // Payload bytes touched by the consumer (a checksum), to show decode is not the bottleneck.
     var sum: UInt64 = 0
@@ -87,11 +87,11 @@ final class ThroughputTests: XCTestCase {
         }
       }
     }
-    XCTAssertGreaterThan(sum, 0)
+    #expect(sum > 0)
     report("SPDY decode + reading every payload byte, 64 KiB reads", bytes: payloadBytes, touched)
   }
 
-  func testSPDYDataEncodeThroughput() throws {
+  @Test func spdyDataEncodeThroughput() throws {
     let payload = (0..<frameSize).map { UInt8(truncatingIfNeeded: $0) }
     var buffer: [UInt8] = []
     buffer.reserveCapacity(frameSize + 8)
@@ -104,11 +104,11 @@ final class ThroughputTests: XCTestCase {
         total += buffer.count
       }
     }
-    XCTAssertEqual(total, frameCount * (frameSize + 8))
+    #expect(total == frameCount * (frameSize + 8))
     report("SPDY encode, 32 KiB DATA (header + payload copy)", bytes: frameCount * frameSize, duration)
   }
 
-  func testWebSocketThroughput() throws {
+  @Test func webSocketThroughput() throws {
     let payload = (0..<frameSize + 8).map { UInt8(truncatingIfNeeded: $0) }
     var buffer: [UInt8] = []
     buffer.reserveCapacity(frameSize + 32)
@@ -118,7 +118,7 @@ final class ThroughputTests: XCTestCase {
         WebSocketFrameEncoder.encodeBinary(payload, maskingKey: 0x1234_5678, into: &buffer)
       }
     }
-    XCTAssertEqual(parseClientFrame(buffer)?.payload, payload)
+    #expect(parseClientFrame(buffer)?.payload == payload)
     report("WebSocket encode (masked) 32 KiB binary", bytes: frameCount * payload.count, encode)
 
     var server: [UInt8] = []
@@ -137,11 +137,11 @@ final class ThroughputTests: XCTestCase {
         }
       }
     }
-    XCTAssertEqual(decoded, frameCount * payload.count)
+    #expect(decoded == frameCount * payload.count)
     report("WebSocket decode 32 KiB binary, 32 KiB reads", bytes: decoded, decode)
   }
 
-  func testHeaderFrameRate() throws {
+  @Test func headerFrameRate() throws {
     let encoder = SPDYFrameEncoder()
     let decoder = SPDYFrameDecoder()
     var wire: [UInt8] = []
@@ -155,8 +155,8 @@ final class ThroughputTests: XCTestCase {
     decoder.append(wire)
     let (frames, error) = drain(decoder)
     let elapsed = ContinuousClock.now - start
-    XCTAssertNil(error)
-    XCTAssertEqual(frames.count, n)
+    #expect(error == nil)
+    #expect(frames.count == n)
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     print("[throughput] SYN_STREAM encode+decode: \(Int(Double(n) / seconds)) frames/s")
   }

@@ -101,7 +101,7 @@ struct SessionSandboxTests {
     #expect(result.sentAll && result.eof)
     let same = sameBytes(result.received, payload)
     #expect(same, "\(describe(result.received, payload))")
-    #expect(try await eventually { setup.events.all.contains { if case .finished = $0 { return true } else { return false } } })
+    #expect(try await eventually { setup.events.all.contains { if case .connectionClosed = $0 { return true } else { return false } } })
     await setup.tearDown()
   }
 

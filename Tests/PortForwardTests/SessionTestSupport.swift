@@ -9,10 +9,6 @@ import TestSupport
   import Glibc
 #endif
 
-struct TestFailure: Error, CustomStringConvertible {
-  var description: String
-  init(_ d: String) { description = d }
-}
 
 /// The port a test's echo pod listens on. Any number works (the pod has its own network namespace);
 /// a random one keeps a mix-up between tests visible.
@@ -61,48 +57,16 @@ struct PodFixture {
 
 /// Collects forwarder events.
 final class EventLog: Sendable {
-  private let events = Mutex<[ForwarderEvent]>([])
-  var handler: @Sendable (ForwarderEvent) -> Void { { [self] e in events.withLock { $0.append(e) } } }
-  var all: [ForwarderEvent] { events.withLock { $0 } }
+  private let events = Mutex<[ForwardEvent]>([])
+  var handler: @Sendable (ForwardEvent) -> Void { { [self] e in events.withLock { $0.append(e) } } }
+  var all: [ForwardEvent] { events.withLock { $0 } }
   var failures: [ForwardedStreamError] {
-    all.compactMap { if case .failed(_, let error) = $0 { return error } else { return nil } }
+    all.compactMap { if case .connectionFailed(_, _, let reason, _, _, _) = $0 { return reason } else { return nil } }
   }
 }
 
 // MARK: Blocking loopback clients (run on their own threads, never on the cooperative pool)
 
-/// Connects to 127.0.0.1:port (or [::1] with `ipv6`) with generous I/O timeouts so a broken
-/// forwarder fails the test instead of hanging it.
-func connectLoopback(_ port: UInt16, ipv6: Bool = false, timeoutSeconds: Int = 60) throws -> Int32 {
-  let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-  var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-  let ok: Bool
-  if ipv6 {
-    var addr = sockaddr_in6()
-    addr.sin6_family = sa_family_t(AF_INET6)
-    addr.sin6_addr = in6addr_loopback
-    addr.sin6_port = port.bigEndian
-    ok = withUnsafePointer(to: &addr) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0 }
-    }
-  } else {
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = port.bigEndian
-    ok = withUnsafePointer(to: &addr) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-    }
-  }
-  guard ok else {
-    let code = errno
-    close(fd)
-    throw TestFailure("connect to port \(port): \(String(cString: strerror(code)))")
-  }
-  return fd
-}
 
 func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
   var off = 0
@@ -192,11 +156,6 @@ func randomBytes(_ count: Int) -> [UInt8] {
 }
 
 /// FNV-1a 64: a cheap checksum to report alongside byte equality.
-func checksum(_ bytes: [UInt8]) -> UInt64 {
-  var h: UInt64 = 0xcbf2_9ce4_8422_2325
-  for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-  return h
-}
 
 /// Polls `condition` until true or the deadline.
 func eventually(seconds: Double = 20, _ condition: () throws -> Bool) async throws -> Bool {

@@ -56,10 +56,6 @@ public actor SandboxCluster {
   }
 }
 
-public struct SandboxError: Error, CustomStringConvertible {
-  public var description: String
-  public init(_ d: String) { description = d }
-}
 
 /// Stops every sandbox this process started and removes its scratch directories, when it exits
 /// (also after a failed test).
@@ -108,19 +104,26 @@ public enum Binaries {
   }
 
   /// Runs a program to completion. posix_spawn and waitpid rather than Foundation.Process, whose
-  /// exit detection was seen to hang inside the concurrent test runner on Linux.
-  public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Result {
+  /// exit detection was seen to hang inside the concurrent test runner on Linux. `input` is what the
+  /// program reads on stdin (none: /dev/null); `workingDirectory` nil keeps ours.
+  public static func run(
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil, input: String? = nil,
+    workingDirectory: String? = nil
+  ) throws -> Result {
     // Files, not pipes: `kftray-sandbox up` leaves a daemon behind, and a daemon that inherited
     // a pipe (here or in a test running concurrently) would keep it open and a read would never end.
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kftray-run-\(UUID().uuidString)").path
     let outPath = scratch + ".out"
     let errPath = scratch + ".err"
+    let inPath = scratch + ".in"
     defer {
-      try? FileManager.default.removeItem(atPath: outPath)
-      try? FileManager.default.removeItem(atPath: errPath)
+      for path in [outPath, errPath, inPath] { try? FileManager.default.removeItem(atPath: path) }
     }
+    if let input { try Data(input.utf8).write(to: URL(fileURLWithPath: inPath)) }
     let env = environment.map { $0.map { "\($0.key)=\($0.value)" } }
-    let pid = try spawn(executable, arguments, environment: env, stdout: outPath, stderr: errPath)
+    let pid = try spawn(
+      executable, arguments, environment: env, stdin: input == nil ? nil : inPath, stdout: outPath, stderr: errPath,
+      workingDirectory: workingDirectory)
     var status: Int32 = 0
     while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
     let exited = (status & 0x7f) == 0
@@ -152,9 +155,10 @@ public final class BackgroundProcess: Sendable {
   public let logPath: String
   private let stopped = Mutex(false)
 
-  /// Starts `executable` with stdout and stderr appended to `logPath`.
-  public init(_ executable: String, _ arguments: [String], logPath: String) throws {
-    let pid = try spawn(executable, arguments, environment: nil, stdout: logPath, stderr: nil)
+  /// Starts `executable` with stdout and stderr appended to `logPath`; `environment` nil passes ours on.
+  public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, logPath: String) throws {
+    let env = environment.map { $0.map { "\($0.key)=\($0.value)" } }
+    let pid = try spawn(executable, arguments, environment: env, stdout: logPath, stderr: nil)
     self.pid = pid
     self.logPath = logPath
   }
@@ -182,48 +186,18 @@ public final class BackgroundProcess: Sendable {
   deinit { stop() }
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released; good enough for a helper started right after).
-public func freeLoopbackPort() throws -> Int {
-  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-  defer { close(fd) }
-  var addr = sockaddr_in()
-  addr.sin_family = sa_family_t(AF_INET)
-  addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-  addr.sin_port = 0
-  var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-  let ok = withUnsafeMutablePointer(to: &addr) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-      bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
-    }
-  }
-  guard ok else { throw SandboxError("cannot find a free port") }
-  return Int(UInt16(bigEndian: addr.sin_port))
-}
 
-/// Waits until something accepts connections on 127.0.0.1:port.
-public func waitForLoopbackPort(_ port: Int, seconds: Double = 10) async throws {
-  let deadline = ContinuousClock.now + .seconds(seconds)
-  while ContinuousClock.now < deadline {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = UInt16(port).bigEndian
-    let connected = withUnsafePointer(to: &addr) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-    }
-    close(fd)
-    if connected { return }
-    try await Task.sleep(for: .milliseconds(50))
-  }
-  throw SandboxError("nothing listens on 127.0.0.1:\(port)")
-}
 
-/// Starts a program with stdin from /dev/null and output appended to files (stderr to stdout's
-/// file when nil), with a clean signal state (see `ChildSpawn`).
-public func spawn(_ executable: String, _ arguments: [String], environment: [String]?, stdout: String, stderr: String?) throws -> pid_t {
+/// Starts a program with stdin from a file (nil: /dev/null) and output appended to files (stderr to
+/// stdout's file when nil), with a clean signal state (see `ChildSpawn`).
+public func spawn(
+  _ executable: String, _ arguments: [String], environment: [String]?, stdin: String? = nil, stdout: String,
+  stderr: String?, workingDirectory: String? = nil
+) throws -> pid_t {
   var child = ChildSpawn(executable: executable, arguments: arguments, environment: environment, stdout: .file(stdout))
   if let stderr { child.stderr = .file(stderr) }
+  child.stdin = stdin
+  child.workingDirectory = workingDirectory
   do { return try child.start() } catch {
     throw SandboxError("cannot run \(executable): \(error.reason)")
   }

@@ -60,8 +60,9 @@ public final class Wakeup: Sendable {
   }
 }
 
-/// `close` is shadowed by methods named close in our types; this calls the C library's.
-func closeDescriptor(_ fd: Int32) {
+/// `close` is shadowed by methods named close in our types; this calls the C library's. `package`:
+/// the engine's listeners and forwarded sockets close through it too.
+package func closeDescriptor(_ fd: Int32) {
   #if canImport(Glibc)
     _ = Glibc.close(fd)
   #else

@@ -9,7 +9,8 @@ import Synchronization
   import Darwin
 #endif
 
-/// What the poll loop reports about local connections (on its own thread; handlers must not block).
+/// What the poll loop reports about local connections to its owner (on its own thread; handlers must
+/// not block). Internal plumbing: owners report it to their users as `ForwardEvent`.
 enum LoopEvent: Sendable {
   case accepted(connection: Int, listener: BoundAddress)
   /// The stream pair was opened on the session the owner calls `sessionID`.
@@ -72,7 +73,7 @@ final class LoopControl: Sendable {
   /// these, not every connection, after each wake-up.
   private let ready = Mutex<[Int32]>([])
 
-  init() throws(ForwarderError) {
+  init() throws(PortForwarderError) {
     do { wakeup = try Wakeup() } catch { throw .socket(error.description) }
   }
 
@@ -236,11 +237,11 @@ final class ForwarderLoop {
     }
     for connection in Array(connections.values) { finish(connection, failure: nil, reset: true) }
     for w in waiting {
-      closeFD(w.fd)
+      closeDescriptor(w.fd)
       hooks.event(.setupFailed(connection: w.id, .sessionNotOpen("the forward stopped")))
     }
     waiting = []
-    listeners.forEach { closeFD($0.fd) }
+    listeners.forEach { closeDescriptor($0.fd) }
   }
 
   private func acceptAll(_ listener: ListenerFD) {
@@ -259,7 +260,7 @@ final class ForwarderLoop {
         waiting.append(
           WaitingConnection(fd: fd, id: id, listener: listener.bound, deadline: .now + hooks.connectionWait))
       case .failure(let error):
-        closeFD(fd)
+        closeDescriptor(fd)
         hooks.event(.setupFailed(connection: id, error))
       }
     }
@@ -274,7 +275,7 @@ final class ForwarderLoop {
       case .success: continue
       case .failure(.sessionNotOpen) where now < w.deadline: still.append(w)
       case .failure(let error):
-        closeFD(w.fd)
+        closeDescriptor(w.fd)
         hooks.event(.setupFailed(connection: w.id, error))
       }
     }
@@ -408,7 +409,7 @@ final class ForwarderLoop {
       var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
       setsockopt(connection.fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
     }
-    closeFD(connection.fd)
+    closeDescriptor(connection.fd)
     control.openConnections.subtract(1, ordering: .relaxed)
     hooks.event(
       .ended(

@@ -2,15 +2,6 @@ import Foundation
 import PortForwardCodecs
 import Synchronization
 
-/// What happened to a local connection (for logs like kubectl's "Handling connection for L").
-public enum ForwarderEvent: Sendable, Equatable {
-  case accepted(connection: Int, listener: BoundAddress)
-  /// The connection could not be set up or failed later; only that connection is closed.
-  case failed(connection: Int, ForwardedStreamError)
-  /// Both directions ended in order.
-  case finished(connection: Int)
-}
-
 /// Listens on loopback and forwards every accepted connection to `remotePort` in the pod over ONE
 /// given session (one stream pair per connection). `PortForwarder` is the full forward (sharding,
 /// reconnects, events, statistics); this is the single-session building block.
@@ -26,8 +17,8 @@ public final class LocalForwarder: Sendable {
 
   public init(
     session: PortForwardSession, remotePort: UInt16, localPort: UInt16 = 0,
-    sendHighWater: Int = 256 << 10, events: @escaping @Sendable (ForwarderEvent) -> Void = { _ in }
-  ) throws(ForwarderError) {
+    sendHighWater: Int = 256 << 10, events: @escaping @Sendable (ForwardEvent) -> Void = { _ in }
+  ) throws(PortForwarderError) {
     let control = try LoopControl()
     let listeners = try LoopbackListener.bindBoth(port: localPort)
     addresses = listeners.map(\.bound)
@@ -38,17 +29,7 @@ public final class LocalForwarder: Sendable {
     let hooks = LoopHooks(
       chooseSession: { .success(SessionChoice(session: current.session, id: 0)) },
       event: { event in
-        switch event {
-        case .accepted(let id, let listener): events(.accepted(connection: id, listener: listener))
-        case .opened: break
-        case .setupFailed(let id, let error): events(.failed(connection: id, error))
-        case .ended(let summary):
-          if let failure = summary.failure {
-            events(.failed(connection: summary.connection, failure))
-          } else if !summary.reset {
-            events(.finished(connection: summary.connection))
-          }
-        }
+        if let event = ForwardEvent(event) { events(event) }
       })
     let finished = finished
     ForwarderLoop.start(

@@ -1,4 +1,5 @@
 import Foundation
+import KubeClient
 import PortForwardCodecs
 
 #if canImport(Glibc)
@@ -6,20 +7,6 @@ import PortForwardCodecs
 #elseif canImport(Darwin)
   import Darwin
 #endif
-
-public enum ForwarderError: Error, Sendable, Equatable, CustomStringConvertible {
-  /// Neither loopback address could be bound.
-  case bind(address: String, port: UInt16, errno: Int32)
-  case socket(String)
-
-  public var description: String {
-    switch self {
-    case .bind(let address, let port, let code):
-      return "cannot listen on \(address):\(port): \(String(cString: strerror(code)))"
-    case .socket(let message): return message
-    }
-  }
-}
 
 /// A bound, listening, non-blocking loopback socket.
 public struct BoundAddress: Sendable, Equatable, CustomStringConvertible {
@@ -33,7 +20,7 @@ enum LoopbackListener {
   /// Listens on each address (IPv4 or IPv6 literal) on one port; with port 0 the kernel picks it
   /// for the first address and the others take the same. Any address failing is an error (an
   /// explicit list means the caller wants all of them).
-  static func listenAll(addresses: [String], port: UInt16) throws(ForwarderError) -> [(fd: Int32, bound: BoundAddress)] {
+  static func listenAll(addresses: [String], port: UInt16) throws(PortForwarderError) -> [(fd: Int32, bound: BoundAddress)] {
     if addresses.isEmpty || addresses == ["127.0.0.1", "::1"] { return try bindBoth(port: port) }
     var result: [(fd: Int32, bound: BoundAddress)] = []
     var chosen = port
@@ -43,7 +30,7 @@ enum LoopbackListener {
         result.append(l)
         chosen = l.bound.port
       case .failure(let error):
-        result.forEach { closeFD($0.fd) }
+        result.forEach { closeDescriptor($0.fd) }
         throw error
       }
     }
@@ -52,7 +39,7 @@ enum LoopbackListener {
 
   /// Listens on 127.0.0.1 and [::1] on one port (0: the kernel picks it for the first, the second
   /// takes the same). Like kubectl, one address failing is tolerated, both failing is an error.
-  static func bindBoth(port: UInt16) throws(ForwarderError) -> [(fd: Int32, bound: BoundAddress)] {
+  static func bindBoth(port: UInt16) throws(PortForwarderError) -> [(fd: Int32, bound: BoundAddress)] {
     var attempts = 0
     while true {
       attempts += 1
@@ -72,7 +59,7 @@ enum LoopbackListener {
       case .failure(let error):
         // A kernel-chosen v4 port can be taken on ::1 by someone else: pick another pair.
         if port == 0, case .bind(_, _, let code) = error, code == EADDRINUSE, attempts < 10 {
-          result.forEach { closeFD($0.fd) }
+          result.forEach { closeDescriptor($0.fd) }
           continue
         }
         if result.isEmpty { throw error }
@@ -82,11 +69,11 @@ enum LoopbackListener {
     }
   }
 
-  private static func listen(ipv6: Bool, port: UInt16) -> Result<(fd: Int32, bound: BoundAddress), ForwarderError> {
+  private static func listen(ipv6: Bool, port: UInt16) -> Result<(fd: Int32, bound: BoundAddress), PortForwarderError> {
     listen(address: ipv6 ? "::1" : "127.0.0.1", port: port)
   }
 
-  private static func listen(address: String, port: UInt16) -> Result<(fd: Int32, bound: BoundAddress), ForwarderError> {
+  private static func listen(address: String, port: UInt16) -> Result<(fd: Int32, bound: BoundAddress), PortForwarderError> {
     let ipv6 = address.contains(":")
     let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return .failure(.socket("socket(): \(String(cString: strerror(errno)))")) }
@@ -99,7 +86,7 @@ enum LoopbackListener {
       var addr = sockaddr_in6()
       addr.sin6_family = sa_family_t(AF_INET6)
       guard inet_pton(AF_INET6, address, &addr.sin6_addr) == 1 else {
-        closeFD(fd)
+        closeDescriptor(fd)
         return .failure(.socket("not an IPv6 address: \(address)"))
       }
       addr.sin6_port = port.bigEndian
@@ -112,7 +99,7 @@ enum LoopbackListener {
       var addr = sockaddr_in()
       addr.sin_family = sa_family_t(AF_INET)
       guard inet_pton(AF_INET, address, &addr.sin_addr) == 1 else {
-        closeFD(fd)
+        closeDescriptor(fd)
         return .failure(.socket("not an IPv4 address: \(address)"))
       }
       addr.sin_port = port.bigEndian
@@ -124,7 +111,7 @@ enum LoopbackListener {
     }
     guard ok, Glibc.listen(fd, 512) == 0 else {
       let code = errno
-      closeFD(fd)
+      closeDescriptor(fd)
       return .failure(.bind(address: address, port: port, errno: code))
     }
     setNonBlocking(fd)
@@ -135,12 +122,4 @@ enum LoopbackListener {
 func setNonBlocking(_ fd: Int32) {
   _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
   _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-}
-
-func closeFD(_ fd: Int32) {
-  #if canImport(Glibc)
-    _ = Glibc.close(fd)
-  #else
-    _ = Darwin.close(fd)
-  #endif
 }

@@ -49,28 +49,6 @@ public struct PortForwarderOptions: Sendable {
   public init() {}
 }
 
-/// What a forward reports, in order, on `PortForwarder.events`.
-public enum ForwardEvent: Sendable, Equatable {
-  case listening([BoundAddress])
-  /// A session (`session` is its id within this forward) is up and takes connections.
-  case sessionOpened(session: Int, pod: String, transport: PortForwardTransport)
-  /// Opening an extra or replacement session failed; existing sessions carry on.
-  case sessionOpenFailed(pod: String, message: String)
-  /// A session this forward closed itself (idle extra shard, or replaced by `replaceTarget`).
-  case sessionClosed(session: Int)
-  /// A session ended without being asked to (peer closed, watchdog, transport error).
-  case sessionLost(session: Int, SessionTermination)
-  /// After the last session was lost, a new one is up (`attempt` counts from 1).
-  case reconnected(session: Int, attempt: Int)
-  case connectionOpened(connection: Int, listener: BoundAddress, session: Int)
-  /// Both directions ended (in order, or the local side went away).
-  case connectionClosed(connection: Int, session: Int, bytesToPod: Int, bytesFromPod: Int, duration: Duration)
-  /// Only this connection failed; `reason` carries the kubelet's text for `.remote`.
-  case connectionFailed(
-    connection: Int, session: Int?, reason: ForwardedStreamError, bytesToPod: Int, bytesFromPod: Int, duration: Duration)
-  case stopped
-}
-
 /// A snapshot of a forward's counters.
 public struct ForwardStatistics: Sendable, Equatable {
   public var openConnections = 0
@@ -85,14 +63,21 @@ public struct ForwardStatistics: Sendable, Equatable {
   public init() {}
 }
 
+/// Why a forward (`PortForwarder`, or a `LocalForwarder` on one session) could not start.
 public enum PortForwarderError: Error, Sendable, CustomStringConvertible {
+  /// The first session to the pod could not be opened.
   case open(PortForwardOpenError)
-  case listen(ForwarderError)
+  /// A local address could not be bound (neither loopback address, or one the caller named).
+  case bind(address: String, port: UInt16, errno: Int32)
+  /// Another socket call failed (a listener, the loop's wake-up pipe), or an address was no literal.
+  case socket(String)
 
   public var description: String {
     switch self {
     case .open(let error): return "\(error)"
-    case .listen(let error): return "\(error)"
+    case .bind(let address, let port, let code):
+      return "cannot listen on \(address):\(port): \(String(cString: strerror(code)))"
+    case .socket(let message): return message
     }
   }
 }
@@ -106,7 +91,7 @@ public final class LocalListeners: Sendable {
 
   /// `addresses`: IPv4 or IPv6 literals; the default is 127.0.0.1 and ::1, where one of the two
   /// failing is tolerated as kubectl does. `port` 0 lets the kernel pick (the same on every address).
-  public init(addresses: [String] = ["127.0.0.1", "::1"], port: UInt16) throws(ForwarderError) {
+  public init(addresses: [String] = ["127.0.0.1", "::1"], port: UInt16) throws(PortForwarderError) {
     let bound = try LoopbackListener.listenAll(addresses: addresses, port: port)
     self.addresses = bound.map(\.bound)
     fds = bound.map(\.fd)
@@ -120,7 +105,7 @@ public final class LocalListeners: Sendable {
   }
 
   deinit {
-    if !taken.load(ordering: .sequentiallyConsistent) { fds.forEach(closeFD) }
+    if !taken.load(ordering: .sequentiallyConsistent) { fds.forEach(closeDescriptor) }
   }
 }
 
@@ -145,8 +130,7 @@ public final class PortForwarder: Sendable {
     target: ForwardTarget, listen: [String] = ["127.0.0.1", "::1"], localPort: UInt16 = 0,
     options: PortForwarderOptions = PortForwarderOptions()
   ) async throws(PortForwarderError) -> PortForwarder {
-    let listeners: LocalListeners
-    do { listeners = try LocalListeners(addresses: listen, port: localPort) } catch { throw .listen(error) }
+    let listeners = try LocalListeners(addresses: listen, port: localPort)
     return try await start(target: target, listeners: listeners, options: options)
   }
 
@@ -154,28 +138,28 @@ public final class PortForwarder: Sendable {
   public static func start(
     target: ForwardTarget, listeners: LocalListeners, options: PortForwarderOptions = PortForwarderOptions()
   ) async throws(PortForwarderError) -> PortForwarder {
-    guard let fds = listeners.take() else { throw .listen(.socket("these listeners already serve a forward")) }
+    guard let fds = listeners.take() else { throw .socket("these listeners already serve a forward") }
     let first: PortForwardSession
     do {
       first = try await PortForwardSession.open(
         api: target.api, namespace: target.namespace, pod: target.pod, transport: target.transport,
         options: options.session)
     } catch {
-      fds.forEach { closeFD($0.fd) }
+      fds.forEach { closeDescriptor($0.fd) }
       throw .open(error)
     }
     do {
       return try PortForwarder(target: target, first: first, listeners: fds, options: options)
     } catch {
       first.close()
-      fds.forEach { closeFD($0.fd) }
-      throw .listen(error)
+      fds.forEach { closeDescriptor($0.fd) }
+      throw error
     }
   }
 
   private init(
     target: ForwardTarget, first: PortForwardSession, listeners: [ListenerFD], options: PortForwarderOptions
-  ) throws(ForwarderError) {
+  ) throws(PortForwarderError) {
     let (events, emit) = AsyncStream<ForwardEvent>.makeStream(bufferingPolicy: .bufferingNewest(4096))
     self.events = events
     self.emit = emit
@@ -193,29 +177,8 @@ public final class PortForwarder: Sendable {
     let hooks = LoopHooks(
       chooseSession: { pool.choose() },
       event: { event in
-        switch event {
-        case .accepted: break
-        case .opened(let id, let listener, let session):
-          counters.count(failed: false)
-          emit.yield(.connectionOpened(connection: id, listener: listener, session: session))
-        case .setupFailed(let id, let error):
-          counters.count(failed: true)
-          emit.yield(
-            .connectionFailed(connection: id, session: nil, reason: error, bytesToPod: 0, bytesFromPod: 0, duration: .zero))
-        case .ended(let s):
-          if let failure = s.failure {
-            counters.failed()
-            emit.yield(
-              .connectionFailed(
-                connection: s.connection, session: s.sessionID, reason: failure, bytesToPod: s.bytesToPod,
-                bytesFromPod: s.bytesFromPod, duration: s.duration))
-          } else {
-            emit.yield(
-              .connectionClosed(
-                connection: s.connection, session: s.sessionID, bytesToPod: s.bytesToPod, bytesFromPod: s.bytesFromPod,
-                duration: s.duration))
-          }
-        }
+        counters.record(event)
+        if let event = ForwardEvent(event) { emit.yield(event) }
       },
       maintenance: { pool.closeIdle() },
       wantsMaintenance: { pool.wantsMaintenance },
@@ -306,7 +269,16 @@ final class LoopCompletion: Sendable {
 /// Connections accepted and failed (bytes and open connections are atomics in `LoopControl`).
 final class ConnectionCounters: Sendable {
   private let state = Mutex<(total: Int, failed: Int)>((0, 0))
-  func count(failed: Bool) { state.withLock { $0.total += 1; if failed { $0.failed += 1 } } }
-  func failed() { state.withLock { $0.failed += 1 } }
+
+  /// A connection counts once its stream pair is open or could not be opened; it fails then or later.
+  func record(_ event: LoopEvent) {
+    switch event {
+    case .accepted: break
+    case .opened: state.withLock { $0.total += 1 }
+    case .setupFailed: state.withLock { $0.total += 1; $0.failed += 1 }
+    case .ended(let summary): if summary.failure != nil { state.withLock { $0.failed += 1 } }
+    }
+  }
+
   var snapshot: (Int, Int) { state.withLock { ($0.total, $0.failed) } }
 }

@@ -4,7 +4,7 @@ import Foundation
   import Glibc
 #endif
 
-/// One posix_spawn with what every child of this project needs: stdin from /dev/null, an empty
+/// One posix_spawn with what every child of this project needs: stdin from /dev/null (or a file), an empty
 /// signal mask and default signal dispositions. The spawning thread may block or ignore signals
 /// (Dispatch and Swift concurrency workers do), and a child inheriting that would never see the
 /// SIGTERM meant to stop it.
@@ -36,6 +36,8 @@ public struct ChildSpawn {
   public var arguments: [String]
   /// `KEY=value` entries; nil passes ours on.
   public var environment: [String]?
+  /// A file the child reads as stdin; nil: /dev/null.
+  public var stdin: String?
   public var stdout: Output
   public var stderr: Output = .sameAsStdout
   public var grouping: Grouping = .inherit
@@ -55,7 +57,7 @@ public struct ChildSpawn {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 0, stdin ?? "/dev/null", O_RDONLY, 0)
     Self.redirect(&actions, 1, stdout)
     Self.redirect(&actions, 2, stderr)
     if closeOtherDescriptors { GlibcExtensions.addCloseFrom(&actions, 3) }

@@ -1,24 +1,9 @@
 import Foundation
+import PodNetwork
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// A pod's place in the cluster network: its named network namespace and its address.
-public struct PodAttachment: Sendable, Equatable {
-  /// The `ip netns` name; `ip netns exec <netnsName> …` runs a program inside the pod's network with
-  /// the pod's resolv.conf and hosts as /etc/resolv.conf and /etc/hosts.
-  public var netnsName: String
-  /// The namespace file to `setns` into (/run/netns/<netnsName>).
-  public var netnsPath: String
-  public var ipv4: String
-
-  public init(netnsName: String, netnsPath: String, ipv4: String) {
-    self.netnsName = netnsName
-    self.netnsPath = netnsPath
-    self.ipv4 = ipv4
-  }
-}
 
 /// The sandbox cluster's network, built from Linux network namespaces and nothing in the host's:
 ///
@@ -254,10 +239,10 @@ extension ClusterNetwork {
   /// free address, loopback up, a default route via the bridge, and its resolv.conf (cluster DNS,
   /// search path of `namespace`) and hosts file under /etc/netns/<netnsName>/. Attaching a uid
   /// that is attached already returns its attachment.
-  public func attachPod(uid: String, namespace: String, name: String) throws(NetworkError) -> PodAttachment {
+  public func attachPod(uid: String, namespace: String, name: String) throws(NetworkError) -> PodNetworkAttachment {
     // One attach or detach at a time: the address pool and the pod index are allocated under the
     // lock, and the few `ip` calls of an attach take milliseconds.
-    try state.withLock { (state: inout NetworkState) throws(NetworkError) -> PodAttachment in
+    try state.withLock { (state: inout NetworkState) throws(NetworkError) -> PodNetworkAttachment in
       guard !state.destroyed else { throw .destroyed }
       if let pod = state.pods.first(where: { $0.uid == uid }) { return attachment(pod) }
       let used = Set(state.pods.map(\.ipv4))
@@ -295,12 +280,12 @@ extension ClusterNetwork {
   }
 
   /// The pods attached now, by uid.
-  public var attachedPods: [String: PodAttachment] {
+  public var attachedPods: [String: PodNetworkAttachment] {
     state.withLock { state in Dictionary(uniqueKeysWithValues: state.pods.map { ($0.uid, attachment($0)) }) }
   }
 
-  private func attachment(_ pod: NetworkState.Pod) -> PodAttachment {
-    PodAttachment(netnsName: pod.netnsName, netnsPath: "/run/netns/\(pod.netnsName)", ipv4: pod.ipv4)
+  private func attachment(_ pod: NetworkState.Pod) -> PodNetworkAttachment {
+    PodNetworkAttachment(netnsName: pod.netnsName, netnsPath: "/run/netns/\(pod.netnsName)", ipv4: pod.ipv4)
   }
 
   private func plumb(_ pod: NetworkState.Pod, namespace: String, name: String) throws(NetworkError) {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Real `/usr/bin/kubectl` against an in-process sandbox over real TLS.
 @Suite("kubectl against the sandbox")
@@ -115,13 +116,13 @@ struct KubectlTests {
       // kubectl lists, prints, then watches from the list's resourceVersion: once the first pod shows up,
       // every later change reaches the watch.
       try sandbox.kubectl("run", "first", "--image=busybox")
-      #expect(try await eventually { watch.output.contains("first") }, "\(watch.output)")
+      #expect(try await eventually { watch.log.contains("first") }, "\(watch.log)")
       try sandbox.kubectl("create", "-f", "-", input: podManifest)
-      #expect(try await eventually { Self.events(watch.output).contains("ADDED x") }, "\(watch.output)")
+      #expect(try await eventually { Self.events(watch.log).contains("ADDED x") }, "\(watch.log)")
       try sandbox.kubectl("delete", "pod", "x")
-      #expect(try await eventually { Self.events(watch.output).contains("DELETED x") }, "\(watch.output)")
-      #expect(Self.events(watch.output) == ["ADDED first", "ADDED x", "DELETED x"])
-      #expect(watch.output.contains("EVENT"))
+      #expect(try await eventually { Self.events(watch.log).contains("DELETED x") }, "\(watch.log)")
+      #expect(Self.events(watch.log) == ["ADDED first", "ADDED x", "DELETED x"])
+      #expect(watch.log.contains("EVENT"))
     }
   }
 

@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import PortForwardCodecs
 import Testing
+import TestSupport
 
 @testable import KubeSandbox
 @testable import KubeletAPI
@@ -33,9 +34,7 @@ struct KubeletNetnsTests {
       try await KubeletHarness.with(pods: FixedPods([pod]), dialer: NetnsPodPortDialer()) { kubelet in
         let client = try await kubelet.upgradedClient()
         defer { client.close() }
-        try client.send(.synStream(SPDYSynStream(streamID: 1, headers: ["streamtype": "error", "port": "\(port)", "requestid": "0"])))
-        try client.send(.data(SPDYDataFrame(streamID: 1, flags: .fin)))
-        try client.send(.synStream(SPDYSynStream(streamID: 3, headers: ["streamtype": "data", "port": "\(port)", "requestid": "0"])))
+        try client.openStreamPair(port: String(port))
         try client.send(.data(SPDYDataFrame(streamID: 3, payload: ArraySlice("hello from the host\n".utf8))))
         #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 1)))
         #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 3)))
@@ -105,8 +104,7 @@ struct KubeletNetnsTests {
       try await KubeletHarness.with(pods: FixedPods([pod]), dialer: NetnsPodPortDialer()) { kubelet in
         let client = try await kubelet.upgradedClient()
         defer { client.close() }
-        try client.send(.synStream(SPDYSynStream(streamID: 1, headers: ["streamtype": "error", "port": "\(port)", "requestid": "0"])))
-        try client.send(.synStream(SPDYSynStream(streamID: 3, headers: ["streamtype": "data", "port": "\(port)", "requestid": "0"])))
+        try client.openStreamPair(port: String(port), finishingTheErrorStream: false)
         #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 1)))
         #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 3)))
         let expected =
@@ -131,8 +129,7 @@ struct KubeletNetnsTests {
       ] {
         let client = try await kubelet.upgradedClient(pod: name)
         defer { client.close() }
-        try client.send(.synStream(SPDYSynStream(streamID: 1, headers: ["streamtype": "error", "port": "80", "requestid": "0"])))
-        try client.send(.synStream(SPDYSynStream(streamID: 3, headers: ["streamtype": "data", "port": "80", "requestid": "0"])))
+        try client.openStreamPair(port: "80", finishingTheErrorStream: false)
         #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 1)))
         #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 3)))
         let expected = "error forwarding port 80 to pod \(uid), uid : \(reason)"

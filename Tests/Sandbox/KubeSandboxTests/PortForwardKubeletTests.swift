@@ -5,6 +5,7 @@ import NIOPosix
 import NIOSSL
 import PortForwardCodecs
 import Testing
+import TestSupport
 
 @testable import KubeSandbox
 @testable import KubeletAPI
@@ -66,7 +67,7 @@ struct PortForwardKubeletTests {
   }
 
   @Test func incompletePairTimesOut() async throws {
-    var configuration = PortForwardSessionConfiguration()
+    var configuration = KubeletPortForwardConfiguration()
     configuration.streamCreationTimeout = .milliseconds(300)
     try await KubeletHarness.with(configuration: configuration) { kubelet in
       let client = try await kubelet.upgradedClient()
@@ -91,9 +92,7 @@ struct PortForwardKubeletTests {
       defer { client.close() }
       let port = String(echo.port)
       // kubectl's order, pipelined: SYN error, FIN error, SYN data, data + FIN.
-      try client.send(.synStream(SPDYSynStream(streamID: 1, headers: ["streamtype": "error", "port": port, "requestid": "0"])))
-      try client.send(.data(SPDYDataFrame(streamID: 1, flags: .fin)))
-      try client.send(.synStream(SPDYSynStream(streamID: 3, headers: ["streamtype": "data", "port": port, "requestid": "0"])))
+      try client.openStreamPair(port: port)
       try client.send(.data(SPDYDataFrame(streamID: 3, payload: ArraySlice("hello ".utf8))))
       try client.send(.data(SPDYDataFrame(streamID: 3, flags: .fin, payload: ArraySlice("pod".utf8))))
       #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 1)))
@@ -116,8 +115,7 @@ struct PortForwardKubeletTests {
       let closed = try freeLoopbackPort()
       let client = try await kubelet.upgradedClient()
       defer { client.close() }
-      try client.send(.synStream(SPDYSynStream(streamID: 1, headers: ["streamtype": "error", "port": "\(closed)", "requestid": "0"])))
-      try client.send(.synStream(SPDYSynStream(streamID: 3, headers: ["streamtype": "data", "port": "\(closed)", "requestid": "0"])))
+      try client.openStreamPair(port: String(closed), finishingTheErrorStream: false)
       #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 1)))
       #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 3)))
       let uid = KubeletHarness.pod.uid
@@ -137,9 +135,7 @@ struct PortForwardKubeletTests {
       let client = try await kubelet.upgradedClient()
       defer { client.close() }
       let port = String(echo.port)
-      try client.send(.synStream(SPDYSynStream(streamID: 1, headers: ["streamtype": "error", "port": port, "requestid": "0"])))
-      try client.send(.data(SPDYDataFrame(streamID: 1, flags: .fin)))
-      try client.send(.synStream(SPDYSynStream(streamID: 3, headers: ["streamtype": "data", "port": port, "requestid": "0"])))
+      try client.openStreamPair(port: port)
       try client.send(.data(SPDYDataFrame(streamID: 3, payload: [42])))
       #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 1)))
       #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 3)))
@@ -171,8 +167,7 @@ struct PortForwardKubeletTests {
       let client = try await kubelet.upgradedClient()
       defer { client.close() }
       let port = String(echo.port)
-      try client.send(.synStream(SPDYSynStream(streamID: 1, headers: ["streamtype": "error", "port": port, "requestid": "0"])))
-      try client.send(.synStream(SPDYSynStream(streamID: 3, headers: ["streamtype": "data", "port": port, "requestid": "0"])))
+      try client.openStreamPair(port: port, finishingTheErrorStream: false)
       try client.send(.data(SPDYDataFrame(streamID: 3, payload: [7])))
       #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 1)))
       #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 3)))
@@ -230,7 +225,7 @@ final class KubeletHarness: Sendable {
   }
 
   static func with(
-    configuration: PortForwardSessionConfiguration = PortForwardSessionConfiguration(),
+    configuration: KubeletPortForwardConfiguration = KubeletPortForwardConfiguration(),
     pods: any KubeletPodDirectory = OnePod(), dialer: any PodPortDialer = LoopbackPodPortDialer(),
     streamIdleTimeout: TimeAmount = .hours(4), logStateCheckInterval: TimeAmount = .seconds(5),
     _ body: (KubeletHarness) async throws -> Void
@@ -263,7 +258,7 @@ final class KubeletHarness: Sendable {
       .channelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
           try channel.pipeline.syncOperations.addHandlers([
-            NIOSSLClientHandler(context: context, serverHostname: "localhost"), Inbox(inbox),
+            NIOSSLClientHandler(context: context, serverHostname: "localhost"), InboxHandler(inbox),
           ])
         }
       }
@@ -310,17 +305,6 @@ final class KubeletHarness: Sendable {
     }
     throw TestFailure("no 101")
   }
-
-  private final class Inbox: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    let box: NIOLockedValueBox<[UInt8]>
-    init(_ box: NIOLockedValueBox<[UInt8]>) { self.box = box }
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-      var buffer = unwrapInboundIn(data)
-      let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-      box.withLockedValue { $0 += bytes }
-    }
-  }
 }
 
 /// The client end of a SPDY session, driven by the test (one task at a time).
@@ -364,6 +348,18 @@ final class RawSPDYClient: @unchecked Sendable {
     }
   }
 
+  /// Opens one forwarded connection's streams as kubectl does, pipelined without waiting for replies:
+  /// SYN_STREAM for the error stream, FIN on it (kubectl never writes there) unless told not to, then
+  /// SYN_STREAM for the data stream.
+  func openStreamPair(
+    port: String, requestID: String = "0", errorStream: SPDYStreamID = 1, dataStream: SPDYStreamID = 3,
+    finishingTheErrorStream: Bool = true
+  ) throws {
+    try send(.synStream(SPDYSynStream(streamID: errorStream, headers: ["streamtype": "error", "port": port, "requestid": requestID])))
+    if finishingTheErrorStream { try send(.data(SPDYDataFrame(streamID: errorStream, flags: .fin))) }
+    try send(.synStream(SPDYSynStream(streamID: dataStream, headers: ["streamtype": "data", "port": port, "requestid": requestID])))
+  }
+
   func close() { channel.close(promise: nil) }
 
   /// For writes that bypass the encoder (DATA frames carry no compressed headers).
@@ -381,9 +377,7 @@ struct PortForwardBackpressureTests {
       let client = try await kubelet.upgradedClient()
       defer { client.close() }
       let port = String(pod.port)
-      try client.send(.synStream(SPDYSynStream(streamID: 1, headers: ["streamtype": "error", "port": port, "requestid": "0"])))
-      try client.send(.data(SPDYDataFrame(streamID: 1, flags: .fin)))
-      try client.send(.synStream(SPDYSynStream(streamID: 3, headers: ["streamtype": "data", "port": port, "requestid": "0"])))
+      try client.openStreamPair(port: port)
       #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 1)))
       #expect(try await client.nextFrame() == .synReply(SPDYSynReply(streamID: 3)))
       #expect(try await pod.waitForConnection())

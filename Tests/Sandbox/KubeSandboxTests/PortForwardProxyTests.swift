@@ -6,6 +6,7 @@ import NIOPosix
 import NIOSSL
 import PortForwardCodecs
 import Testing
+import TestSupport
 
 @testable import KubeSandbox
 
@@ -83,38 +84,6 @@ struct PortForwardProxyTests {
     #expect(legacyAnswer.1.contains("not the legacy WebSocket channel protocol"), "\(legacyAnswer.1)")
     let plain = try #require(status(router.handle(request(.POST, headers: [], user: admin))))
     #expect(plain.0 == 400 && plain.1.contains("Upgrade request required"), "\(plain)")
-  }
-
-  @Test func clientFrameDecoderUnmasksAndPolices() throws {
-    var decoder = WebSocketClientFrameDecoder()
-    var bytes: [UInt8] = []
-    // A binary message in two fragments (boundaries are irrelevant to the tunnel), an empty one, a ping.
-    try WebSocketFrameEncoder.encodeFrame(opcode: .binary, payload: [1, 2, 3][...], fin: false, into: &bytes)
-    try WebSocketFrameEncoder.encodeFrame(opcode: .continuation, payload: [4][...], fin: true, into: &bytes)
-    WebSocketFrameEncoder.encodeBinary([], into: &bytes)
-    try WebSocketFrameEncoder.encodePing([9][...], into: &bytes)
-    // Fed one byte at a time, as TLS records may split them.
-    var events: [WebSocketClientFrameDecoder.Event] = []
-    for byte in bytes {
-      var buffer = ByteBuffer(bytes: [byte])
-      decoder.append(&buffer)
-      while let event = try decoder.next() { events.append(event) }
-    }
-    #expect(events == [.binary([1, 2, 3]), .binary([4]), .binary([]), .ping([9])])
-
-    var text: [UInt8] = []
-    try WebSocketFrameEncoder.encodeFrame(opcode: .text, payload: Array("hi".utf8)[...], into: &text)
-    var textDecoder = WebSocketClientFrameDecoder()
-    var textBuffer = ByteBuffer(bytes: text)
-    textDecoder.append(&textBuffer)
-    #expect(throws: WebSocketClientFrameDecoder.Failure.textMessage) { try textDecoder.next() }
-
-    var unmasked: [UInt8] = []
-    try WebSocketFrameEncoder.encodeFrame(opcode: .binary, payload: [1][...], maskingKey: nil, into: &unmasked)
-    var unmaskedDecoder = WebSocketClientFrameDecoder()
-    var unmaskedBuffer = ByteBuffer(bytes: unmasked)
-    unmaskedDecoder.append(&unmaskedBuffer)
-    #expect(throws: WebSocketClientFrameDecoder.Failure.unmaskedClientFrame) { try unmaskedDecoder.next() }
   }
 
   @Test func webSocketTunnelCarriesSPDYAndPolicesMessages() async throws {
@@ -204,16 +173,5 @@ struct PortForwardProxyTests {
       try await Task.sleep(nanoseconds: 20_000_000)
     }
     throw TestFailure("no response head")
-  }
-}
-
-final class InboxHandler: ChannelInboundHandler {
-  typealias InboundIn = ByteBuffer
-  let box: NIOLockedValueBox<[UInt8]>
-  init(_ box: NIOLockedValueBox<[UInt8]>) { self.box = box }
-  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-    var buffer = unwrapInboundIn(data)
-    let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-    box.withLockedValue { $0 += bytes }
   }
 }

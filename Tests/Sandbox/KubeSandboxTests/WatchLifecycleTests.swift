@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import KubeSandbox
 
@@ -20,7 +21,7 @@ struct WatchLifecycleTests {
         ], environment: [:])
       #expect(try await eventually { store.watcherCount == 1 })
       try sandbox.kubectl("create", "-f", "-", input: podManifest)
-      #expect(try await eventually { curl.output.contains("\"type\":\"ADDED\"") }, "\(curl.output)")
+      #expect(try await eventually { curl.log.contains("\"type\":\"ADDED\"") }, "\(curl.log)")
       curl.stop()
       #expect(try await eventually { store.watcherCount == 0 })
     }

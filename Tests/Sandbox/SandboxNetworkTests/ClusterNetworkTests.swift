@@ -1,4 +1,5 @@
 import Foundation
+import PodNetwork
 import SandboxNetwork
 import Testing
 import TestSupport
@@ -240,7 +241,7 @@ struct ClusterNetworkTests {
     let directory = URL(fileURLWithPath: try Teardown.temporaryDirectory("kft-net"))
     let network = try ClusterNetwork.create(directory: directory, id: uniqueNetworkID("many"), tools: tools())
     defer { try? network.destroy() }
-    let attachments = try await withThrowingTaskGroup(of: PodAttachment.self) { group in
+    let attachments = try await withThrowingTaskGroup(of: PodNetworkAttachment.self) { group in
       for index in 0..<12 {
         group.addTask { try network.attachPod(uid: "uid-\(index)", namespace: "default", name: "pod-\(index)") }
       }

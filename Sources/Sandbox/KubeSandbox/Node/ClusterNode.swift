@@ -3,6 +3,7 @@ import KubeClient
 import KubeletAPI
 import NIOCore
 import NodeAgent
+import PodNetwork
 import SandboxNetwork
 
 /// The sandbox's real node: the cluster network (a namespace per pod, cluster DNS, seeded services), the
@@ -86,9 +87,7 @@ struct ClusterNetworkPods: PodNetworkProvider {
   let network: ClusterNetwork
 
   func attachPod(uid: String, namespace: String, name: String) throws -> PodNetworkAttachment {
-    let attachment = try network.attachPod(uid: uid, namespace: namespace, name: name)
-    return PodNetworkAttachment(
-      netnsName: attachment.netnsName, netnsPath: attachment.netnsPath, ipv4: attachment.ipv4)
+    try network.attachPod(uid: uid, namespace: namespace, name: name)
   }
 
   func detachPod(uid: String) {

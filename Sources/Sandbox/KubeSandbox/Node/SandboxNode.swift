@@ -29,7 +29,7 @@ extension KubeletServer {
   /// kubelet client identity served.
   static func start(
     nodeName: String, pki: PKI, pods: any KubeletPodDirectory, dialer: any PodPortDialer = SandboxPodPortDialer(),
-    sessionConfiguration: PortForwardSessionConfiguration = PortForwardSessionConfiguration(),
+    sessionConfiguration: KubeletPortForwardConfiguration = KubeletPortForwardConfiguration(),
     streamIdleTimeout: TimeAmount = .hours(4), logStateCheckInterval: TimeAmount = .seconds(5),
     group: EventLoopGroup
   ) async throws -> KubeletServer {

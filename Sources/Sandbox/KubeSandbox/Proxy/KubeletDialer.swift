@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import NIOSSL
+import SandboxHTTP
 
 /// Where a node's kubelet listens, read from its Node object as kube-apiserver's `GetConnectionInfo`
 /// does: the InternalIP address and `status.daemonEndpoints.kubeletEndpoint.Port`.

@@ -34,7 +34,7 @@ final class WebSocketTunnel: ChannelInboundHandler, KubeletConnectionOwner {
   private let kubelet = KubeletLeg()
   private var responseHead: [UInt8] = []
   /// Client bytes that arrive before the WebSocket is up (a well-behaved client sends none).
-  private var decoder = WebSocketClientFrameDecoder()
+  private var decoder = WebSocketFrameDecoder(framesFrom: .client)
 
   init(endpoint: KubeletEndpoint, dialer: KubeletDialer, upgradeRequest: [UInt8], acceptValue: String) {
     self.endpoint = endpoint
@@ -51,8 +51,8 @@ final class WebSocketTunnel: ChannelInboundHandler, KubeletConnectionOwner {
   // MARK: Client side
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-    var buffer = unwrapInboundIn(data)
-    decoder.append(&buffer)
+    let buffer = unwrapInboundIn(data)
+    buffer.withUnsafeReadableBytes { decoder.append($0) }
     if case .tunneling = state { pumpClientFrames() }
   }
 
@@ -80,24 +80,24 @@ final class WebSocketTunnel: ChannelInboundHandler, KubeletConnectionOwner {
   private func pumpClientFrames() {
     guard let context, kubelet.channel != nil else { return }
     do {
-      while case .tunneling = state, let event = try decoder.next() {
+      while case .tunneling = state, let event = try decoder.nextEvent() {
         switch event {
         case .binary(let payload):
           if !payload.isEmpty { kubelet.write(context.channel.allocator.buffer(bytes: payload)) }
         case .ping(let payload):
           var frame: [UInt8] = []
-          try? WebSocketFrameEncoder.encodeFrame(opcode: .pong, payload: payload[...], maskingKey: nil, into: &frame)
+          try? WebSocketFrameEncoder.encodeFrame(opcode: .pong, payload: payload, maskingKey: nil, into: &frame)
           context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: frame)), promise: nil)
         case .pong:
           break
-        case .close(let code):
+        case .close(let code, _):
           // Answer with the same code (1000 when none was given), then end both sides.
           closeBoth(code: code ?? WebSocketCloseCode.normalClosure, reason: "")
         }
       }
     } catch {
-      // The do block's thrown type is the decoder's typed `Failure`.
-      if error == .textMessage {
+      // The do block's thrown type is the decoder's typed `WebSocketError`.
+      if error == .textMessageNotAllowed {
         closeBoth(code: 1003, reason: "invalid message type received")
       } else {
         closeBoth(code: 1002, reason: "protocol error")

@@ -1,19 +1,13 @@
 import NIOCore
 import NIOHTTP1
+import SandboxHTTP
 
 /// The query string of a request, in order, percent-decoded (`+` is a space, as Go's `url.ParseQuery`).
 public struct Query: Sendable {
   public var items: [(name: String, value: String)]
 
   public init(_ raw: Substring?) {
-    items = []
-    guard let raw, !raw.isEmpty else { return }
-    for pair in raw.split(separator: "&", omittingEmptySubsequences: true) {
-      let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-      let name = Self.decode(parts[0])
-      let value = parts.count > 1 ? Self.decode(parts[1]) : ""
-      items.append((name, value))
-    }
+    items = raw.map { PercentDecoding.queryItems($0) } ?? []
   }
 
   public subscript(name: String) -> String? { items.first { $0.name == name }?.value }
@@ -24,26 +18,6 @@ public struct Query: Sendable {
   public func flag(_ name: String) -> Bool {
     guard let value = self[name] else { return false }
     return ["1", "t", "T", "true", "TRUE", "True"].contains(value)
-  }
-
-  static func decode(_ text: Substring) -> String {
-    var bytes: [UInt8] = []
-    var iterator = text.utf8.makeIterator()
-    while let byte = iterator.next() {
-      switch byte {
-      case UInt8(ascii: "+"): bytes.append(UInt8(ascii: " "))
-      case UInt8(ascii: "%"):
-        if let high = iterator.next(), let low = iterator.next(), let value = UInt8(
-          String(decoding: [high, low], as: UTF8.self), radix: 16)
-        {
-          bytes.append(value)
-        } else {
-          bytes.append(byte)
-        }
-      default: bytes.append(byte)
-      }
-    }
-    return String(decoding: bytes, as: UTF8.self)
   }
 }
 
@@ -64,7 +38,7 @@ public struct APIRequest: Sendable {
   ) {
     self.method = method
     let split = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-    self.path = Query.decode(split.first ?? "/")
+    self.path = PercentDecoding.decode(split.first ?? "/")
     self.query = Query(split.count > 1 ? split[1] : nil)
     self.headers = headers
     self.body = body

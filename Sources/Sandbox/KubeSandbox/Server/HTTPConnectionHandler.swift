@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import SandboxHTTP
 
 /// Serves HTTP requests of one HTTP/1.1 connection or one HTTP/2 stream (behind
 /// `HTTP2FramePayloadToHTTP1ServerCodec`, so both protocols share this code).
@@ -194,18 +195,3 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     pipeline.removeHandler(codec.decoder, promise: nil)
   }
 }
-
-/// The `Date` header in RFC 7231 IMF-fixdate form.
-enum HTTPDate {
-  static func now() -> String {
-    var time = time_t(0)
-    _ = withUnsafeMutablePointer(to: &time) { Foundation.time($0) }
-    var parts = tm()
-    gmtime_r(&time, &parts)
-    var buffer = [Int8](repeating: 0, count: 64)
-    let count = strftime(&buffer, buffer.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
-    return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-  }
-}
-
-import Foundation

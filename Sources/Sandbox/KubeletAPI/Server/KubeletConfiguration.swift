@@ -21,7 +21,7 @@ public struct KubeletConfiguration: Sendable {
   /// runtimes' `StreamIdleTimeout` (default 4 h, spdystream's idle timer).
   public var streamIdleTimeout: TimeAmount
   /// Timing and sizing of port-forward sessions.
-  public var portForward: PortForwardSessionConfiguration
+  public var portForward: KubeletPortForwardConfiguration
   /// How often a following log stream looks for appended bytes.
   public var logPollInterval: TimeAmount
   /// How often a following log stream checks that its container still writes the file (kubelet: 5 s).
@@ -31,7 +31,7 @@ public struct KubeletConfiguration: Sendable {
     nodeName: String, host: String = "127.0.0.1", port: Int = 0, servingCertificatePEM: String,
     servingKeyPEM: String, clientCAPEM: String,
     authorizedUsers: Set<String> = [KubeletServer.apiServerUser], authorizedGroups: Set<String> = [],
-    streamIdleTimeout: TimeAmount = .hours(4), portForward: PortForwardSessionConfiguration = PortForwardSessionConfiguration(),
+    streamIdleTimeout: TimeAmount = .hours(4), portForward: KubeletPortForwardConfiguration = KubeletPortForwardConfiguration(),
     logPollInterval: TimeAmount = .milliseconds(100), logStateCheckInterval: TimeAmount = .seconds(5)
   ) {
     self.nodeName = nodeName

@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import SandboxHTTP
 
 #if canImport(Glibc)
   import Glibc
@@ -89,7 +90,7 @@ struct KubeletRoutes: Sendable {
   func answer(method: HTTPMethod, uri: String, headers: HTTPHeaders, identity: PeerIdentity?) -> Answer {
     let split = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
     let path = String(split.first ?? "")
-    let parts = path.split(separator: "/", omittingEmptySubsequences: true).map { Self.percentDecoded($0) }
+    let parts = path.split(separator: "/", omittingEmptySubsequences: true).map { PercentDecoding.decode($0) }
     let verb: String
     switch method {
     case .GET: verb = "get"
@@ -104,7 +105,7 @@ struct KubeletRoutes: Sendable {
     case "containerLogs"? where parts.count == 4:
       guard method == .GET else { return .text(.methodNotAllowed, "405: Method Not Allowed", extraHeaders: []) }
       if let refusal = authorize(identity, verb: verb) { return refusal }
-      let query = split.count > 1 ? Self.queryItems(split[1]) : []
+      let query = split.count > 1 ? PercentDecoding.queryItems(split[1]) : []
       return containerLogs(namespace: parts[1], pod: parts[2], container: parts[3], query: query)
     default:
       return .text(.notFound, "404 page not found\n", extraHeaders: [])
@@ -228,34 +229,6 @@ struct KubeletRoutes: Sendable {
   static func quoted(_ text: String) -> String {
     "\"" + text.replacingAll("\\", with: "\\\\").replacingAll("\"", with: "\\\"") + "\""
   }
-
-  static func queryItems(_ raw: Substring) -> [(name: String, value: String)] {
-    raw.split(separator: "&", omittingEmptySubsequences: true).map { pair in
-      let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-      return (percentDecoded(parts[0]), parts.count > 1 ? percentDecoded(parts[1]) : "")
-    }
-  }
-
-  /// Percent-decoding, `+` as a space (Go's `url.ParseQuery`; paths carry no `+` from kube).
-  static func percentDecoded(_ text: Substring) -> String {
-    var bytes: [UInt8] = []
-    var iterator = text.utf8.makeIterator()
-    while let byte = iterator.next() {
-      switch byte {
-      case UInt8(ascii: "+"): bytes.append(UInt8(ascii: " "))
-      case UInt8(ascii: "%"):
-        if let high = iterator.next(), let low = iterator.next(),
-          let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
-        {
-          bytes.append(value)
-        } else {
-          bytes.append(byte)
-        }
-      default: bytes.append(byte)
-      }
-    }
-    return String(decoding: bytes, as: UTF8.self)
-  }
 }
 
 extension String {
@@ -346,7 +319,7 @@ final class KubeletRequestHandler: ChannelInboundHandler {
   private func switchToSPDY(pod: KubeletPod, context: ChannelHandlerContext) {
     upgraded = true
     let pipeline = context.pipeline.syncOperations
-    let session = SPDYPortForwardSession(
+    let session = KubeletPortForwardSession(
       pod: pod, directory: routes.pods, dialer: routes.dialer, configuration: routes.configuration.portForward,
       idleTimeout: routes.configuration.streamIdleTimeout)
     do {
@@ -372,15 +345,3 @@ final class KubeletRequestHandler: ChannelInboundHandler {
   }
 }
 
-/// The `Date` header in RFC 7231 IMF-fixdate form.
-enum HTTPDate {
-  static func now() -> String {
-    var now = time_t(0)
-    _ = withUnsafeMutablePointer(to: &now) { time($0) }
-    var parts = tm()
-    gmtime_r(&now, &parts)
-    var buffer = [Int8](repeating: 0, count: 64)
-    let count = strftime(&buffer, buffer.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
-    return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-  }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import PodNetwork
 import KubeClient
 import Synchronization
 

@@ -1,4 +1,5 @@
 import Foundation
+import PodNetwork
 import KubeClient
 
 /// What a pod worker needs from its agent.

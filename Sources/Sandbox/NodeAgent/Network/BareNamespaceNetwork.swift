@@ -1,4 +1,5 @@
 import Foundation
+import PodNetwork
 import Synchronization
 
 /// A pod network with nothing but loopback: each pod gets a network namespace `kft-<id>-p<n>` with `lo`

@@ -87,25 +87,7 @@ final class SpawnedProcess: Sendable {
   }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-  var description: String
-  init(_ description: String) { self.description = description }
-}
 
-/// A free TCP port on 127.0.0.1 (bound, then released).
-func freeLoopbackPort() throws -> Int {
-  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-  defer { close(fd) }
-  var addr = sockaddr_in()
-  addr.sin_family = sa_family_t(AF_INET)
-  addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-  var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-  let ok = withUnsafeMutablePointer(to: &addr) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-  }
-  guard ok else { throw TestFailure("cannot find a free port") }
-  return Int(UInt16(bigEndian: addr.sin_port))
-}
 
 /// "The pod": a TCP echo server on 127.0.0.1 (what the loopback dialer reaches). A half-close from the
 /// peer is answered by closing after the echoed bytes.
@@ -191,17 +173,20 @@ private final class Collector: ChannelInboundHandler {
   }
 }
 
-/// FNV-1a, 64 bit: a checksum to print next to byte counts.
-func checksum(_ bytes: [UInt8]) -> UInt64 {
-  var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-  for byte in bytes {
-    hash ^= UInt64(byte)
-    hash = hash &* 0x100_0000_01b3
-  }
-  return hash
-}
 
 func randomBytes(_ count: Int) -> [UInt8] {
   var generator = SystemRandomNumberGenerator()
   return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+}
+
+/// Collects everything a raw test connection receives, for tests that read it as bytes.
+final class InboxHandler: ChannelInboundHandler {
+  typealias InboundIn = ByteBuffer
+  let box: NIOLockedValueBox<[UInt8]>
+  init(_ box: NIOLockedValueBox<[UInt8]>) { self.box = box }
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    var buffer = unwrapInboundIn(data)
+    let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+    box.withLockedValue { $0 += bytes }
+  }
 }

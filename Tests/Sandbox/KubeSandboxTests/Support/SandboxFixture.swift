@@ -1,61 +1,29 @@
 import Foundation
 import KubeSandbox
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
   import Glibc
 #endif
 
 /// The result of a child process.
-struct ProcessResult: Sendable {
-  var status: Int32
-  var stdout: String
-  var stderr: String
-}
+typealias ProcessResult = Binaries.Result
 
+/// Runs the programs these tests drive (kubectl, curl, kftray-sandbox) with a minimal environment,
+/// through TestSupport's posix_spawn helpers (Foundation.Process was seen to hang in the concurrent
+/// test runner).
 enum ProcessRunner {
-  /// Runs `executable` to completion with `environment` (merged over a minimal one).
+  /// PATH, LANG and TMPDIR of ours, with `extra` over them.
+  static func environment(_ extra: [String: String]) -> [String: String] {
+    ProcessInfo.processInfo.environment.filter { ["PATH", "LANG", "TMPDIR"].contains($0.key) }.merging(extra) { _, new in new }
+  }
+
+  /// Runs `executable` to completion with `environment` (merged over a minimal one); `input` is its stdin.
   static func run(
     _ executable: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil
   ) throws -> ProcessResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    var env = ProcessInfo.processInfo.environment.filter { ["PATH", "LANG", "TMPDIR"].contains($0.key) }
-    env.merge(environment) { _, new in new }
-    process.environment = env
-    // Output goes to files, not pipes: nothing can block on a full pipe, and no reader thread is needed.
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kftray-proc-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: scratch) }
-    let outURL = scratch.appendingPathComponent("out")
-    let errURL = scratch.appendingPathComponent("err")
-    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-    let stdout = try FileHandle(forWritingTo: outURL)
-    let stderr = try FileHandle(forWritingTo: errURL)
-    defer {
-      try? stdout.close()
-      try? stderr.close()
-    }
-    process.standardOutput = stdout
-    process.standardError = stderr
-    if let input {
-      let stdin = Pipe()
-      process.standardInput = stdin
-      try process.run()
-      stdin.fileHandleForWriting.write(Data(input.utf8))
-      try stdin.fileHandleForWriting.close()
-    } else {
-      process.standardInput = FileHandle.nullDevice
-      try process.run()
-    }
-    process.waitUntilExit()
-    let outputData = (try? Data(contentsOf: outURL)) ?? Data()
-    let errorData = (try? Data(contentsOf: errURL)) ?? Data()
-    return ProcessResult(
-      status: process.terminationStatus, stdout: String(decoding: outputData, as: UTF8.self),
-      stderr: String(decoding: errorData, as: UTF8.self))
+    try Binaries.run(executable, arguments, environment: Self.environment(environment), input: input)
   }
 }
 
@@ -180,43 +148,12 @@ let podManifest = """
       - containerPort: 8080
   """
 
-/// A child process left running (e.g. `kubectl get -w`) whose output is read from a file while it runs.
-final class BackgroundProcess {
-  private let process: Process
-  private let outputURL: URL
-  private let scratch: URL
-
-  init(_ executable: String, _ arguments: [String], environment: [String: String]) throws {
-    scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kftray-bg-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    outputURL = scratch.appendingPathComponent("out")
-    _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-    let output = try FileHandle(forWritingTo: outputURL)
-    process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    var env = ProcessInfo.processInfo.environment.filter { ["PATH", "LANG", "TMPDIR"].contains($0.key) }
-    env.merge(environment) { _, new in new }
-    process.environment = env
-    process.standardOutput = output
-    process.standardError = output
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    try output.close()
-  }
-
-  /// Everything written so far (stdout and stderr interleaved).
-  var output: String { String(decoding: (try? Data(contentsOf: outputURL)) ?? Data(), as: UTF8.self) }
-
-  var isRunning: Bool { process.isRunning }
-
-  /// SIGKILL: children of a test inherit the signal mask of the (Dispatch) thread that spawned them,
-  /// which blocks SIGTERM, so `Process.terminate()` would not end them.
-  func stop() {
-    if process.isRunning {
-      kill(process.processIdentifier, SIGKILL)
-      process.waitUntilExit()
-    }
-    try? FileManager.default.removeItem(at: scratch)
+extension BackgroundProcess {
+  /// A child left running (e.g. `kubectl get -w`) with the minimal environment plus `environment`,
+  /// its stdout and stderr going to a scratch file (`log`).
+  convenience init(_ executable: String, _ arguments: [String], environment: [String: String]) throws {
+    let directory = try Teardown.temporaryDirectory("kftray-bg")
+    try self.init(
+      executable, arguments, environment: ProcessRunner.environment(environment), logPath: directory + "/output")
   }
 }

@@ -1,43 +1,6 @@
 import NIOCore
 import PortForwardCodecs
 
-/// Timing and sizing of a port-forward session; defaults are the real ones.
-public struct PortForwardSessionConfiguration: Sendable {
-  /// Both streams of a request id must arrive within this (`DefaultStreamCreationTimeout`, 30 s).
-  public var streamCreationTimeout: TimeAmount = .seconds(30)
-  /// After one direction of a forwarded connection ends, the other gets this long before the pod socket
-  /// is closed (containerd's `PortForward` waits at most 1 s).
-  public var halfCloseGrace: TimeAmount = .seconds(1)
-  /// Largest DATA payload sent towards the client (Go's `io.Copy` buffer is 32 KiB).
-  public var maximumDataFrame = 32 * 1024
-
-  public init() {}
-}
-
-/// One forwarded TCP connection: a complete error/data pair and its pod socket. Confined to the
-/// session's event loop, like everything the session owns.
-final class ForwardedConnection {
-  let errorStream: SPDYStreamID
-  let dataStream: SPDYStreamID
-  let port: UInt16
-  /// Set by the channel initializer, before the socket connects.
-  var channel: Channel?
-  var connected = false
-  /// Client bytes that arrived before the pod socket was connected.
-  var pending: [ByteBuffer] = []
-  var outputShutDown = false
-  var closeTimer: Scheduled<Void>?
-  var podWritable = true
-  /// No more work: the pair failed or the pod socket closed.
-  var done = false
-
-  init(errorStream: SPDYStreamID, dataStream: SPDYStreamID, port: UInt16) {
-    self.errorStream = errorStream
-    self.dataStream = dataStream
-    self.port = port
-  }
-}
-
 /// The server side of one SPDY/3.1 `portforward.k8s.io` connection, after the HTTP upgrade: what the
 /// container runtime's streaming server does (kubelet `pkg/cri/streaming/portforward/httpstream.go` on
 /// top of moby/spdystream), for one pod.
@@ -55,7 +18,7 @@ final class ForwardedConnection {
 /// - Backpressure: pod sockets stop being read while this connection is not writable, and this
 ///   connection stops being read while any pod socket is not writable (spdystream's blocking is per
 ///   session too). Nothing blocks the event loop.
-final class SPDYPortForwardSession: ChannelInboundHandler {
+final class KubeletPortForwardSession: ChannelInboundHandler {
   typealias InboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
 
@@ -70,7 +33,7 @@ final class SPDYPortForwardSession: ChannelInboundHandler {
   private let pod: KubeletPod
   private let directory: any KubeletPodDirectory
   private let dialer: any PodPortDialer
-  private let configuration: PortForwardSessionConfiguration
+  private let configuration: KubeletPortForwardConfiguration
   private let decoder = SPDYFrameDecoder()
   private let encoder = SPDYFrameEncoder()
   private var streams: [SPDYStreamID: StreamState] = [:]
@@ -88,7 +51,7 @@ final class SPDYPortForwardSession: ChannelInboundHandler {
 
   init(
     pod: KubeletPod, directory: any KubeletPodDirectory, dialer: any PodPortDialer,
-    configuration: PortForwardSessionConfiguration, idleTimeout: TimeAmount
+    configuration: KubeletPortForwardConfiguration, idleTimeout: TimeAmount
   ) {
     self.pod = pod
     self.directory = directory
@@ -365,7 +328,7 @@ final class SPDYPortForwardSession: ChannelInboundHandler {
 
   // MARK: - Events of the pod socket (called by PodSocketHandler, on this loop)
 
-  fileprivate func podRead(_ forward: ForwardedConnection, _ buffer: inout ByteBuffer) {
+  func podRead(_ forward: ForwardedConnection, _ buffer: inout ByteBuffer) {
     guard let context, let state = streams[forward.dataStream], !state.localFinished else { return }
     lastActivity = .now()
     while buffer.readableBytes > 0 {
@@ -383,12 +346,12 @@ final class SPDYPortForwardSession: ChannelInboundHandler {
     }
   }
 
-  fileprivate func podReadComplete() {
+  func podReadComplete() {
     context?.flush()
   }
 
   /// The pod half-closed: the pod→client direction is over; the other one gets the grace.
-  fileprivate func podInputClosed(_ forward: ForwardedConnection) {
+  func podInputClosed(_ forward: ForwardedConnection) {
     if forward.outputShutDown {
       forward.channel?.close(promise: nil)
     } else {
@@ -398,7 +361,7 @@ final class SPDYPortForwardSession: ChannelInboundHandler {
 
   /// The pod socket is closed: FIN the data stream, then the error stream (the kubelet's deferred
   /// closes run in that order).
-  fileprivate func podClosed(_ forward: ForwardedConnection) {
+  func podClosed(_ forward: ForwardedConnection) {
     forward.closeTimer?.cancel()
     forward.closeTimer = nil
     if !forward.podWritable {
@@ -414,7 +377,7 @@ final class SPDYPortForwardSession: ChannelInboundHandler {
     closeIfIdle()
   }
 
-  fileprivate func podWritabilityChanged(_ forward: ForwardedConnection, writable: Bool) {
+  func podWritabilityChanged(_ forward: ForwardedConnection, writable: Bool) {
     if writable != forward.podWritable {
       forward.podWritable = writable
       unwritablePods += writable ? -1 : 1
@@ -478,46 +441,5 @@ final class SPDYPortForwardSession: ChannelInboundHandler {
       forward.closeTimer?.cancel()
       forward.channel?.close(promise: nil)
     }
-  }
-}
-
-/// Connects a pod socket to its session.
-final class PodSocketHandler: ChannelInboundHandler {
-  typealias InboundIn = ByteBuffer
-
-  private let session: NIOLoopBound<SPDYPortForwardSession>
-  private let forward: NIOLoopBound<ForwardedConnection>
-
-  init(session: NIOLoopBound<SPDYPortForwardSession>, forward: NIOLoopBound<ForwardedConnection>) {
-    self.session = session
-    self.forward = forward
-  }
-
-  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-    var buffer = unwrapInboundIn(data)
-    session.value.podRead(forward.value, &buffer)
-  }
-
-  func channelReadComplete(context: ChannelHandlerContext) {
-    session.value.podReadComplete()
-  }
-
-  func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-    if case ChannelEvent.inputClosed = event {
-      session.value.podInputClosed(forward.value)
-    }
-    context.fireUserInboundEventTriggered(event)
-  }
-
-  func channelWritabilityChanged(context: ChannelHandlerContext) {
-    session.value.podWritabilityChanged(forward.value, writable: context.channel.isWritable)
-  }
-
-  func channelInactive(context: ChannelHandlerContext) {
-    session.value.podClosed(forward.value)
-  }
-
-  func errorCaught(context: ChannelHandlerContext, error: Error) {
-    context.close(promise: nil)
   }
 }

@@ -1,0 +1,84 @@
+import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+// Loopback sockets for tests, written independently of the product's own socket code so that the
+// tests do not share its bugs. Everything here talks to 127.0.0.1 or ::1 only.
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for a helper started right after).
+public func freeLoopbackPort() throws -> Int {
+  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+  defer { close(fd) }
+  var addr = sockaddr_in()
+  addr.sin_family = sa_family_t(AF_INET)
+  addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+  addr.sin_port = 0
+  var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+  let ok = withUnsafeMutablePointer(to: &addr) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+      bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
+    }
+  }
+  guard ok else { throw TestFailure("cannot find a free port") }
+  return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// Waits until something accepts connections on 127.0.0.1:port.
+public func waitForLoopbackPort(_ port: Int, seconds: Double = 10) async throws {
+  let deadline = ContinuousClock.now + .seconds(seconds)
+  while ContinuousClock.now < deadline {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = UInt16(port).bigEndian
+    let connected = withUnsafePointer(to: &addr) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+    close(fd)
+    if connected { return }
+    try await Task.sleep(for: .milliseconds(50))
+  }
+  throw TestFailure("nothing listens on 127.0.0.1:\(port)")
+}
+
+/// A blocking TCP connection to 127.0.0.1:port (or [::1]:port with `ipv6`) with send and receive
+/// timeouts, so that a broken peer fails the test instead of hanging it. The caller closes the socket.
+public func connectLoopback(_ port: UInt16, ipv6: Bool = false, timeoutSeconds: Int = 60) throws -> Int32 {
+  let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+  guard fd >= 0 else { throw TestFailure("socket: \(String(cString: strerror(errno)))") }
+  var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+  let rc: Int32
+  if ipv6 {
+    var address = sockaddr_in6()
+    address.sin6_family = sa_family_t(AF_INET6)
+    address.sin6_port = port.bigEndian
+    address.sin6_addr = in6addr_loopback
+    rc = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+    }
+  } else {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    rc = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+  }
+  guard rc == 0 else {
+    let code = errno
+    close(fd)
+    throw TestFailure("connect to \(ipv6 ? "[::1]" : "127.0.0.1"):\(port): \(String(cString: strerror(code)))")
+  }
+  return fd
+}
+
+/// FNV-1a 64: a cheap checksum that catches reordered, lost or duplicated bytes.
+public func checksum(_ bytes: [UInt8]) -> UInt64 {
+  bytes.reduce(0xcbf2_9ce4_8422_2325 as UInt64) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+}
