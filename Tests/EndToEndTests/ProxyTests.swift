@@ -15,15 +15,19 @@ struct ProxyTests {
     let pid: pid_t
     let out: String
     let err: String
+    /// The value of the `kftray-test` label on this proxy's pods: tests run concurrently and look
+    /// only at their own pods.
+    let label: String
     var status: Int32?
 
-    init(_ sandbox: SandboxCluster.Running, _ arguments: [String]) throws {
+    init(_ sandbox: SandboxCluster.Running, _ arguments: [String], label: String = ClusterTests.uniqueName("t")) throws {
       let scratch = try Teardown.temporaryDirectory("proxy")
       out = scratch + "/out"
       err = scratch + "/err"
+      self.label = label
       pid = try spawn(
-        ClusterTests.kubectlPath, ["kftray", "proxy"] + arguments, environment: ProxyTests.environment(sandbox).map { "\($0)=\($1)" },
-        stdout: out, stderr: err)
+        ClusterTests.kubectlPath, ["kftray", "proxy", "--pod-label", "kftray-test=\(label)"] + arguments,
+        environment: ProxyTests.environment(sandbox).map { "\($0)=\($1)" }, stdout: out, stderr: err)
     }
 
     var stdout: String { (try? String(contentsOfFile: out, encoding: .utf8)) ?? "" }
@@ -69,25 +73,28 @@ struct ProxyTests {
     ["HOME": sandbox.directory, "KUBECONFIG": sandbox.kubeconfig, "PATH": "\(Binaries.directory):/usr/local/bin:/usr/bin:/bin"]
   }
 
-  /// Runs `kubectl kftray proxy ...` to completion (for the cases that must fail before forwarding).
-  static func runToEnd(_ sandbox: SandboxCluster.Running, _ arguments: [String]) async throws -> Binaries.Result {
-    try await Binaries.runOffPool(ClusterTests.kubectlPath, ["kftray", "proxy"] + arguments, environment: environment(sandbox))
+  /// Runs `kubectl kftray proxy ...` to completion (for the cases that must fail before forwarding),
+  /// its pods labelled `kftray-test=label`.
+  static func runToEnd(_ sandbox: SandboxCluster.Running, _ arguments: [String], label: String) async throws -> Binaries.Result {
+    try await Binaries.runOffPool(
+      ClusterTests.kubectlPath, ["kftray", "proxy", "--pod-label", "kftray-test=\(label)"] + arguments,
+      environment: environment(sandbox))
   }
 
-  /// The relay pods of this plugin in a namespace (`kubectl get pods -l ...`).
-  static func relayPods(_ sandbox: SandboxCluster.Running, namespace: String) throws -> [String] {
+  /// The relay pods of this plugin in a namespace that carry `kftray-test=label` (`kubectl get pods -l ...`).
+  static func relayPods(_ sandbox: SandboxCluster.Running, namespace: String, label: String) throws -> [String] {
     let r = try ClusterTests.kubectl(
-      sandbox, ["get", "pods", "-n", namespace, "-l", "app.kubernetes.io/managed-by=kubectl-kftray", "-o", "name"])
+      sandbox, ["get", "pods", "-n", namespace, "-l", "app.kubernetes.io/managed-by=kubectl-kftray,kftray-test=\(label)", "-o", "name"])
     return r.stdout.split(separator: "\n").map(String.init)
   }
 
-  /// Waits until no relay pod of this run is left (deletion is with grace 0, but the node agent
-  /// may take a moment to report back).
-  static func expectNoRelayPods(_ sandbox: SandboxCluster.Running, namespace: String, session: String? = nil) async throws {
+  /// Waits until none of the test's relay pods is left (deletion is with grace 0, but the node
+  /// agent may take a moment to report back).
+  static func expectNoRelayPods(_ sandbox: SandboxCluster.Running, namespace: String, label: String) async throws {
     let deadline = ContinuousClock.now + .seconds(15)
     var left: [String] = []
     repeat {
-      left = try relayPods(sandbox, namespace: namespace)
+      left = try relayPods(sandbox, namespace: namespace, label: label)
       if left.isEmpty { return }
       try await Task.sleep(for: .milliseconds(200))
     } while ContinuousClock.now < deadline
@@ -132,19 +139,19 @@ struct ProxyTests {
     let db = try freeLoopbackPort()
     let proxy = try Proxy(
       sandbox,
-      ["--context", "sandbox-dev", "\(web):internal-service.cluster.local:80", "\(db):database.region.rds.amazonaws.com:5432"])
+      ["-v", "--context", "sandbox-dev", "\(web):internal-service.cluster.local:80", "\(db):database.region.rds.amazonaws.com:5432"])
     try await proxy.waitForwarding(lines: 4)
     let lines = proxy.stdout.split(separator: "\n").map(String.init)
     #expect(lines.contains { $0.hasPrefix("Forwarding from 127.0.0.1:\(web) -> internal-service.cluster.local:80 (tcp, via dev/kftray-relay-") })
     #expect(lines.contains { $0.hasPrefix("Forwarding from [::1]:\(db) -> database.region.rds.amazonaws.com:5432 (tcp, via dev/") })
     let page = try Self.httpGet(port: web)
-    #expect(page.hasPrefix("HTTP/1.") && page.contains("internal-service"), "\(page)")
+    #expect(page.hasPrefix("HTTP/1.") && page.contains("internal-service"), "\(page) \(proxy.stderr)")
     let echoed = try Self.exchange(port: db, Array("select 1;\n".utf8))
     #expect(echoed == Array("select 1;\n".utf8))
-    #expect(try Self.relayPods(sandbox, namespace: "dev").count == 2)
+    #expect(try Self.relayPods(sandbox, namespace: "dev", label: proxy.label).count == 2)
     #expect(try await proxy.stop(SIGINT) == 0, "\(proxy.stderr)")
     #expect(proxy.stderr.contains("deleted relay pod dev/kftray-relay-"))
-    try await Self.expectNoRelayPods(sandbox, namespace: "dev")
+    try await Self.expectNoRelayPods(sandbox, namespace: "dev", label: proxy.label)
   }
 
   @Test("UDP from two local clients at once: replies are not crossed")
@@ -164,7 +171,7 @@ struct ProxyTests {
     }
     for name in ["alpha", "bravo"] { #expect(results[name] == (0..<5).map { "\(name)-\($0)" }) }
     #expect(try await proxy.stop(SIGTERM) == 0, "\(proxy.stderr)")
-    try await Self.expectNoRelayPods(sandbox, namespace: "default")
+    try await Self.expectNoRelayPods(sandbox, namespace: "default", label: proxy.label)
   }
 
   @Test("a kftray file: proxy entries run, other workload types are reported as skipped")
@@ -188,9 +195,9 @@ struct ProxyTests {
     #expect(proxy.stdout.contains("-> echo.default.svc.cluster.local:7000 (tcp, via dev/"))
     #expect(try Self.exchange(port: port, Array("ping".utf8)) == Array("ping".utf8))
     #expect(try await proxy.stop() == 0)
-    try await Self.expectNoRelayPods(sandbox, namespace: "dev")
+    try await Self.expectNoRelayPods(sandbox, namespace: "dev", label: proxy.label)
 
-    let unknown = try await Self.runToEnd(sandbox, ["-f", path, "--alias", "nope"])
+    let unknown = try await Self.runToEnd(sandbox, ["-f", path, "--alias", "nope"], label: proxy.label)
     #expect(unknown.status == 1)
     #expect(unknown.stderr.contains(#"has no proxy entry with alias "nope": its proxy aliases are echo, other"#), "\(unknown.stderr)")
   }
@@ -200,12 +207,12 @@ struct ProxyTests {
     let sandbox = try await SandboxCluster.shared.start()
     let proxy = try Proxy(sandbox, ["-n", "restricted", "\(try freeLoopbackPort()):web.default.svc.cluster.local:80"])
     try await proxy.waitForwarding(lines: 2)
-    let pod = try #require(try Self.relayPods(sandbox, namespace: "restricted").first)
+    let pod = try #require(try Self.relayPods(sandbox, namespace: "restricted", label: proxy.label).first)
     let security = try ClusterTests.kubectl(
       sandbox, ["get", "-n", "restricted", pod, "-o", "jsonpath={.spec.containers[0].securityContext.capabilities.drop}"])
     #expect(security.stdout.contains("ALL"))
     #expect(try await proxy.stop() == 0)
-    try await Self.expectNoRelayPods(sandbox, namespace: "restricted")
+    try await Self.expectNoRelayPods(sandbox, namespace: "restricted", label: proxy.label)
   }
 
   @Test("the relay pod deleted while a client loops: new connections succeed again on the same port")
@@ -214,7 +221,7 @@ struct ProxyTests {
     let port = try freeLoopbackPort()
     let proxy = try Proxy(sandbox, ["\(port):echo.default.svc.cluster.local:7000"])
     try await proxy.waitForwarding(lines: 2)
-    let first = try #require(try Self.relayPods(sandbox, namespace: "default").first)
+    let first = try #require(try Self.relayPods(sandbox, namespace: "default", label: proxy.label).first)
     #expect(try Self.exchange(port: port, Array("before".utf8)) == Array("before".utf8))
     _ = try ClusterTests.kubectl(sandbox, ["delete", "-n", "default", first, "--wait=false"])
     // A client that keeps trying, as an application would; each attempt waits while the pod is replaced.
@@ -230,37 +237,40 @@ struct ProxyTests {
       try await Task.sleep(for: .milliseconds(200))
     }
     #expect(recovered, "\(proxy.stderr)")
-    let now = try Self.relayPods(sandbox, namespace: "default")
+    let now = try Self.relayPods(sandbox, namespace: "default", label: proxy.label)
     #expect(now.count == 1 && now.first != first, "\(now)")
     #expect(try await proxy.stop(SIGTERM) == 0)
-    try await Self.expectNoRelayPods(sandbox, namespace: "default")
+    try await Self.expectNoRelayPods(sandbox, namespace: "default", label: proxy.label)
   }
 
   @Test("an image that cannot be pulled: the cause, the fix, exit 1, no pod left")
   func imagePullFailure() async throws {
     let sandbox = try await SandboxCluster.shared.start()
+    let label = ClusterTests.uniqueName("t")
     let r = try await Self.runToEnd(
-      sandbox, ["--context", "sandbox-dev", "--image", "registry.example/nope:v1", "\(try freeLoopbackPort()):web:80"])
+      sandbox, ["--context", "sandbox-dev", "--image", "registry.example/nope:v1", "\(try freeLoopbackPort()):web:80"], label: label)
     #expect(r.status == 1)
     #expect(r.stderr.contains("the image registry.example/nope:v1 cannot be pulled"), "\(r.stderr)")
     #expect(r.stderr.contains("fix: check --image"))
-    try await Self.expectNoRelayPods(sandbox, namespace: "dev")
+    try await Self.expectNoRelayPods(sandbox, namespace: "dev", label: label)
   }
 
   @Test("RBAC denial, Pod Security rejection of a patch, a port in use: each explained, nothing left")
   func refusedBeforeForwarding() async throws {
     let sandbox = try await SandboxCluster.shared.start()
-    let denied = try await Self.runToEnd(sandbox, ["--context", "sandbox-readonly", "\(try freeLoopbackPort()):web:80"])
+    let label = ClusterTests.uniqueName("t")
+    let denied = try await Self.runToEnd(sandbox, ["--context", "sandbox-readonly", "\(try freeLoopbackPort()):web:80"], label: label)
     #expect(denied.status == 1)
     #expect(denied.stderr.contains(#"User "sandbox-readonly" cannot create resource "pods""#), "\(denied.stderr)")
     #expect(denied.stderr.contains("fix: ask for a Role"))
 
     let patched = try await Self.runToEnd(
-      sandbox, ["-n", "restricted", "--patch", #"{"spec":{"securityContext":{"runAsNonRoot":false}}}"#, "\(try freeLoopbackPort()):web:80"])
+      sandbox, ["-n", "restricted", "--patch", #"{"spec":{"securityContext":{"runAsNonRoot":false}}}"#, "\(try freeLoopbackPort()):web:80"],
+      label: label)
     #expect(patched.status == 1)
     #expect(patched.stderr.contains("refused by Pod Security admission"), "\(patched.stderr)")
     #expect(patched.stderr.contains("--patch/--patch-file result breaks"))
-    try await Self.expectNoRelayPods(sandbox, namespace: "restricted")
+    try await Self.expectNoRelayPods(sandbox, namespace: "restricted", label: label)
 
     // Something already listens: the command fails before it creates anything.
     let port = try freeLoopbackPort()
@@ -274,12 +284,12 @@ struct ProxyTests {
       $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
     }
     #expect(bound && listen(holder, 1) == 0)
-    let busy = try await Self.runToEnd(sandbox, ["--address", "127.0.0.1", "\(port):web:80"])
+    let busy = try await Self.runToEnd(sandbox, ["--address", "127.0.0.1", "\(port):web:80"], label: label)
     #expect(busy.status == 1)
     #expect(busy.stderr.contains("cannot listen on local port \(port)") && busy.stderr.contains("fix: pick a free one"), "\(busy.stderr)")
     #expect(!busy.stderr.contains("relay pod"), "nothing was created: \(busy.stderr)")
 
-    let usage = try await Self.runToEnd(sandbox, ["web:99999"])
+    let usage = try await Self.runToEnd(sandbox, ["web:99999"], label: label)
     #expect(usage.status == 64)
     #expect(usage.stderr.contains("the remote port 99999 is out of range"), "\(usage.stderr)")
   }

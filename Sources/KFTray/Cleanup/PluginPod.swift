@@ -126,6 +126,11 @@ public struct CleanupVerdict: Sendable, Equatable {
   }
   public var status: Status
   public var reason: String
+
+  public init(status: Status, reason: String) {
+    self.status = status
+    self.reason = reason
+  }
 }
 
 extension PluginPod {

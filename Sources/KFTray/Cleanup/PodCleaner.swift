@@ -50,6 +50,13 @@ public struct CleanupNamespaceError: Sendable, Codable, Equatable {
 public struct CleanupReport: Sendable, Codable, Equatable {
   public var rows: [CleanupRow]
   public var errors: [CleanupNamespaceError]
+  /// Only listed (`--dry-run`): the summary says what would happen.
+  public var dryRun = false
+
+  public init(rows: [CleanupRow], errors: [CleanupNamespaceError]) {
+    self.rows = rows
+    self.errors = errors
+  }
 
   public var deleted: Int { rows.filter { $0.action == .deleted }.count }
   public var wouldDelete: Int { rows.filter { $0.action == .wouldDelete }.count }
@@ -60,10 +67,9 @@ public struct CleanupReport: Sendable, Codable, Equatable {
   /// `deleted 3 pods, kept 1 active`.
   public var summary: String {
     func pods(_ n: Int) -> String { n == 1 ? "1 pod" : "\(n) pods" }
-    var parts: [String] = []
-    if wouldDelete > 0 || rows.isEmpty && deleted == 0 && kept == 0 && failed == 0 { parts.append("would delete \(pods(wouldDelete))") }
-    if deleted > 0 || wouldDelete == 0 { parts.append("deleted \(pods(deleted))") }
-    parts.append("kept \(kept) active")
+    var parts =
+      dryRun
+      ? ["would delete \(pods(wouldDelete))", "keep \(kept) active"] : ["deleted \(pods(deleted))", "kept \(kept) active"]
     if failed > 0 { parts.append("failed to delete \(failed)") }
     if !errors.isEmpty { parts.append("\(errors.count) namespace\(errors.count == 1 ? "" : "s") with errors") }
     return parts.joined(separator: ", ")

@@ -154,12 +154,30 @@ public final class ProxySupervisor: Sendable {
     }
   }
 
-  /// Keeps every target's relay pod alive until the task is cancelled.
+  /// Keeps every target's relay pod alive, and its heartbeat fresh, until the task is cancelled.
   public func supervise() async {
     await withTaskGroup(of: Void.self) { group in
       for (index, spec) in specs.enumerated() {
         group.addTask { await self.watchPods(index: index, spec: spec) }
       }
+      group.addTask { await self.renewHeartbeats() }
+    }
+  }
+
+  /// How often the heartbeat annotation is renewed; `cleanup` calls a pod orphaned after
+  /// `CleanupRequest.staleAfter` (2 minutes: four missed renewals) without one.
+  public static let heartbeatInterval: Duration = .seconds(30)
+
+  /// Writes the time into every live pod's heartbeat annotation (a merge patch: pods patch is in
+  /// the plugin's Role). A pod that cannot be patched is left to `watchPods`.
+  private func renewHeartbeats() async {
+    while !Task.isCancelled {
+      let now = Timestamps.format(Date())
+      let patch = Data(#"{"metadata":{"annotations":{"\#(RelayLabels.heartbeat)":"\#(now)"}}}"#.utf8)
+      for (namespace, pod, api) in pods {
+        _ = try? await api.mergePatchPod(pod, namespace: namespace, patch: patch)
+      }
+      try? await Task.sleep(for: Self.heartbeatInterval)
     }
   }
 
@@ -272,15 +290,18 @@ public final class ProxySupervisor: Sendable {
   }
 
   private func createPod(spec: ProxySpec, name: String) async throws(RelayPodError) {
-    let manifest = RelayPodManifest(
+    var manifest = RelayPodManifest(
       name: name, namespace: spec.namespace, sessionID: options.sessionID, target: spec.target, owner: options.owner,
       settings: options.settings, pluginVersion: options.pluginVersion)
+    manifest.heartbeat = Timestamps.format(Date())
     // Recorded before the call: a create whose answer is lost still gets deleted.
     created.withLock { $0[name] = (spec.namespace, spec.api) }
     do {
       try await RelayPodLauncher(api: spec.api).create(manifest)
     } catch {
-      created.withLock { $0[name] = nil }
+      // A refusal means nothing was created; after a lost or cancelled request the pod may exist,
+      // so it stays recorded for the delete at exit (a 404 then is success).
+      if error.kind != .api { created.withLock { $0[name] = nil } }
       throw error
     }
   }
@@ -343,8 +364,9 @@ public final class ProxySupervisor: Sendable {
       emit(.podLost(label: spec.label, pod: pod, why: why))
       forward(index)?.suspend()
       // The old pod is ours to delete even if it merely failed.
-      if created.withLock({ $0[pod] != nil }) {
-        _ = await RelayPodLauncher(api: spec.api).delete(pod: pod, namespace: spec.namespace)
+      if created.withLock({ $0[pod] != nil }),
+        await RelayPodLauncher(api: spec.api).delete(pod: pod, namespace: spec.namespace) == nil
+      {
         created.withLock { $0[pod] = nil }
       }
       var attempt = 0
@@ -365,10 +387,14 @@ public final class ProxySupervisor: Sendable {
           pod = name
           break
         } catch {
-          if created.withLock({ $0[name] != nil }) {
-            _ = await RelayPodLauncher(api: spec.api).delete(pod: name, namespace: spec.namespace)
+          // Forgotten only once it is really gone: a pod that could not be deleted now (the run
+          // being stopped, the API server away) is deleted by `shutdown`.
+          if created.withLock({ $0[name] != nil }),
+            await RelayPodLauncher(api: spec.api).delete(pod: name, namespace: spec.namespace) == nil
+          {
             created.withLock { $0[name] = nil }
           }
+          if Task.isCancelled { return }
           emit(.recoveryFailed(label: spec.label, error: "\(error)", retryIn: delays[min(attempt, delays.count - 1)]))
         }
       }

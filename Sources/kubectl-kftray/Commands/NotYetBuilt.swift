@@ -23,11 +23,3 @@ struct DoctorCommand: NotYetBuilt {
   @OptionGroup var connection: ConnectionOptions
   @Argument(help: "The remote address, HOST:PORT.") var target: String?
 }
-
-struct CleanupCommand: NotYetBuilt {
-  static let configuration = CommandConfiguration(
-    commandName: "cleanup",
-    abstract: "Delete relay pods left behind (not built yet).")
-  static let plannedIn = "planned with the relay pod"
-  @OptionGroup var connection: ConnectionOptions
-}

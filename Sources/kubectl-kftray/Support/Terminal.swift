@@ -13,10 +13,18 @@ import Synchronization
 final class Terminal: Sendable {
   let interactive: Bool
   let color: Bool
+  /// Colour in results (stdout) only when stdout itself is a terminal.
+  let colorOut: Bool
 
   init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    let noColor = !(environment["NO_COLOR"] ?? "").isEmpty || environment["TERM"] == "dumb"
     interactive = isatty(STDERR_FILENO) == 1 && environment["TERM"] != "dumb"
-    color = interactive && (environment["NO_COLOR"] ?? "").isEmpty
+    color = interactive && !noColor
+    colorOut = isatty(STDOUT_FILENO) == 1 && !noColor
+  }
+
+  func paintOut(_ text: String, code: String) -> String {
+    colorOut ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text
   }
 
   func out(_ line: String) {
