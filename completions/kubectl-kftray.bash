@@ -352,9 +352,9 @@ _kubectl-kftray_doctor() {
 
 _kubectl-kftray_cleanup() {
     repeating_flags=()
-    non_repeating_flags=(--version -h --help)
+    non_repeating_flags=(-A --all-namespaces --all -y --yes --dry-run --include-kftray --version -h --help)
     repeating_options=(--as-group)
-    non_repeating_options=(--kubeconfig --context --cluster --user -n --namespace -s --server --certificate-authority --insecure-skip-tls-verify --tls-server-name --token --client-certificate --client-key --as --as-uid --request-timeout)
+    non_repeating_options=(--kubeconfig --context --cluster --user -n --namespace -s --server --certificate-authority --insecure-skip-tls-verify --tls-server-name --token --client-certificate --client-key --as --as-uid --request-timeout --older-than -l --selector --stale-after -o --output)
     __kubectl-kftray_offer_flags_options 0
 
     # Offer option value completions
@@ -405,6 +405,19 @@ _kubectl-kftray_cleanup() {
         return
         ;;
     '--request-timeout')
+        return
+        ;;
+    '--older-than')
+        return
+        ;;
+    '-l'|'--selector')
+        return
+        ;;
+    '--stale-after')
+        return
+        ;;
+    '-o'|'--output')
+        __kubectl-kftray_add_completions -W 'table'$'\n''json'$'\n''yaml'
         return
         ;;
     esac
