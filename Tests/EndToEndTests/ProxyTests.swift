@@ -295,6 +295,38 @@ struct ProxyTests {
   }
 }
 
+extension ProxyTests {
+  @Test("a relay pod that never becomes Ready: the timeout names its state, exit 1, no pod left")
+  func neverReady() async throws {
+    let sandbox = try await SandboxCluster.shared.start()
+    let label = ClusterTests.uniqueName("t")
+    let r = try await Self.runToEnd(
+      sandbox,
+      ["--context", "sandbox-dev", "--node-selector", "pool=nowhere", "--pod-running-timeout", "2s", "\(try freeLoopbackPort()):web:80"],
+      label: label)
+    #expect(r.status == 1)
+    #expect(r.stderr.contains("not Ready after 2s (still Pending (not scheduled yet))"), "\(r.stderr)")
+    #expect(r.stderr.contains("fix: see the events above; give it longer with --pod-running-timeout"))
+    try await Self.expectNoRelayPods(sandbox, namespace: "dev", label: label)
+  }
+
+  @Test("SIGHUP stops like SIGINT; a TLS target gets the --connect-to hint; a non-loopback bind warns")
+  func hangupTLSHintAndWideBind() async throws {
+    let sandbox = try await SandboxCluster.shared.start()
+    let port = try freeLoopbackPort()
+    let proxy = try Proxy(sandbox, ["--address", "0.0.0.0", "\(port):internal-service.cluster.local:443"])
+    try await proxy.waitForwarding(lines: 1)
+    #expect(proxy.stderr.contains("warning: listening on 0.0.0.0: anyone who can reach this machine"), "\(proxy.stderr)")
+    #expect(
+      proxy.stdout.contains(
+        "TLS: its certificate names internal-service.cluster.local, not localhost: curl --connect-to internal-service.cluster.local:443:127.0.0.1:\(port) https://internal-service.cluster.local:443/"
+      ), "\(proxy.stdout)")
+    #expect(try await proxy.stop(SIGHUP) == 0, "\(proxy.stderr)")
+    #expect(proxy.stderr.contains("SIGHUP: stopping, deleting relay pods"))
+    try await Self.expectNoRelayPods(sandbox, namespace: "default", label: proxy.label)
+  }
+}
+
 /// A connected UDP socket to 127.0.0.1:port.
 enum UDPClient {
   static func roundTrips(port: Int, messages: [String]) throws -> [String] {
