@@ -48,10 +48,11 @@ struct CleanupTests {
     // Both proxies' pods carry one test label; every cleanup below is narrowed to it with -l.
     let label = ClusterTests.uniqueName("t")
     let mine = ["--context", "sandbox-dev", "-l", "kftray-test=\(label)"]
+    let transport = ProcessInfo.processInfo.environment["KFTRAY_TEST_TRANSPORT"] ?? "auto"
     let killed = try ProxyTests.Proxy(
       sandbox, ["--context", "sandbox-dev", "\(try freeLoopbackPort()):web.default.svc.cluster.local:80"], label: label)
     let running = try ProxyTests.Proxy(
-      sandbox, ["--context", "sandbox-dev", "\(try freeLoopbackPort()):echo.default.svc.cluster.local:7000"], label: label)
+      sandbox, ["--transport", transport, "--context", "sandbox-dev", "\(try freeLoopbackPort()):echo.default.svc.cluster.local:7000"], label: label)
     try await killed.waitForwarding(lines: 2)
     try await running.waitForwarding(lines: 2)
     kill(killed.pid, SIGKILL)
@@ -70,7 +71,8 @@ struct CleanupTests {
     #expect(real.status == 0, "\(real.stderr)")
     #expect(real.stdout.hasSuffix("deleted 1 pod, kept 1 active\n"), "\(real.stdout)")
     #expect(try ProxyTests.relayPods(sandbox, namespace: "dev", label: label).count == 1)
-    #expect(try ProxyTests.exchange(port: Int(running.stdout.split(separator: ":")[1].prefix(while: \.isNumber))!, Array("alive".utf8)) == Array("alive".utf8))
+    #expect(try ProxyTests.exchange(port: Int(running.stdout.split(separator: ":")[1].prefix(while: \.isNumber))!, Array("alive".utf8)) == Array("alive".utf8),
+      "\(running.settledStderr) \(ProxyTests.relayLogs(sandbox, namespace: "dev", label: label))")
 
     let all = try await Self.cleanup(sandbox, mine + ["--all", "--yes"])
     #expect(all.status == 0, "\(all.stderr)")

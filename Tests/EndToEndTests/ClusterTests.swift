@@ -254,3 +254,33 @@ enum ProcessTable {
     }
   }
 }
+
+extension ClusterTests {
+  @Test("a TCP readiness probe keeps a running pod unready until its port accepts, as the kubelet does")
+  func readinessProbe() async throws {
+    let sandbox = try await SandboxCluster.shared.start()
+    let name = Self.uniqueName("probe")
+    let path = try Teardown.temporaryDirectory("probe") + "/pod.yaml"
+    try Data(
+      """
+      apiVersion: v1
+      kind: Pod
+      metadata: {name: \(name)}
+      spec:
+        restartPolicy: Never
+        containers:
+        - name: server
+          image: busybox
+          command: [sh, -c, "sleep 3; nc -l -p 8080"]
+          readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+      """.utf8
+    ).write(to: URL(fileURLWithPath: path))
+    #expect(try Self.kubectl(sandbox, ["apply", "-f", path]).status == 0)
+    defer { _ = try? Self.kubectl(sandbox, ["delete", "pod", name, "--grace-period=0", "--wait=false"]) }
+    _ = try await Self.waitForPhase(sandbox, name, ["Running"])
+    let early = try Self.kubectl(sandbox, ["get", "pod", name, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"])
+    #expect(early.stdout == "False", "ready before anything listens: \(early.stdout)")
+    let wait = try Self.kubectl(sandbox, ["wait", "--for=condition=Ready", "pod/\(name)", "--timeout=30s"])
+    #expect(wait.status == 0, "\(wait.stderr)")
+  }
+}

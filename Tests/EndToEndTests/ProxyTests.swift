@@ -26,12 +26,17 @@ struct ProxyTests {
       err = scratch + "/err"
       self.label = label
       pid = try spawn(
-        ClusterTests.kubectlPath, ["kftray", "proxy", "--pod-label", "kftray-test=\(label)"] + arguments,
+        ClusterTests.kubectlPath, ["kftray", "proxy", "-v", "--pod-label", "kftray-test=\(label)"] + arguments,
         environment: ProxyTests.environment(sandbox).map { "\($0)=\($1)" }, stdout: out, stderr: err)
     }
 
     var stdout: String { (try? String(contentsOfFile: out, encoding: .utf8)) ?? "" }
     var stderr: String { (try? String(contentsOfFile: err, encoding: .utf8)) ?? "" }
+    /// stderr half a second later: events are printed asynchronously (for failure messages).
+    var settledStderr: String {
+      Thread.sleep(forTimeInterval: 0.5)
+      return stderr
+    }
 
     /// Waits until stdout has `count` "Forwarding from" lines (or the process ended).
     func waitForwarding(lines count: Int = 2, seconds: Int = 60) async throws {
@@ -101,6 +106,14 @@ struct ProxyTests {
     Issue.record("relay pods left in \(namespace): \(left)")
   }
 
+  /// The logs of the test's relay pods, for failure messages.
+  static func relayLogs(_ sandbox: SandboxCluster.Running, namespace: String, label: String) -> String {
+    let pods = (try? relayPods(sandbox, namespace: namespace, label: label)) ?? []
+    return pods.map { pod in
+      "\(pod):\n" + ((try? ClusterTests.kubectl(sandbox, ["logs", "-n", namespace, pod]).stdout) ?? "")
+    }.joined(separator: "\n")
+  }
+
   /// One TCP exchange with 127.0.0.1:port: sends `payload`, half-closes, reads to EOF.
   static func exchange(port: Int, _ payload: [UInt8], seconds: Int = 10) throws -> [UInt8] {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -145,9 +158,11 @@ struct ProxyTests {
     #expect(lines.contains { $0.hasPrefix("Forwarding from 127.0.0.1:\(web) -> internal-service.cluster.local:80 (tcp, via dev/kftray-relay-") })
     #expect(lines.contains { $0.hasPrefix("Forwarding from [::1]:\(db) -> database.region.rds.amazonaws.com:5432 (tcp, via dev/") })
     let page = try Self.httpGet(port: web)
-    #expect(page.hasPrefix("HTTP/1.") && page.contains("internal-service"), "\(page) \(proxy.stderr)")
+    #expect(
+      page.hasPrefix("HTTP/1.") && page.contains("internal-service"),
+      "\(page) \(proxy.settledStderr) \(Self.relayLogs(sandbox, namespace: "dev", label: proxy.label))")
     let echoed = try Self.exchange(port: db, Array("select 1;\n".utf8))
-    #expect(echoed == Array("select 1;\n".utf8))
+    #expect(echoed == Array("select 1;\n".utf8), "\(proxy.stderr)")
     #expect(try Self.relayPods(sandbox, namespace: "dev", label: proxy.label).count == 2)
     #expect(try await proxy.stop(SIGINT) == 0, "\(proxy.stderr)")
     #expect(proxy.stderr.contains("deleted relay pod dev/kftray-relay-"))
@@ -193,7 +208,7 @@ struct ProxyTests {
     try await proxy.waitForwarding(lines: 2)
     #expect(proxy.stderr.contains(#"entry 1 (alias "web"): workload_type "service" skipped"#), "\(proxy.stderr)")
     #expect(proxy.stdout.contains("-> echo.default.svc.cluster.local:7000 (tcp, via dev/"))
-    #expect(try Self.exchange(port: port, Array("ping".utf8)) == Array("ping".utf8))
+    #expect(try Self.exchange(port: port, Array("ping".utf8)) == Array("ping".utf8), "\(proxy.settledStderr) \(Self.relayLogs(sandbox, namespace: "dev", label: proxy.label))")
     #expect(try await proxy.stop() == 0)
     try await Self.expectNoRelayPods(sandbox, namespace: "dev", label: proxy.label)
 

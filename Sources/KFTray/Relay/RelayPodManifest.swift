@@ -227,7 +227,7 @@ public struct RelayPodManifest: Sendable {
   private var document: Document {
     let remote = target.remoteAddress
     let probe: Probe? = target.transport == .tcp
-      ? Probe(tcpSocket: .init(port: Int(RelayPodSettings.listenPort)), periodSeconds: 2, timeoutSeconds: 1) : nil
+      ? Probe(tcpSocket: .init(port: Int(RelayPodSettings.listenPort)), periodSeconds: 1, timeoutSeconds: 1) : nil
     let container = ContainerDoc(
       name: "relay", image: settings.image,
       env: [

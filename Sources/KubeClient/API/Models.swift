@@ -131,10 +131,26 @@ public struct Container: Codable, Sendable, Equatable {
   public var securityContext: SecurityContext?
   public var imagePullPolicy: String?
   public var workingDir: String?
+  public var readinessProbe: Probe?
 
   public init(name: String, image: String) {
     self.name = name
     self.image = image
+  }
+}
+
+/// A container probe; only the TCP handler and the timing fields are modelled.
+public struct Probe: Codable, Sendable, Equatable {
+  public var tcpSocket: TCPSocketAction?
+  public var initialDelaySeconds: Int?
+  public var periodSeconds: Int?
+  public var timeoutSeconds: Int?
+  public var successThreshold: Int?
+  public var failureThreshold: Int?
+
+  public struct TCPSocketAction: Codable, Sendable, Equatable {
+    /// A number (a named port is not supported here).
+    public var port: Int
   }
 }
 

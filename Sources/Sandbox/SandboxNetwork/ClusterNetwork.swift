@@ -132,7 +132,11 @@ public final class ClusterNetwork: Sendable {
 
   private func buildNode() throws(NetworkError) {
     let node = nodeNamespace
-    try ip.run(in: node, ["link", "add", "br0", "type", "bridge"])
+    // A fixed (locally administered) MAC: a bridge without one borrows the lowest MAC of its ports,
+    // so a pod's veth joining or leaving would change the gateway's MAC under every other pod's ARP
+    // entry, and their traffic would stall for seconds until ARP noticed (seen as connections
+    // through a relay pod hanging while another pod started or stopped).
+    try ip.run(in: node, ["link", "add", "br0", "address", ClusterAddressing.podGatewayMAC, "type", "bridge"])
     try ip.run(in: node, ["addr", "add", "\(ClusterAddressing.podGateway)/24", "dev", "br0"])
     try ip.run(in: node, ["link", "set", "br0", "up"])
     // Forwarding between pods, services and the external network, in the node namespace only

@@ -46,6 +46,8 @@ public enum ClusterAddressing {
   /// Pod addresses, on the node's bridge.
   public static let podCIDR = "10.244.0.0/24"
   public static let podGateway = "10.244.0.1"
+  /// The bridge's own MAC (locally administered, the gateway's address in hex): see ClusterNetwork.buildNode.
+  public static let podGatewayMAC = "02:42:0a:f4:00:01"
   static let podPrefix = "10.244.0."
   static let podHosts: ClosedRange<Int> = 2...254
   /// Service addresses, in the services namespace.

@@ -236,6 +236,25 @@ struct ClusterNetworkTests {
     try again.destroy()
   }
 
+  @Test("the pods' gateway keeps one MAC while pods come and go (no stale ARP entries in other pods)")
+  func gatewayMACIsFixed() throws {
+    let directory = URL(fileURLWithPath: try Teardown.temporaryDirectory("kft-net"))
+    let network = try ClusterNetwork.create(directory: directory, id: uniqueNetworkID("mac"), tools: tools())
+    defer { try? network.destroy() }
+    func gatewayMAC(seenFrom pod: PodNetworkAttachment) throws -> String {
+      // The pod's own view: the MAC its ARP resolves for the gateway.
+      let shell = PodShell(netns: pod.netnsName)
+      _ = try shell.busybox("ping", "-c", "1", "-W", "2", ClusterAddressing.podGateway)
+      let neighbours = try shell.run([PodShell.ip, "neigh", "show", ClusterAddressing.podGateway])
+      return neighbours.stdout.split(separator: " ").drop { $0 != "lladdr" }.dropFirst().first.map(String.init) ?? ""
+    }
+    let a = try network.attachPod(uid: "uid-m1", namespace: "default", name: "pod-m1")
+    #expect(try gatewayMAC(seenFrom: a) == ClusterAddressing.podGatewayMAC)
+    for index in 2...6 { _ = try network.attachPod(uid: "uid-m\(index)", namespace: "default", name: "pod-m\(index)") }
+    for index in 2...5 { try network.detachPod(uid: "uid-m\(index)") }
+    #expect(try gatewayMAC(seenFrom: a) == ClusterAddressing.podGatewayMAC)
+  }
+
   @Test("pods attached at the same time get distinct namespaces and addresses")
   func concurrentAttach() async throws {
     let directory = URL(fileURLWithPath: try Teardown.temporaryDirectory("kft-net"))

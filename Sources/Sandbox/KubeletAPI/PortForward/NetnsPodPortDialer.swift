@@ -57,8 +57,8 @@ public struct NetnsPodPortDialer: PodPortDialer {
 
 /// One blocking connect to 127.0.0.1:port inside a network namespace, on the calling thread (which it
 /// moves into that namespace: call it only on a thread made for it).
-enum NamespacedConnect {
-  enum Failure: Error {
+public enum NamespacedConnect {
+  public enum Failure: Error {
     /// The namespace could not be entered (gone, or no privilege): the pod's sandbox is unusable.
     case namespace(path: String, errno: Int32)
     case connect(errno: Int32)
@@ -85,7 +85,7 @@ enum NamespacedConnect {
   /// Go prints syscall errors as lowercase strerror (`connection refused`).
   static func errnoText(_ code: Int32) -> String { String(cString: strerror(code)).lowercased() }
 
-  static func connect(netnsPath: String, port: UInt16, timeoutMilliseconds: Int32) -> Result<CInt, Failure> {
+  public static func connect(netnsPath: String, port: UInt16, timeoutMilliseconds: Int32) -> Result<CInt, Failure> {
     let namespace = open(netnsPath, O_RDONLY | O_CLOEXEC)
     guard namespace >= 0 else { return .failure(.namespace(path: netnsPath, errno: errno)) }
     let entered = cnetns_enter_network_namespace(namespace)

@@ -1,6 +1,7 @@
 import Foundation
-import PodNetwork
 import KubeClient
+import KubeletAPI
+import PodNetwork
 
 /// What a pod worker needs from its agent.
 struct WorkerContext: Sendable {
@@ -22,6 +23,8 @@ final class PodWorker: Sendable {
     /// The pod is gone from the API (deleted, or force-deleted without a grace period).
     case removed
     case exited(container: Int, run: Int, ExitStatus)
+    /// A readiness probe's outcome for that start of the container.
+    case probed(container: Int, run: Int, success: Bool)
     case timer(Timer)
     /// The agent stops: kill everything, tear down the network, leave the pod in the API.
     case shutdown
@@ -34,6 +37,7 @@ final class PodWorker: Sendable {
     case deadline
     case retryNetwork
     case resync
+    case probe(container: Int, run: Int)
   }
 
   let uid: String
@@ -83,6 +87,8 @@ private struct PodLoop {
     var lastRestart: ContinuousClock.Instant?
     var pullBackoff = Backoff()
     var logPath: String?
+    var probeSuccesses = 0
+    var probeFailures = 0
   }
 
   var uid: String { pod.metadata.uid ?? "" }
@@ -171,6 +177,50 @@ private struct PodLoop {
       attachNetwork()
     case .timer(.resync):
       break
+    case .timer(.probe(let index, let run)):
+      guard slots[index].run == run, slots[index].view.state.running != nil, !terminating else { return }
+      probe(index, run: run)
+    case .probed(let index, let run, let success):
+      guard slots[index].run == run, slots[index].view.state.running != nil, !terminating,
+        let probe = slots[index].spec.readinessProbe
+      else { return }
+      // The kubelet's thresholds: successThreshold successes in a row make it ready,
+      // failureThreshold failures in a row unready.
+      if success {
+        slots[index].probeFailures = 0
+        slots[index].probeSuccesses += 1
+        if slots[index].probeSuccesses >= max(1, probe.successThreshold ?? 1) { slots[index].view.probeReady = true }
+      } else {
+        slots[index].probeSuccesses = 0
+        slots[index].probeFailures += 1
+        if slots[index].probeFailures >= max(1, probe.failureThreshold ?? 3) || slots[index].view.probeReady != true {
+          slots[index].view.probeReady = false
+        }
+      }
+      schedule(.probe(container: index, run: run), after: Double(max(1, probe.periodSeconds ?? 10)))
+    }
+  }
+
+  // MARK: Readiness probes
+
+  /// Connects to the probe's port inside the pod's network namespace, on a thread of its own (the
+  /// connect enters the namespace), and reports back through the inbox.
+  func probe(_ index: Int, run: Int) {
+    guard let port = slots[index].spec.readinessProbe?.tcpSocket?.port, let netnsPath = attachment?.netnsPath,
+      let probePort = UInt16(exactly: port)
+    else { return }
+    let timeout = Int32(max(1, slots[index].spec.readinessProbe?.timeoutSeconds ?? 1) * 1000)
+    let inbox = self.inbox
+    Thread.detachNewThread {
+      let success: Bool
+      switch NamespacedConnect.connect(netnsPath: netnsPath, port: probePort, timeoutMilliseconds: timeout) {
+      case .success(let fd):
+        close(fd)
+        success = true
+      case .failure:
+        success = false
+      }
+      inbox.yield(.probed(container: index, run: run, success: success))
     }
   }
 
@@ -267,6 +317,13 @@ private struct PodLoop {
       slots[index].process = process
       slots[index].logPath = logPath
       slots[index].view.state = ContainerState(running: .init(startedAt: process.startedAt))
+      if let probe = spec.readinessProbe, probe.tcpSocket != nil {
+        // Not ready until the probe says so; the first probe after initialDelaySeconds.
+        slots[index].view.probeReady = false
+        slots[index].probeSuccesses = 0
+        slots[index].probeFailures = 0
+        schedule(.probe(container: index, run: run), after: Double(max(0, probe.initialDelaySeconds ?? 0)))
+      }
     } catch {
       // What runc reports when the process cannot be started (exit code 128, StartError).
       let now = Timestamps.now()

@@ -10,10 +10,14 @@ struct ContainerView: Sendable, Equatable {
   var containerID: String?
   /// Terminated and will not run again (restart policy, deadline, deletion).
   var finished: Bool
+  /// The readiness probe's verdict; nil: the container has no probe (running means ready).
+  var probeReady: Bool? = nil
+
+  var ready: Bool { state.running != nil && (probeReady ?? true) }
 }
 
 /// Turns the containers' states into a pod status as the kubelet computes it (`getPhase`,
-/// `GeneratePodReadyCondition`). Readiness probes are not run: a running container is ready.
+/// `GeneratePodReadyCondition`). A running container is ready unless its readiness probe says otherwise.
 struct PodStatusBuilder {
   var restartPolicy: String
   var hostIP: String
@@ -63,7 +67,7 @@ struct PodStatusBuilder {
       status.message = failure.message
     }
     status.containerStatuses = containers.map { container in
-      var s = ContainerStatus(name: container.name, image: container.image, ready: container.state.running != nil,
+      var s = ContainerStatus(name: container.name, image: container.image, ready: container.ready,
         restartCount: container.restartCount)
       s.started = container.state.running != nil
       s.state = container.state
@@ -72,7 +76,7 @@ struct PodStatusBuilder {
       s.imageID = ""
       return s
     }
-    let notReady = containers.filter { $0.state.running == nil }.map(\.name)
+    let notReady = containers.filter { !$0.ready }.map(\.name)
     let allReady = notReady.isEmpty && !containers.isEmpty
     let completed = phase == "Succeeded" || phase == "Failed"
     var conditions = [
