@@ -10,6 +10,8 @@ public struct SandboxOptions: Sendable {
   /// How many past events the store keeps for watches that resume from a resourceVersion; older ones
   /// get `410 Expired`.
   public var watchHistory: Int = 1000
+  /// Seconds between the periodic BOOKMARK events of watches that allow them (kube: 60; tests shorten it).
+  public var watchBookmarkInterval: Double = 60
   /// Receives one line per request (method, path and query, status, user, protocol); `serve` prints them
   /// to its log.
   public var requestLog: (@Sendable (String) -> Void)?
@@ -78,7 +80,9 @@ public enum SandboxServer {
       }
       let router = Router(
         authenticator: Authenticator(tokens: tokens), authorizer: .sandboxDefault,
-        resources: ResourceAPI(store: store, authorizer: .sandboxDefault, nodeStreams: proxy),
+        resources: ResourceAPI(
+          store: store, authorizer: .sandboxDefault, nodeStreams: proxy,
+          bookmarkInterval: options.watchBookmarkInterval),
         version: VersionInfo(), requestLog: options.requestLog)
       server = try await HTTPSServer.start(host: "127.0.0.1", port: options.port, pki: pki, router: router, group: group)
       try SandboxFiles.writePrivate(
