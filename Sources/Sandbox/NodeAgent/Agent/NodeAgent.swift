@@ -39,6 +39,10 @@ public final class NodeAgent: Sendable {
   public let configuration: NodeAgentConfiguration
   private let catalog: ImageCatalog
   private let state = Mutex(State())
+  /// The kubelet's events about its pods' containers.
+  private let kubeletEvents: EventRecorder
+  /// The events of the scheduler this agent stands in for when it binds pods.
+  private let schedulerEvents: EventRecorder
 
   private struct State {
     var workers: [String: PodWorker] = [:]
@@ -64,6 +68,10 @@ public final class NodeAgent: Sendable {
   public init(configuration: NodeAgentConfiguration) {
     self.configuration = configuration
     catalog = ImageCatalog(binDirectory: configuration.binDirectory, stateDirectory: configuration.stateDirectory)
+    kubeletEvents = EventRecorder(
+      api: configuration.api, reporter: .kubelet(node: configuration.nodeName), log: configuration.log)
+    schedulerEvents = EventRecorder(
+      api: configuration.api, reporter: .scheduler(host: ProcessInfo.processInfo.hostName), log: configuration.log)
   }
 
   private var nodeName: String { configuration.nodeName }
@@ -122,6 +130,8 @@ public final class NodeAgent: Sendable {
     for worker in workers { worker.send(.shutdown) }
     for worker in workers { await worker.finished() }
     state.withLock { $0.workers.removeAll() }
+    await kubeletEvents.flush()
+    await schedulerEvents.flush()
   }
 
   /// The pod for the kubelet API (logs, port-forward), while this node runs it.
@@ -184,6 +194,8 @@ public final class NodeAgent: Sendable {
       else { return }
       do {
         try await api.bindPod(name, namespace: namespace, uid: pod.metadata.uid, node: nodeName)
+        schedulerEvents.record(
+          pod, "Normal", "Scheduled", "Successfully assigned \(namespace)/\(name) to \(nodeName)", action: "Binding")
       } catch {
         // 409: bound by someone else or being deleted; 404: gone. Both settle through the watch.
         configuration.log("pod \(namespace)/\(name): binding failed: \(error)")
@@ -247,6 +259,7 @@ public final class NodeAgent: Sendable {
       api: api, network: configuration.network,
       catalog: catalog, logRoot: configuration.logRoot,
       hostIP: configuration.hostIP, records: PodRecords(stateDirectory: configuration.stateDirectory),
+      events: kubeletEvents,
       publish: { [weak self] uid, pod in self?.publish(uid: uid, pod) }, log: configuration.log)
   }
 
