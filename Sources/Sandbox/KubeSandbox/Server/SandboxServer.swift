@@ -68,6 +68,7 @@ public enum SandboxServer {
 
     let store = ObjectStore(historyLimit: options.watchHistory)
     Seed.populate(store)
+    let nodeLifecycle = try NodeLifecycleController(store: store)
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     let server: HTTPSServer
     let node: RunningSandbox.Node
@@ -101,6 +102,7 @@ public enum SandboxServer {
         }
       }
     } catch {
+      nodeLifecycle.stop()
       try? await group.shutdownGracefully()
       throw error
     }
@@ -108,7 +110,8 @@ public enum SandboxServer {
     let kubeconfig = Kubeconfig.render(server: "https://127.0.0.1:\(server.port)", pki: pki, tokens: tokens)
     try SandboxFiles.writePrivate(kubeconfig, to: files.kubeconfig)
     return RunningSandbox(
-      files: files, port: server.port, tokens: tokens, store: store, server: server, node: node, group: group)
+      files: files, port: server.port, tokens: tokens, store: store, server: server, node: node, group: group,
+      nodeLifecycle: nodeLifecycle)
   }
 
   /// Shorthand for `start(directory:options:)` with only a port (0: pick a free one).
@@ -147,6 +150,7 @@ public final class RunningSandbox: Sendable {
   private let server: HTTPSServer
   private let node: Node
   private let group: MultiThreadedEventLoopGroup
+  private let nodeLifecycle: NodeLifecycleController
 
   /// The sandbox's node: the real one, or the in-process stand-in (no pods run).
   enum Node: Sendable {
@@ -156,8 +160,9 @@ public final class RunningSandbox: Sendable {
 
   init(
     files: SandboxFiles, port: Int, tokens: [StaticToken], store: ObjectStore, server: HTTPSServer,
-    node: Node, group: MultiThreadedEventLoopGroup
+    node: Node, group: MultiThreadedEventLoopGroup, nodeLifecycle: NodeLifecycleController
   ) {
+    self.nodeLifecycle = nodeLifecycle
     self.files = files
     self.port = port
     self.tokens = tokens
@@ -191,6 +196,7 @@ public final class RunningSandbox: Sendable {
     case .standIn(let kubelet): await kubelet.close()
     }
     await server.close()
+    nodeLifecycle.stop()
     try? await group.shutdownGracefully()
   }
 }
