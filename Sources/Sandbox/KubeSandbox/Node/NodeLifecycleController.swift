@@ -14,20 +14,18 @@ final class NodeLifecycleController: Sendable {
   private let queue = DispatchQueue(label: "kftray-sandbox.node-lifecycle")
   private let cancel: NIOLockedValueBox<(@Sendable () -> Void)?> = NIOLockedValueBox(nil)
 
-  init(store: ObjectStore) throws(StatusError) {
+  init(store: ObjectStore) {
     self.store = store
     let queue = self.queue
-    let registration = try store.watch(
-      resource: "nodes", namespace: "", since: nil, filter: { _ in true },
-      deliver: { [store] event in
-        guard event.type == .added || event.type == .modified,
-          let name = event.object["metadata"]?["name"]?.stringValue
-        else { return }
-        queue.async { Self.reconcile(name, in: store) }
-      })
+    let registration = store.observe(resource: "nodes") { [store] event in
+      guard event.type == .added || event.type == .modified,
+        let name = event.object["metadata"]?["name"]?.stringValue
+      else { return }
+      queue.async { Self.reconcile(name, in: store) }
+    }
     cancel.withLockedValue { $0 = registration.cancel }
-    for event in registration.initial {
-      if let name = event.object["metadata"]?["name"]?.stringValue { queue.async { Self.reconcile(name, in: store) } }
+    for node in registration.current {
+      if let name = node["metadata"]?["name"]?.stringValue { queue.async { Self.reconcile(name, in: store) } }
     }
   }
 

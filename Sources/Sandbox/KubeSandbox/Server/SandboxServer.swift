@@ -68,7 +68,7 @@ public enum SandboxServer {
 
     let store = ObjectStore(historyLimit: options.watchHistory)
     Seed.populate(store)
-    let nodeLifecycle = try NodeLifecycleController(store: store)
+    let nodeLifecycle = NodeLifecycleController(store: store)
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     let server: HTTPSServer
     let node: RunningSandbox.Node
