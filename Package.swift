@@ -145,7 +145,7 @@ let tests: [Target] = [
   .testTarget(
     name: "KubeSandboxTests",
     dependencies: [
-      "KubeSandbox", "KubeletAPI", "PortForwardCodecs", "TestSupport",
+      "KubeSandbox", "KubeletAPI", "PortForwardCodecs", "TestSupport", "KubeClient",
       .product(name: "NIOCore", package: "swift-nio"),
       .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
       .product(name: "NIOPosix", package: "swift-nio"),

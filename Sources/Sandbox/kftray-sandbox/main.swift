@@ -25,6 +25,9 @@ struct ServerOptions: ParsableArguments {
   @Option(name: .long, help: "How many past events resumable watches can reach back (older: 410 Expired).")
   var watchHistory: Int = 1000
 
+  @Option(name: .long, help: "Seconds between the BOOKMARK events of watches that allow them (a real API server: 60).")
+  var watchBookmarkInterval: Double = 60
+
   @Option(name: .long, help: "Stop the sandbox and remove its files when this process ends (for test runs).")
   var ownerPid: Int32?
 
@@ -35,6 +38,7 @@ struct ServerOptions: ParsableArguments {
   var sandboxOptions: SandboxOptions {
     var options = SandboxOptions(port: port, watchHistory: watchHistory, ownerPID: ownerPid)
     options.cluster = !apiOnly
+    options.watchBookmarkInterval = watchBookmarkInterval
     return options
   }
 }

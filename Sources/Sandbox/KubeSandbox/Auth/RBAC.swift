@@ -183,6 +183,9 @@ extension Authorizer {
         PolicyRule(verbs: ["get", "list", "watch", "delete"], apiGroups: [""], resources: ["pods"]),
         PolicyRule(verbs: ["update", "patch"], apiGroups: [""], resources: ["pods/status"]),
         PolicyRule(verbs: ["create"], apiGroups: [""], resources: ["pods/binding"]),
+        // kube's eventsRule(), in system:node and system:kube-scheduler alike: the agent records events
+        // as kubelet and as the scheduler it stands in for.
+        PolicyRule(verbs: ["create", "update", "patch"], apiGroups: ["", "events.k8s.io"], resources: ["events"]),
       ]),
     Binding(
       name: "sandbox-dev", namespace: "dev", subjects: [.user("sandbox-dev")],
@@ -191,6 +194,8 @@ extension Authorizer {
           verbs: ["get", "list", "watch", "create", "delete", "patch"], apiGroups: [""], resources: ["pods"]),
         PolicyRule(verbs: ["get"], apiGroups: [""], resources: ["pods/log"]),
         PolicyRule(verbs: ["get", "create"], apiGroups: [""], resources: ["pods/portforward"]),
+        // What the `view` ClusterRole a developer gets bound in a namespace grants: reading events.
+        PolicyRule(verbs: ["get", "list", "watch"], apiGroups: ["", "events.k8s.io"], resources: ["events"]),
       ]),
     Binding(
       name: "sandbox-dev-namespace", namespace: nil, subjects: [.user("sandbox-dev")],

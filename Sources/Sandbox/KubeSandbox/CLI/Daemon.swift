@@ -49,7 +49,7 @@ public enum Daemon {
 
     var arguments = [
       executable, "serve", "--dir", files.directory.path, "--port", String(options.port), "--watch-history",
-      String(options.watchHistory),
+      String(options.watchHistory), "--watch-bookmark-interval", String(options.watchBookmarkInterval),
     ]
     if let owner = options.ownerPID { arguments += ["--owner-pid", String(owner)] }
     if !options.cluster { arguments.append("--api-only") }

@@ -58,6 +58,7 @@ enum Discovery {
   static let crudVerbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 
   static let coreResources: [JSONValue] = [
+    resource("events", singular: "event", namespaced: true, kind: "Event", verbs: crudVerbs, shortNames: ["ev"]),
     resource(
       "namespaces", singular: "namespace", namespaced: false, kind: "Namespace",
       verbs: ["create", "delete", "get", "list", "patch", "update", "watch"], shortNames: ["ns"]),
@@ -83,6 +84,12 @@ enum Discovery {
   }
 
   static let groups = [
+    // The same events as core/v1, read-only here (kube serves writes too; nothing in the sandbox needs them).
+    Group(
+      name: "events.k8s.io",
+      resources: [
+        resource("events", singular: "event", namespaced: true, kind: "Event", verbs: ["get", "list", "watch"], shortNames: ["ev"])
+      ]),
     Group(
       name: "authentication.k8s.io",
       resources: [

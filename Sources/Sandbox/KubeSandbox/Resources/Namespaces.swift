@@ -82,6 +82,13 @@ enum Nodes {
       if !errors.isEmpty { throw .invalid(kind: "Node", name: name, errors: errors) }
       if node["spec"] == nil { node["spec"] = [:] }
       if node["status"] == nil { node["status"] = [:] }
+      // TaintNodesByCondition admission: a new Node is not ready until the node lifecycle controller
+      // sees its Ready condition (`NodeLifecycleController`).
+      var taints = node["spec"]?["taints"]?.arrayValue ?? []
+      if !taints.contains(where: { $0["key"]?.stringValue == NodeLifecycleController.notReady && $0["effect"] == "NoSchedule" }) {
+        taints.append(["key": .string(NodeLifecycleController.notReady), "effect": "NoSchedule"])
+        node.set("spec", "taints", to: .array(taints))
+      }
     },
     validateUpdate: { (_: JSONValue, new: inout JSONValue) throws(StatusError) in
       let name = new["metadata"]?["name"]?.stringValue ?? ""

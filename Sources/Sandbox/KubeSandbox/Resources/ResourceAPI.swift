@@ -8,17 +8,26 @@ import NIOHTTP1
 final class ResourceAPI: Sendable {
   let store: ObjectStore
   let authorizer: Authorizer
+  /// By `apiVersion/resource` (`v1/pods`, `events.k8s.io/v1/events`).
   let definitions: [String: ResourceDefinition]
   /// Where `pods/log` and `pods/portforward` go once a pod is bound to a node.
   let nodeStreams: NodeStreamProvider
 
-  init(store: ObjectStore, authorizer: Authorizer, nodeStreams: NodeStreamProvider = NoNodeStreams()) {
+  /// Seconds between a watch's periodic bookmarks (kube: a minute; tests shorten it).
+  let bookmarkInterval: Double
+
+  init(
+    store: ObjectStore, authorizer: Authorizer, nodeStreams: NodeStreamProvider = NoNodeStreams(),
+    bookmarkInterval: Double = BookmarkSchedule.defaultInterval
+  ) {
     self.store = store
     self.authorizer = authorizer
     self.nodeStreams = nodeStreams
-    definitions = Dictionary(uniqueKeysWithValues: [Pods.definition, Namespaces.definition, Nodes.definition].map {
-      ($0.resource, $0)
-    })
+    self.bookmarkInterval = bookmarkInterval
+    let served = [
+      Pods.definition, Namespaces.definition, Nodes.definition, Events.definition, Events.eventsV1Definition,
+    ]
+    definitions = Dictionary(uniqueKeysWithValues: served.map { ("\($0.apiVersion)/\($0.resource)", $0) })
   }
 
   func handle(_ request: APIRequest, info: RequestInfo, user: UserInfo) -> APIResponse {
@@ -42,8 +51,10 @@ final class ResourceAPI: Sendable {
       guard request.method == .POST else { throw .methodNotAllowed }
       return SelfSubjectReview.respond(user: user)
     }
-    guard info.apiGroup.isEmpty, info.apiVersion == "v1", let definition = definitions[info.resource] else {
-      throw .pathNotFound
+    let groupVersion = info.apiGroup.isEmpty ? info.apiVersion : "\(info.apiGroup)/\(info.apiVersion)"
+    guard let definition = definitions["\(groupVersion)/\(info.resource)"] else { throw .pathNotFound }
+    if definition.readOnly, !(info.subresource.isEmpty && [.GET, .HEAD].contains(request.method)) {
+      throw .methodNotAllowed
     }
     if !definition.namespaced && !info.namespace.isEmpty { throw .pathNotFound }
     let namespace = definition.namespaced ? info.namespace : ""
@@ -97,7 +108,7 @@ final class ResourceAPI: Sendable {
       if request.query.flag("watch") {
         return try watch(request, definition: definition, namespace: namespace, name: name)
       }
-      return respond(try get(definition, namespace, name), request: request, definition: definition)
+      return respond(definition.present(try get(definition, namespace, name)), request: request, definition: definition)
     case (.POST, true):
       return try create(request, definition: definition, namespace: namespace)
     case (.PUT, false):
@@ -504,7 +515,7 @@ final class ResourceAPI: Sendable {
     }
     return .json([
       "kind": .string(definition.listKind), "apiVersion": .string(definition.apiVersion), "metadata": listMetadata,
-      "items": .array(items.map(Self.stripKind)),
+      "items": .array(items.map { Self.stripKind(definition.present($0)) }),
     ])
   }
 
@@ -566,7 +577,8 @@ final class ResourceAPI: Sendable {
     var headers = HTTPHeaders()
     headers.add(name: "Content-Type", value: table == nil ? "application/json" : TableDefinition.mediaType)
     headers.add(name: "Cache-Control", value: "no-cache, private")
-    let session = WatchSession(table: table, include: include)
+    let session = WatchSession(table: table, include: include, present: definition.present)
+    let interval = bookmarkInterval
 
     return .stream(
       StreamingResponse(status: .ok, headers: headers) { writer in
@@ -582,38 +594,25 @@ final class ResourceAPI: Sendable {
           return {}
         }
         for event in registration.initial { writer.write(session.encode(event)) }
+        let bookmark = WatchBookmark(kind: definition.kind, apiVersion: definition.apiVersion)
         if sendInitialEvents && bookmarks {
-          writer.write(
-            session.encode(
-              WatchEvent(
-                type: .bookmark,
-                object: session.bookmark(
-                  kind: definition.kind, apiVersion: definition.apiVersion, resourceVersion: registration.resourceVersion,
-                  initialEventsEnd: true))))
+          writer.write(session.bookmark(bookmark, resourceVersion: registration.resourceVersion, initialEventsEnd: true))
         }
         // Without timeoutSeconds kube closes after a random 30–60 minutes (min-request-timeout 1800 s).
-        let timeout = TimeAmount.seconds(timeoutSeconds ?? Int64.random(in: 1800..<3600))
-        let end = writer.eventLoop.scheduleTask(in: timeout) {
+        let timeout = timeoutSeconds ?? Int64.random(in: 1800..<3600)
+        let end = writer.eventLoop.scheduleTask(in: .seconds(timeout)) {
           registration.cancel()
           writer.finish()
         }
-        var bookmarkTask: RepeatedTask? = nil
-        if bookmarks {
-          bookmarkTask = writer.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(60), delay: .seconds(60)) { _ in
-            writer.write(
-              session.encode(
-                WatchEvent(
-                  type: .bookmark,
-                  object: session.bookmark(
-                    kind: definition.kind, apiVersion: definition.apiVersion,
-                    resourceVersion: store.currentResourceVersion, initialEventsEnd: false))))
-          }
-        }
-        let repeated = bookmarkTask
+        let periodic = bookmarks
+          ? PeriodicBookmarks(
+            schedule: BookmarkSchedule(interval: interval, deadline: Double(timeout)), eventLoop: writer.eventLoop
+          ) { writer.write(session.bookmark(bookmark, resourceVersion: store.currentResourceVersion, initialEventsEnd: false)) }
+          : nil
         return {
           registration.cancel()
           end.cancel()
-          repeated?.cancel()
+          periodic?.cancel()
         }
       })
   }
@@ -719,24 +718,29 @@ struct NoNodeStreams: NodeStreamProvider {
 struct WatchSession: Sendable {
   let table: TableDefinition?
   let include: TableDefinition.IncludeObject
+  /// The group version's view of a stored object (`ResourceDefinition.present`).
+  var present: @Sendable (JSONValue) -> JSONValue = { $0 }
 
   func encode(_ event: WatchEvent) -> [UInt8] {
-    var object = event.object
+    var object = event.type == .error ? event.object : present(event.object)
     if let table, event.type != .error, event.type != .bookmark {
       object = table.table(
         for: [event.object], listMetadata: ["resourceVersion": event.object["metadata"]?["resourceVersion"] ?? ""],
         include: include)
     }
-    let line: JSONValue = ["type": .string(event.type.rawValue), "object": object]
-    return line.serialized() + [UInt8(ascii: "\n")]
+    // metav1.WatchEvent declares `type` before `object`; Go keeps that order on the wire.
+    return Array("{\"type\":".utf8) + JSONValue.string(event.type.rawValue).serialized() + Array(",\"object\":".utf8)
+      + object.serialized() + Array("}\n".utf8)
   }
 
-  func bookmark(kind: String, apiVersion: String, resourceVersion: UInt64, initialEventsEnd: Bool) -> JSONValue {
+  /// A bookmark line: the kind's zero value (`WatchBookmark`); for a Table watch, an empty Table.
+  func bookmark(_ bookmark: WatchBookmark, resourceVersion: UInt64, initialEventsEnd: Bool) -> [UInt8] {
+    guard table != nil else { return bookmark.line(resourceVersion: resourceVersion, initialEventsEnd: initialEventsEnd) }
     var metadata: JSONValue = ["resourceVersion": .string(String(resourceVersion))]
     if initialEventsEnd { metadata["annotations"] = ["k8s.io/initial-events-end": "true"] }
-    if table != nil {
-      return ["kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata, "columnDefinitions": [], "rows": []]
-    }
-    return ["kind": .string(kind), "apiVersion": .string(apiVersion), "metadata": metadata]
+    let object: JSONValue = [
+      "kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata, "columnDefinitions": [], "rows": [],
+    ]
+    return encode(WatchEvent(type: .bookmark, object: object))
   }
 }

@@ -19,6 +19,10 @@ struct ResourceDefinition: Sendable {
   /// DeleteOptions grace period. Only pods are graceful.
   var gracePeriod: @Sendable (_ object: JSONValue, _ requested: Int64?) -> Int64?
   var table: TableDefinition
+  /// How stored objects look in this group version (events.k8s.io/v1 reads the core/v1 events).
+  var present: @Sendable (JSONValue) -> JSONValue = { $0 }
+  /// Served for get, list and watch only.
+  var readOnly = false
 
   var listKind: String { kind + "List" }
   var apiVersion: String { group.isEmpty ? version : "\(group)/\(version)" }

@@ -10,6 +10,8 @@ public struct SandboxOptions: Sendable {
   /// How many past events the store keeps for watches that resume from a resourceVersion; older ones
   /// get `410 Expired`.
   public var watchHistory: Int = 1000
+  /// Seconds between the periodic BOOKMARK events of watches that allow them (kube: 60; tests shorten it).
+  public var watchBookmarkInterval: Double = 60
   /// Receives one line per request (method, path and query, status, user, protocol); `serve` prints them
   /// to its log.
   public var requestLog: (@Sendable (String) -> Void)?
@@ -66,6 +68,7 @@ public enum SandboxServer {
 
     let store = ObjectStore(historyLimit: options.watchHistory)
     Seed.populate(store)
+    let nodeLifecycle = NodeLifecycleController(store: store)
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     let server: HTTPSServer
     let node: RunningSandbox.Node
@@ -78,7 +81,9 @@ public enum SandboxServer {
       }
       let router = Router(
         authenticator: Authenticator(tokens: tokens), authorizer: .sandboxDefault,
-        resources: ResourceAPI(store: store, authorizer: .sandboxDefault, nodeStreams: proxy),
+        resources: ResourceAPI(
+          store: store, authorizer: .sandboxDefault, nodeStreams: proxy,
+          bookmarkInterval: options.watchBookmarkInterval),
         version: VersionInfo(), requestLog: options.requestLog)
       server = try await HTTPSServer.start(host: "127.0.0.1", port: options.port, pki: pki, router: router, group: group)
       try SandboxFiles.writePrivate(
@@ -97,6 +102,7 @@ public enum SandboxServer {
         }
       }
     } catch {
+      nodeLifecycle.stop()
       try? await group.shutdownGracefully()
       throw error
     }
@@ -104,7 +110,8 @@ public enum SandboxServer {
     let kubeconfig = Kubeconfig.render(server: "https://127.0.0.1:\(server.port)", pki: pki, tokens: tokens)
     try SandboxFiles.writePrivate(kubeconfig, to: files.kubeconfig)
     return RunningSandbox(
-      files: files, port: server.port, tokens: tokens, store: store, server: server, node: node, group: group)
+      files: files, port: server.port, tokens: tokens, store: store, server: server, node: node, group: group,
+      nodeLifecycle: nodeLifecycle)
   }
 
   /// Shorthand for `start(directory:options:)` with only a port (0: pick a free one).
@@ -143,6 +150,7 @@ public final class RunningSandbox: Sendable {
   private let server: HTTPSServer
   private let node: Node
   private let group: MultiThreadedEventLoopGroup
+  private let nodeLifecycle: NodeLifecycleController
 
   /// The sandbox's node: the real one, or the in-process stand-in (no pods run).
   enum Node: Sendable {
@@ -152,8 +160,9 @@ public final class RunningSandbox: Sendable {
 
   init(
     files: SandboxFiles, port: Int, tokens: [StaticToken], store: ObjectStore, server: HTTPSServer,
-    node: Node, group: MultiThreadedEventLoopGroup
+    node: Node, group: MultiThreadedEventLoopGroup, nodeLifecycle: NodeLifecycleController
   ) {
+    self.nodeLifecycle = nodeLifecycle
     self.files = files
     self.port = port
     self.tokens = tokens
@@ -187,6 +196,7 @@ public final class RunningSandbox: Sendable {
     case .standIn(let kubelet): await kubelet.close()
     }
     await server.close()
+    nodeLifecycle.stop()
     try? await group.shutdownGracefully()
   }
 }

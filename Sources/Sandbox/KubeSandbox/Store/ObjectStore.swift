@@ -59,6 +59,9 @@ public final class ObjectStore: Sendable {
     /// The resourceVersion of the newest event dropped from `history` (0: nothing dropped yet).
     var evictedThrough: UInt64 = 0
     var watchers: [UInt64: Watcher] = [:]
+    /// In-process controllers (the node lifecycle controller): told of every change of their resource,
+    /// but no API watch, so `watcherCount` leaves them out.
+    var observers: [UInt64: Watcher] = [:]
     var nextWatcherID: UInt64 = 1
   }
 
@@ -161,6 +164,9 @@ public final class ObjectStore: Sendable {
     for watcher in state.watchers.values {
       if let delivered = Self.adjust(event, for: watcher) { watcher.deliver(delivered) }
     }
+    for observer in state.observers.values {
+      if let delivered = Self.adjust(event, for: observer) { observer.deliver(delivered) }
+    }
   }
 
   private static func adjust(_ event: StoreEvent, for watcher: Watcher) -> WatchEvent? {
@@ -220,6 +226,20 @@ public final class ObjectStore: Sendable {
   }
 
   public var watcherCount: Int { state.withLockedValue { $0.watchers.count } }
+
+  /// Subscribes an in-process controller to every later change of `resource` (`deliver` runs under the
+  /// store lock: it must only enqueue). Returns the current objects and the cancellation.
+  func observe(resource: String, deliver: @escaping Deliver) -> (current: [JSONValue], cancel: @Sendable () -> Void) {
+    let (current, id) = state.withLockedValue { state -> ([JSONValue], UInt64) in
+      let id = state.nextWatcherID
+      state.nextWatcherID += 1
+      state.observers[id] = Watcher(resource: resource, namespace: "", filter: { _ in true }, deliver: deliver)
+      let objects = state.objects.filter { $0.key.resource == resource }.map(\.value)
+      return (objects, id)
+    }
+    let box = state
+    return (current, { box.withLockedValue { _ = $0.observers.removeValue(forKey: id) } })
+  }
 }
 
 /// `names.SimpleNameGenerator`: the prefix (cut to leave room) plus five random characters from kube's

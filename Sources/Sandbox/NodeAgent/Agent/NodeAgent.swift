@@ -39,12 +39,19 @@ public final class NodeAgent: Sendable {
   public let configuration: NodeAgentConfiguration
   private let catalog: ImageCatalog
   private let state = Mutex(State())
+  /// The kubelet's events about its pods' containers.
+  private let kubeletEvents: EventRecorder
+  /// The events of the scheduler this agent stands in for when it binds pods.
+  private let schedulerEvents: EventRecorder
 
   private struct State {
     var workers: [String: PodWorker] = [:]
     /// Pods whose worker has finished: late watch events about them must not start them again.
     var finished: Set<String> = []
     var pods: [String: RunningPod] = [:]
+    /// Pods the binder found no fit for (by uid), with the taints that kept them off; retried when the
+    /// node's taints are no longer those.
+    var unschedulable: [String: (pod: Pod, taints: [Taint])] = [:]
     var loops: Task<Void, any Error>?
     var stopped = false
   }
@@ -64,6 +71,10 @@ public final class NodeAgent: Sendable {
   public init(configuration: NodeAgentConfiguration) {
     self.configuration = configuration
     catalog = ImageCatalog(binDirectory: configuration.binDirectory, stateDirectory: configuration.stateDirectory)
+    kubeletEvents = EventRecorder(
+      api: configuration.api, reporter: .kubelet(node: configuration.nodeName), log: configuration.log)
+    schedulerEvents = EventRecorder(
+      api: configuration.api, reporter: .scheduler(host: ProcessInfo.processInfo.hostName), log: configuration.log)
   }
 
   private var nodeName: String { configuration.nodeName }
@@ -85,6 +96,7 @@ public final class NodeAgent: Sendable {
           }
         }
         group.addTask { [self] in try await followUnscheduledPods(node) }
+        group.addTask { [self] in try await retryUnschedulablePods(node) }
         group.addTask { [self] in try await followOwnPods() }
         // The first error ends them all; a loop that ends normally (binding not allowed) leaves the others.
         try await group.waitForAll()
@@ -122,6 +134,8 @@ public final class NodeAgent: Sendable {
     for worker in workers { worker.send(.shutdown) }
     for worker in workers { await worker.finished() }
     state.withLock { $0.workers.removeAll() }
+    await kubeletEvents.flush()
+    await schedulerEvents.flush()
   }
 
   /// The pod for the kubelet API (logs, port-forward), while this node runs it.
@@ -179,15 +193,64 @@ public final class NodeAgent: Sendable {
   private func bindUnscheduledPods(_ node: NodeObject) async throws {
     try await follow(fieldSelector: "spec.nodeName=") { [self] event in
       let pod = event.object
-      guard event.type != .deleted, pod.metadata.deletionTimestamp == nil, (pod.spec?.nodeName ?? "").isEmpty,
-        node.accepts(pod), let name = pod.metadata.name, let namespace = pod.metadata.namespace
-      else { return }
-      do {
-        try await api.bindPod(name, namespace: namespace, uid: pod.metadata.uid, node: nodeName)
-      } catch {
-        // 409: bound by someone else or being deleted; 404: gone. Both settle through the watch.
-        configuration.log("pod \(namespace)/\(name): binding failed: \(error)")
+      guard event.type != .deleted, pod.metadata.deletionTimestamp == nil, (pod.spec?.nodeName ?? "").isEmpty else {
+        if let uid = event.object.metadata.uid { _ = state.withLock { $0.unschedulable.removeValue(forKey: uid) } }
+        return
       }
+      await schedule(pod, node)
+    }
+  }
+
+  /// The scheduler's retry of pods it could not place, when the node changes (kube requeues them on
+  /// a Node update that may make them fit, such as a removed taint). The agent polls its Node for that.
+  private func retryUnschedulablePods(_ node: NodeObject) async throws {
+    while !Task.isCancelled {
+      try await Task.sleep(for: .seconds(1))
+      guard !state.withLock({ $0.unschedulable.isEmpty }) else { continue }
+      let taints: [Taint]
+      do { taints = try await api.node(nodeName).spec?.taints ?? [] } catch {
+        configuration.log("node \(nodeName): cannot read its Node to retry unschedulable pods: \(error)")
+        continue
+      }
+      let pending = state.withLock { state in
+        let changed = state.unschedulable.filter { $0.value.taints != taints }
+        for uid in changed.keys { state.unschedulable[uid] = nil }
+        return changed.values.map(\.pod)
+      }
+      for pod in pending {
+        guard let name = pod.metadata.name, let namespace = pod.metadata.namespace,
+          let fresh = try? await api.pod(name, namespace: namespace), fresh.metadata.uid == pod.metadata.uid,
+          (fresh.spec?.nodeName ?? "").isEmpty, fresh.metadata.deletionTimestamp == nil
+        else { continue }
+        await schedule(fresh, node)
+      }
+    }
+  }
+
+  /// One scheduling attempt: filter (scheduler name, node selector, taints), then bind or report.
+  private func schedule(_ pod: Pod, _ node: NodeObject) async {
+    guard node.accepts(pod), let name = pod.metadata.name, let namespace = pod.metadata.namespace else { return }
+    let taints = (try? await api.node(nodeName))?.spec?.taints ?? []
+    let tolerations = pod.spec?.tolerations ?? []
+    // TaintToleration filter: NoSchedule and NoExecute taints must be tolerated (PreferNoSchedule only scores).
+    if let untolerated = taints.first(where: { taint in
+      taint.effect != "PreferNoSchedule" && !tolerations.contains { taint.isTolerated(by: $0) }
+    }) {
+      if let uid = pod.metadata.uid { state.withLock { $0.unschedulable[uid] = (pod, taints) } }
+      schedulerEvents.record(
+        pod, "Warning", "FailedScheduling",
+        "0/1 nodes are available: 1 node(s) had untolerated taint \(untolerated.schedulerDescription). "
+          + "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
+        action: "Scheduling")
+      return
+    }
+    do {
+      try await api.bindPod(name, namespace: namespace, uid: pod.metadata.uid, node: nodeName)
+      schedulerEvents.record(
+        pod, "Normal", "Scheduled", "Successfully assigned \(namespace)/\(name) to \(nodeName)", action: "Binding")
+    } catch {
+      // 409: bound by someone else or being deleted; 404: gone. Both settle through the watch.
+      configuration.log("pod \(namespace)/\(name): binding failed: \(error)")
     }
   }
 
@@ -247,6 +310,7 @@ public final class NodeAgent: Sendable {
       api: api, network: configuration.network,
       catalog: catalog, logRoot: configuration.logRoot,
       hostIP: configuration.hostIP, records: PodRecords(stateDirectory: configuration.stateDirectory),
+      events: kubeletEvents,
       publish: { [weak self] uid, pod in self?.publish(uid: uid, pod) }, log: configuration.log)
   }
 

@@ -20,7 +20,26 @@ public struct Node: Codable, Sendable, Equatable {
 public struct NodeSpec: Codable, Sendable, Equatable {
   public var podCIDR: String?
   public var unschedulable: Bool?
+  public var taints: [Taint]?
   public init() {}
+}
+
+public struct Taint: Codable, Sendable, Equatable {
+  public var key: String
+  public var value: String?
+  public var effect: String
+
+  /// `Taint.ToString`-like form the scheduler's messages use: `{key: value}`.
+  var schedulerDescription: String { "{\(key): \(value ?? "")}" }
+
+  /// `v1helper.TolerationsTolerateTaint` for one toleration.
+  func isTolerated(by toleration: Toleration) -> Bool {
+    if let effect = toleration.effect, !effect.isEmpty, effect != self.effect { return false }
+    let op = toleration.operator ?? "Equal"
+    let tolerationKey = toleration.key ?? ""
+    if op == "Exists" { return tolerationKey.isEmpty || tolerationKey == key }
+    return tolerationKey == key && (toleration.value ?? "") == (value ?? "")
+  }
 }
 
 public struct NodeStatus: Codable, Sendable, Equatable {

@@ -11,6 +11,8 @@ struct WorkerContext: Sendable {
   var logRoot: String
   var hostIP: String
   var records: PodRecords
+  /// The kubelet's event recorder (`source.component: kubelet`, `host`: the node).
+  var events: EventRecorder
   var publish: @Sendable (_ uid: String, _ pod: RunningPod?) -> Void
   var log: @Sendable (String) -> Void
 }
@@ -95,6 +97,7 @@ private struct PodLoop {
   var name: String { pod.metadata.name ?? "" }
   var namespace: String { pod.metadata.namespace ?? "" }
   var podRef: String { "\(name)_\(namespace)(\(uid))" }
+  var events: KubeletEvents { KubeletEvents(recorder: context.events, pod: pod) }
 
   init(pod: Pod, context: WorkerContext, inbox: AsyncStream<PodWorker.Event>.Continuation) {
     self.pod = pod
@@ -166,6 +169,7 @@ private struct PodLoop {
       let seconds = slots[index].pullBackoff.next()
       slots[index].view.state = ContainerState(
         waiting: .init(reason: "ImagePullBackOff", message: "Back-off pulling image \"\(slots[index].spec.image)\""))
+      events.pullBackOff(slots[index].spec.name, image: slots[index].spec.image)
       schedule(.start(container: index, run: run), after: Double(seconds))
     case .timer(.graceExpired):
       for slot in slots { slot.process?.signal(SIGKILL) }
@@ -238,6 +242,8 @@ private struct PodLoop {
       detachNetwork()
       do {
         try await context.api.deletePod(name, namespace: namespace, gracePeriodSeconds: 0, preconditionUID: uid)
+      } catch KubeError.api(_, httpStatus: 404) {
+        // Already gone (force-deleted, or its namespace removed it): what the final delete wanted.
       } catch {
         context.log("pod \(namespace)/\(name): final delete failed: \(error)")
       }
@@ -279,14 +285,7 @@ private struct PodLoop {
     let run = slots[index].run
     let spec = slots[index].spec
     guard let attachment else { return }
-    let image: ImageCatalog.Image
-    do {
-      image = try context.catalog.resolve(spec.image)
-    } catch {
-      slots[index].view.state = ContainerState(waiting: .init(reason: "ErrImagePull", message: error.message))
-      schedule(.pullBackOff(container: index, run: run), after: 2)
-      return
-    }
+    guard let image = pullImage(index, run: run) else { return }
     slots[index].pullBackoff = Backoff()
     slots[index].view.image = image.reference
     let launch: ContainerLaunch
@@ -317,6 +316,9 @@ private struct PodLoop {
       slots[index].process = process
       slots[index].logPath = logPath
       slots[index].view.state = ContainerState(running: .init(startedAt: process.startedAt))
+      // One step here (spawn); the runtime's create and start each have their event.
+      events.created(spec.name)
+      events.started(spec.name)
       if let probe = spec.readinessProbe, probe.tcpSocket != nil {
         // Not ready until the probe says so; the first probe after initialDelaySeconds.
         slots[index].view.probeReady = false
@@ -329,6 +331,37 @@ private struct PodLoop {
       let now = Timestamps.now()
       exited(index, ExitStatus(code: 128, signal: nil, finishedAt: now), reason: "StartError", message: "\(error)",
         startedAt: "1970-01-01T00:00:00Z")
+    }
+  }
+
+  /// The image manager's part: pull as the pull policy says (every image the catalog knows is present
+  /// on this machine; `Always` still goes through a pull), with its events. Nil when the pull failed
+  /// (the container waits in ErrImagePull, then backs off).
+  mutating func pullImage(_ index: Int, run: Int) -> ImageCatalog.Image? {
+    let spec = slots[index].spec
+    let policy = spec.imagePullPolicy ?? (ImageCatalog.normalise(spec.image).hasSuffix(":latest") ? "Always" : "IfNotPresent")
+    let began = ContinuousClock.now
+    let resolved: Result<ImageCatalog.Image, ImageCatalog.PullError>
+    do { resolved = .success(try context.catalog.resolve(spec.image)) } catch { resolved = .failure(error) }
+    switch resolved {
+    case .success(let image):
+      if policy == "Always" {
+        events.pulling(spec.name, image: spec.image)
+        let took = ContinuousClock.now - began
+        events.pulled(
+          spec.name, image: spec.image,
+          seconds: Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18,
+          size: image.size)
+      } else {
+        events.alreadyPresent(spec.name, image: spec.image)
+      }
+      return image
+    case .failure(let error):
+      events.pulling(spec.name, image: spec.image)
+      events.pullFailed(spec.name, image: spec.image, error: error.message)
+      slots[index].view.state = ContainerState(waiting: .init(reason: "ErrImagePull", message: error.message))
+      schedule(.pullBackOff(container: index, run: run), after: 2)
+      return nil
     }
   }
 
@@ -363,6 +396,7 @@ private struct PodLoop {
             message: "back-off \(Backoff.goDuration(backoff)) restarting failed container=\(slots[index].spec.name) pod=\(podRef)"))
         let seconds = Double(remaining.components.seconds) + Double(remaining.components.attoseconds) / 1e18
         schedule(.start(container: index, run: slots[index].run), after: seconds)
+        events.restartBackOff(slots[index].spec.name, podRef: podRef)
         return
       }
     }
@@ -393,6 +427,7 @@ private struct PodLoop {
   mutating func stopContainers(grace: Int) {
     for index in slots.indices {
       if let process = slots[index].process {
+        events.killing(slots[index].spec.name)
         process.signal(grace > 0 ? SIGTERM : SIGKILL)
       } else {
         slots[index].view.finished = true

@@ -49,6 +49,16 @@ struct ImageCatalog: Sendable {
 
     static let standardPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+    /// What the image weighs here: the size of the program that stands in for it.
+    var size: Int64 {
+      let path: String
+      switch program {
+      case .fixed(let fixed): path = fixed
+      case .busybox(let busybox, _): path = busybox
+      }
+      return ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
+    }
+
     enum Program: Sendable, Equatable {
       /// Runs as given: argv[0] is replaced by this path.
       case fixed(String)

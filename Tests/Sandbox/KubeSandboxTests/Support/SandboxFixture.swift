@@ -43,20 +43,22 @@ final class SandboxFixture: Sendable {
     self.home = home
   }
 
-  static func start(watchHistory: Int = 1000) async throws -> SandboxFixture {
+  static func start(watchHistory: Int = 1000, bookmarkInterval: Double = 60) async throws -> SandboxFixture {
     let base = FileManager.default.temporaryDirectory.appendingPathComponent("kftray-sandbox-test-\(UUID().uuidString)")
     let directory = base.appendingPathComponent("sandbox")
     let home = base.appendingPathComponent("home")
     try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
-    let sandbox = try await SandboxServer.start(directory: directory, options: SandboxOptions(watchHistory: watchHistory))
+    var options = SandboxOptions(watchHistory: watchHistory)
+    options.watchBookmarkInterval = bookmarkInterval
+    let sandbox = try await SandboxServer.start(directory: directory, options: options)
     return SandboxFixture(sandbox: sandbox, directory: directory, home: home)
   }
 
   /// Runs `body` with a fresh sandbox and always shuts it down and removes its files.
   static func with<T: Sendable>(
-    watchHistory: Int = 1000, _ body: (SandboxFixture) async throws -> T
+    watchHistory: Int = 1000, bookmarkInterval: Double = 60, _ body: (SandboxFixture) async throws -> T
   ) async throws -> T {
-    let fixture = try await start(watchHistory: watchHistory)
+    let fixture = try await start(watchHistory: watchHistory, bookmarkInterval: bookmarkInterval)
     do {
       let result = try await body(fixture)
       await fixture.stop()
