@@ -31,7 +31,10 @@ let product: [Target] = [
   // The plugin: parses flags, prints, maps errors to exit codes. Everything else is in KFTray.
   .executableTarget(
     name: "kubectl-kftray",
-    dependencies: ["KFTray", "KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+    dependencies: [
+      "KFTray", "KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      .product(name: "Yams", package: "Yams"),  // doctor -o yaml (KubeClient links it already)
+    ]),
   // The relay inside the relay pod (kftray-server's env and wire contract). POSIX sockets and threads
   // only: no NIO, no Foundation, so the static binary in the image stays small.
   .target(name: "KFTrayRelay"),

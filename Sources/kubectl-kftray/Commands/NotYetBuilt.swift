@@ -15,15 +15,6 @@ extension NotYetBuilt {
   }
 }
 
-struct DoctorCommand: NotYetBuilt {
-  static let configuration = CommandConfiguration(
-    commandName: "doctor",
-    abstract: "Explain why an address cannot be reached from the cluster (not built yet).")
-  static let plannedIn = "planned with the in-cluster checks"
-  @OptionGroup var connection: ConnectionOptions
-  @Argument(help: "The remote address, HOST:PORT.") var target: String?
-}
-
 struct CleanupCommand: NotYetBuilt {
   static let configuration = CommandConfiguration(
     commandName: "cleanup",
