@@ -27,6 +27,22 @@ import Testing
     #expect(text.hasSuffix("echo '##kftray|done'\n"))
   }
 
+  @Test func aNameIsLookedUpOnceForBothTransports() {
+    let script = ProbeScript(targets: [
+      ProbeTarget(host: "db", port: 53, transport: .tcp), ProbeTarget(host: "db", port: 53, transport: .udp),
+    ])
+    #expect(script.text.contains("probe 'dns|0'") && !script.text.contains("probe 'dns|1'"))
+    let checks = ProbeVerdicts(script: script, log: ProbeLog(parsing: ""), namespace: "dev").checks
+    #expect(checks.map(\.id) == ["network.resolv-conf", "network.cluster-dns", "network.dns/db", "network.tcp/db:53", "network.udp/db:53"])
+  }
+
+  @Test func clusterDNSWithoutTheKubernetesRecordIsAWarning() {
+    let log = "##kftray|dns|cluster|out|** server can't find kubernetes.default.svc.cluster.local.: NXDOMAIN\n##kftray|dns|cluster|end|1|1\n"
+    let check = ProbeVerdicts(script: ProbeScript(targets: []), log: ProbeLog(parsing: log), namespace: "dev").clusterDNS
+    #expect(check.status == .warn)
+    #expect(check.hint?.contains("cluster domain") == true)
+  }
+
   @Test func shortNamesKeepTheSearchPath() {
     #expect(ProbeScript.lookupName("web") == "web")
     #expect(ProbeScript.lookupName("web.default") == "web.default.")
@@ -105,7 +121,7 @@ import Testing
     #expect(checks[2].result == "web.default.svc.cluster.local resolves to 10.96.0.12")
     #expect(checks[3].result.hasPrefix("web.default.svc.cluster.local:80: open"))
     #expect(checks[5].result.hasPrefix("udp-echo.default.svc.cluster.local:5353/udp: reply"))
-    #expect(checks[6].result == "10.0.0.7:5432: timeout: no answer within 3s")
+    #expect(checks[6].result == "10.0.0.7:5432: timeout (no answer within 3s)")
     #expect(checks[6].hint?.contains("firewall") == true && checks[6].hint?.contains("NetworkPolicy") == true)
     #expect(checks[0].hint == nil, "a passing check has no hint")
   }
@@ -162,7 +178,7 @@ import Testing
     let tcp = checks.first { $0.id == "network.tcp/nope.example.org:80" }
     #expect(dns?.status == .fail && dns?.result.contains("host not found") == true)
     #expect(dns?.hint?.hasPrefix("host not found: the name does not resolve from the cluster") == true)
-    #expect(tcp?.status == .fail && tcp?.result == "nope.example.org:80: DNS failure: host not found")
+    #expect(tcp?.status == .fail && tcp?.result == "nope.example.org:80: DNS failure (host not found)")
     #expect(checks.first { $0.id == "network.resolv-conf" }?.status == .skip)
   }
 
@@ -190,7 +206,7 @@ import Testing
     #expect(byID["network.tcp/closed:7001"]?.status == .fail)
     #expect(byID["network.tcp/closed:7001"]?.hint?.hasPrefix("connection refused: nothing listens") == true)
     #expect(byID["network.udp/quiet:9999"]?.status == .warn)
-    #expect(byID["network.udp/quiet:9999"]?.result == "quiet:9999/udp: no reply within 3s")
+    #expect(byID["network.udp/quiet:9999"]?.result == "quiet:9999/udp: no reply (within 3s)")
   }
 
   @Test func emptyLogSkipsEverythingWithTheReason() {

@@ -84,7 +84,7 @@ struct RBACCheck {
         let why = [review.reason, review.evaluationError].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: "; ")
         checks.append(
           .fail(
-            id, .rbac, "denied: \(permission.description) in \(namespace) (needed to \(permission.use))\(why.isEmpty ? "" : ": \(why)")",
+            id, .rbac, "denied: \(permission.description) in \(namespace) (needed \(permission.use))\(why.isEmpty ? "" : ": \(why)")",
             hint: "missing: \(permission.description) in namespace \(namespace); the Role under rbac.role grants it"))
       case .failure(let error):
         unknown += 1
@@ -134,7 +134,7 @@ struct AdmissionCheck {
       if found.isEmpty {
         return .pass(id, .admission, "namespace \(namespace) has no Pod Security labels (the cluster's default level applies)")
       }
-      return .pass(id, .admission, "namespace \(namespace): \(found.joined(separator: ", ")); the relay pod meets restricted")
+      return .pass(id, .admission, "namespace \(namespace): \(found.joined(separator: ", "))")
     } catch {
       if error.isNotFound {
         return .fail(

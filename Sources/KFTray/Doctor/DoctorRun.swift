@@ -166,6 +166,8 @@ public final class DoctorRun: Sendable {
       return nil
     }.value
     if let created {
+      // A refusal by the server stored nothing; anything else may have, so try to delete it.
+      if created.kind == .api { _ = await ledger.delete(manifest.name) } else { ledger.forget(manifest.name) }
       return [.fail(id, .image, "\(image): the relay pod could not be created: \(created.cause)", hint: created.fix)]
     }
     var check: DoctorCheck
@@ -176,6 +178,12 @@ public final class DoctorRun: Sendable {
       check = .pass(id, .image, "\(image) pulled and started (relay pod \(namespace)/\(manifest.name), deleted)")
     } catch {
       var hint = error.fix
+      // The kubelet's own word (ImagePullBackOff, ErrImagePull) is what users search for: lead with it.
+      if error.kind == .imagePull,
+        let reason = ["ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"].first(where: error.cause.contains)
+      {
+        hint = "the node reports \(reason) for \(image): " + hint
+      }
       if !error.events.isEmpty { hint += " (events: \(error.events.joined(separator: "; ")))" }
       check = .fail(id, .image, "\(image): \(error.cause)", hint: hint)
     }

@@ -17,6 +17,11 @@ final class PodLedger: Sendable {
     entries.withLock { $0.append(Entry(name: name, namespace: namespace, api: api)) }
   }
 
+  /// Forgets a pod whose create the server refused: there is nothing to delete.
+  func forget(_ name: String) {
+    entries.withLock { $0.removeAll { $0.name == name } }
+  }
+
   /// Deletes one pod (grace 0) and forgets it once it is gone.
   func delete(_ name: String) async -> KubeError? {
     guard let entry = entries.withLock({ $0.first { $0.name == name } }) else { return nil }

@@ -25,7 +25,8 @@ struct ProbePodRunner: Sendable {
       return nil
     }.value
     if let created {
-      _ = await ledger.delete(name)
+      // An HTTP answer means the pod was not stored; without one it may have been, so try to delete it.
+      if created.httpStatus != nil { ledger.forget(name) } else { _ = await ledger.delete(name) }
       return Self.explainCreate(created, namespace: namespace, image: manifest.image)
     }
     let outcome: Outcome

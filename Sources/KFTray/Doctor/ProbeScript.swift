@@ -73,7 +73,7 @@ public struct ProbeScript: Sendable, Equatable {
     ]
     for (index, target) in targets.enumerated() {
       let host = Self.quote(target.host)
-      if !target.isAddress {
+      if !target.isAddress && lookupIndex(of: target.host) == index {
         lines.append("probe 'dns|\(index)' nslookup -timeout=\(t) -retry=1 \(Self.quote(Self.lookupName(target.host)))")
       }
       switch target.transport {
@@ -87,6 +87,9 @@ public struct ProbeScript: Sendable, Equatable {
     lines.append("echo '\(Self.marker)|done'")
     return lines.joined(separator: "\n") + "\n"
   }
+
+  /// A name is looked up once, under the index of the first target that names it.
+  public func lookupIndex(of host: String) -> Int? { targets.firstIndex { $0.host == host } }
 
   /// Single quotes for sh. Targets are already restricted to host-name characters; this is the backstop.
   static func quote(_ text: String) -> String {

@@ -153,8 +153,9 @@ public struct ProbeVerdicts: Sendable {
     case .resolved(let addresses):
       return .pass(id, .network, "\(name) resolves to \(addresses.joined(separator: ", "))")
     case .notFound:
-      return .fail(
-        id, .network, "the cluster DNS does not know \(name)",
+      // The server answered, so DNS works; only this record is missing.
+      return .warn(
+        id, .network, "the cluster DNS answers, but not for \(name) (NXDOMAIN)",
         hint: "the cluster domain may not be cluster.local (see the search line of resolv.conf), or CoreDNS is misconfigured: "
           + "check its Corefile (kubectl -n kube-system get configmap coredns -o yaml)")
     case .serverUnreachable:
@@ -179,7 +180,7 @@ public struct ProbeVerdicts: Sendable {
         ? ConnectOutcome(tcp: record, timeoutSeconds: script.timeoutSeconds) != .dnsFailure
         : DatagramOutcome(record) != .dnsFailure
     }
-    if !target.isAddress {
+    if !target.isAddress && script.lookupIndex(of: target.host) == index {
       let id = "network.dns/\(target.host)"
       if let record = log["dns", String(index)], record.finished {
         switch LookupOutcome(record) {
@@ -218,22 +219,22 @@ public struct ProbeVerdicts: Sendable {
       case .refused:
         checks.append(
           .fail(
-            id, .network, "\(head): connection refused\(seconds)",
+            id, .network, "\(head) (connection refused\(seconds))",
             hint: "connection refused: nothing listens on \(target.endpoint), or a security group or firewall rejects it. "
               + "Check the port and that the service runs (for a Service: kubectl get endpoints)."))
       case .timeout:
         checks.append(
           .fail(
-            id, .network, "\(head): no answer within \(script.timeoutSeconds)s",
+            id, .network, "\(head) (no answer within \(script.timeoutSeconds)s)",
             hint: "timeout: a firewall, security group or NetworkPolicy drops the traffic. Check NetworkPolicies "
               + "(kubectl get networkpolicy -n \(namespace)) and that the target allows inbound traffic from the cluster's pods and nodes."))
       case .noRoute:
         checks.append(
           .fail(
-            id, .network, "\(head): \(Self.oneLine(connect.text, fallback: "unreachable"))",
+            id, .network, "\(head) (\(Self.oneLine(connect.text, fallback: "unreachable")))",
             hint: "no route: the cluster's network has no path to that address. Check peering, VPN or route tables between the cluster and the target."))
       case .dnsFailure:
-        checks.append(.fail(id, .network, "\(head): host not found", hint: Self.hostNotFoundHint))
+        checks.append(.fail(id, .network, "\(head) (host not found)", hint: Self.hostNotFoundHint))
       case .error:
         checks.append(
           .fail(
@@ -249,16 +250,16 @@ public struct ProbeVerdicts: Sendable {
       case .noReply:
         checks.append(
           .warn(
-            id, .network, "\(head) within \(script.timeoutSeconds)s",
+            id, .network, "\(head) (within \(script.timeoutSeconds)s)",
             hint: "UDP has no handshake: a service that ignores the probe (a DNS query) looks like a firewall that drops it. "
               + "If the service should answer, check NetworkPolicies and the target's inbound rules for UDP \(target.port)."))
       case .refused:
         checks.append(
           .fail(
-            id, .network, "\(head): port unreachable",
+            id, .network, "\(head) (ICMP port unreachable)",
             hint: "nothing listens on UDP \(target.endpoint) (the host answered ICMP port unreachable), or a firewall rejects it"))
       case .dnsFailure:
-        checks.append(.fail(id, .network, "\(head): host not found", hint: Self.hostNotFoundHint))
+        checks.append(.fail(id, .network, "\(head) (host not found)", hint: Self.hostNotFoundHint))
       }
     }
     return checks

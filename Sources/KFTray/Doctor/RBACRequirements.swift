@@ -17,14 +17,14 @@ public struct PluginPermission: Sendable, Equatable, Hashable {
 
   /// Everything `proxy`, `doctor` and `cleanup` do with pods.
   public static let required: [PluginPermission] = [
-    .init(resource: "pods", verb: "create", use: "create relay and doctor pods"),
-    .init(resource: "pods", verb: "get", use: "read a pod's status"),
-    .init(resource: "pods", verb: "list", use: "find pods (watch, cleanup)"),
-    .init(resource: "pods", verb: "watch", use: "wait for a pod to start"),
-    .init(resource: "pods", verb: "delete", use: "remove pods on exit and in cleanup"),
-    .init(resource: "pods", verb: "patch", use: "--patch and recovery"),
-    .init(resource: "pods", subresource: "portforward", verb: "create", use: "forward traffic to the relay"),
-    .init(resource: "pods", subresource: "log", verb: "get", use: "read doctor results and relay logs"),
+    .init(resource: "pods", verb: "create", use: "to create relay and doctor pods"),
+    .init(resource: "pods", verb: "get", use: "to read a pod's status"),
+    .init(resource: "pods", verb: "list", use: "to find pods (watch, cleanup)"),
+    .init(resource: "pods", verb: "watch", use: "to wait for a pod to start"),
+    .init(resource: "pods", verb: "delete", use: "to remove pods on exit and in cleanup"),
+    .init(resource: "pods", verb: "patch", use: "for --patch"),
+    .init(resource: "pods", subresource: "portforward", verb: "create", use: "to forward traffic to the relay"),
+    .init(resource: "pods", subresource: "log", verb: "get", use: "to read doctor results and relay logs"),
   ]
 
   init(resource: String, subresource: String? = nil, verb: String, use: String) {

@@ -193,7 +193,7 @@ struct DoctorCommand: AsyncParsableCommand {
       FileHandle.standardOutput.write(Data(table.utf8))
     case .json:
       let encoder = JSONEncoder()
-      encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+      encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
       FileHandle.standardOutput.write(try encoder.encode(report) + Data("\n".utf8))
     case .yaml:
       FileHandle.standardOutput.write(Data(try YAMLEncoder().encode(report).utf8))
