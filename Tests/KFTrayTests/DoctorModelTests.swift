@@ -17,10 +17,11 @@ import Testing
 
   @Test func scriptProbesEachTargetTheWayBusyboxCan() {
     let text = ProbeScript(targets: Self.targets, timeoutSeconds: 4).text
-    #expect(text.contains("probe 'dns|cluster' nslookup -timeout=4 -retry=1 kubernetes.default.svc.cluster.local.\n"))
-    #expect(text.contains("probe 'dns|0' nslookup -timeout=4 -retry=1 'web.default.svc.cluster.local.'\n"))
-    #expect(text.contains("probe 'tcp|0' nc -w 4 'web.default.svc.cluster.local' 80 -e true\n"))
-    #expect(text.contains("probe 'udp|1' nslookup -port=5353 -timeout=4 -retry=1 kftray-doctor-probe. 'udp-echo.default.svc.cluster.local'\n"))
+    #expect(text.contains("probe 'dns|cluster' nslookup -timeout=4 -retry=3 kubernetes.default.svc.cluster.local.\n"))
+    #expect(text.contains("probe 'dns|0' nslookup -timeout=4 -retry=3 'web.default.svc.cluster.local.'\na0=$(addr)\n"))
+    #expect(text.contains("probe 'tcp|0' nc -w 4 \"${a0:-web.default.svc.cluster.local}\" 80 -e true\n"))
+    #expect(text.contains("printf '##kftray|tcp|0|via|%s\\n' \"${a0:-web.default.svc.cluster.local}\"\n"))
+    #expect(text.contains("probe 'udp|1' nslookup -port=5353 -timeout=4 -retry=3 kftray-doctor-probe. \"${a1:-udp-echo.default.svc.cluster.local}\"\n"))
     #expect(!text.contains("'dns|2'"), "an IP literal is not looked up")
     #expect(text.contains("probe 'tcp|2' nc -w 4 '10.0.0.7' 5432 -e true\n"))
     #expect(text.hasPrefix("# kubectl kftray doctor"))
@@ -76,6 +77,7 @@ import Testing
     ##kftray|dns|0|out|Name:\tweb.default.svc.cluster.local
     ##kftray|dns|0|out|Address: 10.96.0.12
     ##kftray|dns|0|end|0|2
+    ##kftray|tcp|0|via|10.96.0.12
     ##kftray|tcp|0|out|
     ##kftray|tcp|0|end|0|1
     ##kftray|dns|1|out|Name:\tudp-echo.default.svc.cluster.local
@@ -95,7 +97,9 @@ import Testing
     let log = ProbeLog(parsing: Self.log)
     #expect(log.began && log.completed && log.stray.isEmpty)
     #expect(log["resolv", "conf"]?.output.count == 3)
-    #expect(log["tcp", "0"] == ProbeRecord(output: [], exitCode: 0, elapsedCentiseconds: 1))
+    var open = ProbeRecord(output: [], exitCode: 0, elapsedCentiseconds: 1)
+    open.via = "10.96.0.12"
+    #expect(log["tcp", "0"] == open)
     #expect(log["tcp", "2"]?.elapsedCentiseconds == 301)
     #expect(ProbeLog(parsing: "##kftray|x|1|out|a|b|c\n")["x", "1"]?.output == ["a|b|c"], "pipes in output survive")
   }
@@ -119,7 +123,7 @@ import Testing
     #expect(checks[0].result == "nameserver 10.96.0.10; search default.svc.cluster.local svc.cluster.local cluster.local; options ndots:5")
     #expect(checks[1].result == "kubernetes.default.svc.cluster.local. resolves to 10.96.0.1")
     #expect(checks[2].result == "web.default.svc.cluster.local resolves to 10.96.0.12")
-    #expect(checks[3].result.hasPrefix("web.default.svc.cluster.local:80: open"))
+    #expect(checks[3].result == "web.default.svc.cluster.local:80: open (10.96.0.12, connected in 0.01s)")
     #expect(checks[5].result.hasPrefix("udp-echo.default.svc.cluster.local:5353/udp: reply"))
     #expect(checks[6].result == "10.0.0.7:5432: timeout (no answer within 3s)")
     #expect(checks[6].hint?.contains("firewall") == true && checks[6].hint?.contains("NetworkPolicy") == true)
@@ -231,10 +235,10 @@ import Testing
   @Test func exitCodesAndSummary() {
     #expect(Self.report.exitCode(strict: false) == 1)
     var warnOnly = Self.report
-    warnOnly.checks.remove(at: 1)
+    warnOnly.checks.removeAll { $0.status == .fail }
     #expect(warnOnly.exitCode(strict: false) == 0)
     #expect(warnOnly.exitCode(strict: true) == 1)
-    warnOnly.checks.remove(at: 1)
+    warnOnly.checks.removeAll { $0.status == .warn }
     #expect(warnOnly.exitCode(strict: true) == 0, "skips never fail a run")
     #expect(Self.report.summary == DoctorReport.Summary(pass: 1, warn: 1, fail: 1, skip: 1))
     #expect(CheckStatus.allCases.sorted() == [.pass, .skip, .warn, .fail])
@@ -332,5 +336,16 @@ import Testing
     ])
     #expect(DoctorPodManifest.podName().hasPrefix("kftray-doctor-"))
     #expect(DoctorPodManifest.podName().count == "kftray-doctor-".count + 5)
+  }
+}
+
+extension DoctorModelTests {
+  @Test func reportKeepsChecksInAreaOrder() {
+    var report = DoctorReport(
+      context: nil, namespace: "dev", targets: [],
+      checks: [.pass("cleanup.leftovers", .cleanup, "none"), .pass("b", .local, "b"), .pass("a", .local, "a")])
+    #expect(report.checks.map(\.id) == ["b", "a", "cleanup.leftovers"])
+    report.checks.append(.pass("api.version", .api, "v1"))
+    #expect(report.checks.map(\.id) == ["b", "a", "api.version", "cleanup.leftovers"])
   }
 }

@@ -75,7 +75,6 @@ public struct DoctorReport: Sendable, Codable, Equatable {
   public var context: String?
   public var namespace: String
   public var targets: [String]
-  public var checks: [DoctorCheck]
 
   public init(context: String?, namespace: String, targets: [String], checks: [DoctorCheck]) {
     self.context = context
@@ -83,6 +82,13 @@ public struct DoctorReport: Sendable, Codable, Equatable {
     self.targets = targets
     self.checks = checks
   }
+
+  /// In area order (as the table shows them), keeping the run's order within an area.
+  public var checks: [DoctorCheck] {
+    get { ordered }
+    set { ordered = CheckArea.allCases.flatMap { area in newValue.filter { $0.area == area } } }
+  }
+  private var ordered: [DoctorCheck] = []
 
   public var summary: Summary {
     var s = Summary()

@@ -4,6 +4,8 @@ public struct ProbeRecord: Sendable, Equatable {
   public var exitCode: Int?
   /// From /proc/uptime, in hundredths of a second; nil when the pod could not read it.
   public var elapsedCentiseconds: Int?
+  /// The address a connect probe dialled, when the lookup gave one (else it dialled the name).
+  public var via: String?
 
   public init(output: [String] = [], exitCode: Int? = nil, elapsedCentiseconds: Int? = nil) {
     self.output = output
@@ -51,6 +53,8 @@ public struct ProbeLog: Sendable, Equatable {
         // A probe that printed nothing still yields one empty line (printf of ""): drop it.
         let text = fields.count > 3 ? String(fields[3...].joined(separator: "|")) : ""
         if !text.isEmpty { record.output.append(text) }
+      case "via":
+        record.via = fields.count > 3 ? String(fields[3]) : nil
       case "end":
         record.exitCode = Int(fields[3])
         record.elapsedCentiseconds = fields.count > 4 ? Int(fields[4]) : nil

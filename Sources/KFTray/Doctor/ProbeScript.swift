@@ -67,21 +67,31 @@ public struct ProbeScript: Sendable, Equatable {
       "  printf '%s\\n' \"$out\" | while IFS= read -r line; do printf '\(Self.marker)|%s|out|%s\\n' \"$key\" \"$line\"; done",
       "  printf '\(Self.marker)|%s|end|%s|%s\\n' \"$key\" \"$rc\" \"$((t1 - t0))\"",
       "}",
+      // The first address of the last lookup (IPv4 preferred): connects then measure the network
+      // alone, not the resolver a second time under nc's own -w alarm.
+      "addr() { all=$(printf '%s\\n' \"$out\" | sed -n '/^Name:/,$ s/^Address[^:]*:[[:space:]]*\\([^[:space:]]*\\).*/\\1/p'); "
+        + "v4=$(printf '%s\\n' \"$all\" | grep -v : | head -n 1); [ -n \"$v4\" ] && echo \"$v4\" || printf '%s\\n' \"$all\" | head -n 1; }",
       "echo '\(Self.marker)|begin|\(Self.version)'",
       "probe 'resolv|conf' cat /etc/resolv.conf",
-      "probe 'dns|cluster' nslookup -timeout=\(t) -retry=1 \(Self.clusterDNSName)",
+      "probe 'dns|cluster' nslookup -timeout=\(t) -retry=3 \(Self.clusterDNSName)",
     ]
     for (index, target) in targets.enumerated() {
-      let host = Self.quote(target.host)
-      if !target.isAddress && lookupIndex(of: target.host) == index {
-        lines.append("probe 'dns|\(index)' nslookup -timeout=\(t) -retry=1 \(Self.quote(Self.lookupName(target.host)))")
+      var host = Self.quote(target.host)
+      if !target.isAddress, let lookup = lookupIndex(of: target.host) {
+        if lookup == index {
+          lines.append("probe 'dns|\(index)' nslookup -timeout=\(t) -retry=3 \(Self.quote(Self.lookupName(target.host)))")
+          lines.append("a\(index)=$(addr)")
+        }
+        // Without an address from the lookup the name goes to nc, whose libc resolver (search path
+        // included) then tells whether it exists.
+        host = "\"${a\(lookup):-\(target.host)}\""
+        lines.append("printf '\(Self.marker)|\(target.transport.rawValue)|\(index)|via|%s\\n' \(host)")
       }
       switch target.transport {
       case .tcp:
         lines.append("probe 'tcp|\(index)' nc -w \(t) \(host) \(target.port) -e true")
       case .udp:
-        lines.append(
-          "probe 'udp|\(index)' nslookup -port=\(target.port) -timeout=\(t) -retry=1 \(Self.udpProbeName) \(host)")
+        lines.append("probe 'udp|\(index)' nslookup -port=\(target.port) -timeout=\(t) -retry=3 \(Self.udpProbeName) \(host)")
       }
     }
     lines.append("echo '\(Self.marker)|done'")

@@ -209,23 +209,24 @@ public struct ProbeVerdicts: Sendable {
       return checks
     }
     let seconds = connect.elapsedCentiseconds.map { String(format: " in %.2fs", Double($0) / 100) } ?? ""
+    let via = connect.via.flatMap { $0.isEmpty || $0 == target.host ? nil : $0 }.map { "\($0), " } ?? ""
     switch target.transport {
     case .tcp:
       let outcome = ConnectOutcome(tcp: connect, timeoutSeconds: script.timeoutSeconds)
       let head = "\(target.endpoint): \(outcome.rawValue)"
       switch outcome {
       case .open:
-        checks.append(.pass(id, .network, "\(head) (connected\(seconds))"))
+        checks.append(.pass(id, .network, "\(head) (\(via)connected\(seconds))"))
       case .refused:
         checks.append(
           .fail(
-            id, .network, "\(head) (connection refused\(seconds))",
+            id, .network, "\(head) (\(via)connection refused\(seconds))",
             hint: "connection refused: nothing listens on \(target.endpoint), or a security group or firewall rejects it. "
               + "Check the port and that the service runs (for a Service: kubectl get endpoints)."))
       case .timeout:
         checks.append(
           .fail(
-            id, .network, "\(head) (no answer within \(script.timeoutSeconds)s)",
+            id, .network, "\(head) (\(via)no answer within \(script.timeoutSeconds)s)",
             hint: "timeout: a firewall, security group or NetworkPolicy drops the traffic. Check NetworkPolicies "
               + "(kubectl get networkpolicy -n \(namespace)) and that the target allows inbound traffic from the cluster's pods and nodes."))
       case .noRoute:
@@ -246,11 +247,11 @@ public struct ProbeVerdicts: Sendable {
       let head = "\(target.endpoint)/udp: \(outcome.rawValue)"
       switch outcome {
       case .reply:
-        checks.append(.pass(id, .network, "\(head) (the probe datagram was answered\(seconds))"))
+        checks.append(.pass(id, .network, "\(head) (\(via)the probe datagram was answered\(seconds))"))
       case .noReply:
         checks.append(
           .warn(
-            id, .network, "\(head) (within \(script.timeoutSeconds)s)",
+            id, .network, "\(head) (\(via)within \(script.timeoutSeconds)s)",
             hint: "UDP has no handshake: a service that ignores the probe (a DNS query) looks like a firewall that drops it. "
               + "If the service should answer, check NetworkPolicies and the target's inbound rules for UDP \(target.port)."))
       case .refused:
