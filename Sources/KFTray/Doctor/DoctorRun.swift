@@ -91,11 +91,12 @@ public final class DoctorRun: Sendable {
     checks += await AdmissionCheck(api: api, namespace: namespace, manifest: relayManifest(namespace: namespace)).checks()
     checks += await LeftoverCheck(api: api, namespace: namespace).checks()
 
-    // The probe pod and the image check both wait on the cluster: run them side by side.
-    async let network = networkChecks(api: api, namespace: namespace)
-    async let image = imageChecks(api: api, namespace: namespace)
-    let (networkResults, imageResults) = await (network, image)
-    checks += networkResults + imageResults
+    // One after the other, not side by side: the probes should measure the network while no
+    // other pod of ours starts or stops next to them (in the sandbox, a relay pod torn down
+    // during the probes was seen to cut the doctor pod's traffic), and a node pulling an image
+    // is a slower, noisier place to time connects from.
+    checks += await networkChecks(api: api, namespace: namespace)
+    checks += await imageChecks(api: api, namespace: namespace)
     report.checks = checks
     return report
   }
