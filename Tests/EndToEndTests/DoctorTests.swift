@@ -202,6 +202,32 @@ struct DoctorTests {
     try await Self.expectNoPodsLeft(sandbox, namespace: "restricted")
   }
 
+  @Test("a doctor pod that cannot start, a missing context and an unreachable server are findings, not crashes")
+  func failuresAreFindings() async throws {
+    let sandbox = try await SandboxCluster.shared.start()
+    let pull = try await Self.doctor(
+      sandbox, ["--context", "sandbox-dev", "--skip-image-check", "--probe-image", "registry.invalid/busybox:none", "-o", "json", Self.web])
+    #expect(pull.status == 1)
+    let pod = try #require(try Self.decode(pull)["network.pod"])
+    #expect(pod.status == "fail" && (pod.result.contains("ErrImagePull") || pod.result.contains("ImagePullBackOff")), "\(pod)")
+    #expect(pod.hint?.contains("--probe-image") == true, "\(pod)")
+    #expect(try Self.decode(pull)["network.tcp/\(Self.web)"]?.status == "skip")
+    try await Self.expectNoPodsLeft(sandbox, namespace: "dev")
+
+    let context = try await Self.doctor(sandbox, ["--context", "no-such-context", "-o", "json", Self.web])
+    #expect(context.status == 1)
+    let kubeconfig = try #require(try Self.decode(context)["local.kubeconfig"])
+    #expect(kubeconfig.status == "fail" && kubeconfig.result.contains("no-such-context"), "\(kubeconfig)")
+    #expect(try Self.decode(context)["local.port/80/tcp"] != nil, "the local checks still run")
+
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    let server = try await Self.doctor(sandbox, ["--kubeconfig", "/dev/null", "--server", "https://127.0.0.1:1", "-o", "json"])
+    #expect(server.status == 1)
+    let report = try Self.decode(server)
+    #expect(report["api.reachable"]?.status == "fail" && report["api.reachable"]?.hint != nil, "\(report.checks)")
+    #expect(report["cluster"]?.status == "skip")
+  }
+
   @Test("Ctrl-C while the probes run deletes the doctor pod and exits 130")
   func interruptDeletesThePod() async throws {
     let sandbox = try await SandboxCluster.shared.start()

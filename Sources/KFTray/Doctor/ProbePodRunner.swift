@@ -127,7 +127,7 @@ struct ProbePodRunner: Sendable {
   static func explainCreate(_ error: KubeError, namespace: String, image: String) -> Outcome {
     let message = error.status?.message ?? error.description
     if error.isForbidden, message.contains("violates PodSecurity") {
-      return .failed(cause: "refused by Pod Security admission: \(message)", fix: "the namespace enforces a level above restricted's fields the doctor pod sets: choose another namespace with -n")
+      return .failed(cause: "refused by Pod Security admission: \(message)", fix: "the doctor pod meets Pod Security restricted, so the namespace asks for more than that: choose another namespace with -n")
     }
     if error.isForbidden {
       return .failed(
