@@ -46,14 +46,6 @@ import Testing
     #expect(r.stderr.contains("Unknown option '--no-such-flag'"))
   }
 
-  @Test func unbuiltSubcommandsSaySo() throws {
-    for sub in ["doctor"] {
-      let r = try Self.plugin([sub], home: "/nonexistent")
-      #expect(r.status == 1, "\(sub)")
-      #expect(r.stderr.contains("'kubectl kftray \(sub)' is not built yet"), "\(r.stderr)")
-    }
-  }
-
   @Test func missingContextNamesTheFile() async throws {
     let sandbox = try await SandboxCluster.shared.start()
     let r = try Self.plugin(["version", "--kubeconfig", sandbox.kubeconfig, "--context", "nope"], home: sandbox.directory)
