@@ -38,7 +38,7 @@ enum LocalPortCheck {
   }
 
   static func tcpProblem(_ port: UInt16) -> String? {
-    do throws(ForwarderError) {
+    do throws(PortForwarderError) {
       _ = try LocalListeners(port: port)  // closed again when released here
       return nil
     } catch {
