@@ -292,10 +292,10 @@ _kubectl-kftray_proxy() {
 
 _kubectl-kftray_doctor() {
     repeating_flags=()
-    non_repeating_flags=(--version -h --help)
-    repeating_options=(--as-group)
-    non_repeating_options=(--kubeconfig --context --cluster --user -n --namespace -s --server --certificate-authority --insecure-skip-tls-verify --tls-server-name --token --client-certificate --client-key --as --as-uid --request-timeout)
-    __kubectl-kftray_offer_flags_options 1
+    non_repeating_flags=(--strict --skip-image-check --version -h --help)
+    repeating_options=(--as-group --alias --image-pull-secret --node-selector --toleration --pod-label --pod-annotation)
+    non_repeating_options=(--kubeconfig --context --cluster --user -n --namespace -s --server --certificate-authority --insecure-skip-tls-verify --tls-server-name --token --client-certificate --client-key --as --as-uid --request-timeout -f --file -o --output --image --requests --limits --patch --patch-file --pod-running-timeout --probe-image --timeout)
+    __kubectl-kftray_offer_flags_options -1
 
     # Offer option value completions
     case "${prev}" in
@@ -345,6 +345,55 @@ _kubectl-kftray_doctor() {
         return
         ;;
     '--request-timeout')
+        return
+        ;;
+    '-f'|'--file')
+        return
+        ;;
+    '--alias')
+        return
+        ;;
+    '-o'|'--output')
+        __kubectl-kftray_add_completions -W 'table'$'\n''json'$'\n''yaml'
+        return
+        ;;
+    '--image')
+        return
+        ;;
+    '--image-pull-secret')
+        return
+        ;;
+    '--node-selector')
+        return
+        ;;
+    '--toleration')
+        return
+        ;;
+    '--requests')
+        return
+        ;;
+    '--limits')
+        return
+        ;;
+    '--pod-label')
+        return
+        ;;
+    '--pod-annotation')
+        return
+        ;;
+    '--patch')
+        return
+        ;;
+    '--patch-file')
+        return
+        ;;
+    '--pod-running-timeout')
+        return
+        ;;
+    '--probe-image')
+        return
+        ;;
+    '--timeout')
         return
         ;;
     esac

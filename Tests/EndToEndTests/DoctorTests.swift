@@ -120,7 +120,11 @@ struct DoctorTests {
     let rows = Self.tableRows(table.stdout)
     let report = try Self.decode(json)
     #expect(rows.map(\.id) == report.checks.map(\.id), "\(table.stdout)")
-    #expect(rows.map(\.status) == report.checks.map(\.status), "\(table.stdout)\n\(json.stdout)")
+    // Three runs, not one: leftovers may come and go between them (other suites run proxies in dev).
+    let stable = { (id: String) in id != "cleanup.leftovers" }
+    #expect(
+      rows.filter { stable($0.id) }.map(\.status) == report.checks.filter { stable($0.id) }.map(\.status),
+      "\(table.stdout)\n\(json.stdout)")
     #expect(report.summary["fail"] == report.checks.filter { $0.status == "fail" }.count)
     #expect(table.stdout.contains("IN-CLUSTER NETWORK") && table.stdout.contains("RBAC") && table.stdout.contains("ADMISSION"))
     let decodedYAML = try YAMLDecoder().decode(Report.self, from: yaml.stdout)

@@ -174,25 +174,32 @@ struct AdmissionCheck {
   }
 }
 
-/// Pods of this plugin already in the namespace: relay pods of running proxies, or leftovers.
+/// Pods of this plugin left in the namespace: judged as `cleanup` judges them, so the pods of proxies
+/// that still run are not counted.
 struct LeftoverCheck {
   let api: KubeAPI
   let namespace: String
 
   func checks() async -> [DoctorCheck] {
     let id = "cleanup.leftovers"
-    do {
-      let pods = try await api.listPods(namespace: namespace, labelSelector: "\(RelayLabels.managedBy)=\(RelayLabels.manager)")
-      let names = pods.items.compactMap(\.metadata.name).sorted()
-      if names.isEmpty { return [.pass(id, .cleanup, "no pods of this plugin in \(namespace)")] }
-      let shown = names.prefix(5).joined(separator: ", ") + (names.count > 5 ? ", ..." : "")
-      return [
-        .warn(
-          id, .cleanup, "\(names.count) pod\(names.count == 1 ? "" : "s") of this plugin in \(namespace): \(shown)",
-          hint: "if no kubectl kftray proxy of yours is running, remove them: kubectl kftray cleanup -n \(namespace)")
-      ]
-    } catch {
-      return [.skip(id, .cleanup, "cannot list pods in \(namespace): \(error.isForbidden ? "forbidden" : "\(error)")")]
+    let plan = await PodCleaner(api: api).plan(CleanupRequest(namespace: namespace))
+    if let error = plan.errors.first {
+      return [.skip(id, .cleanup, "cannot list pods in \(namespace): \(error.message)")]
     }
+    let orphans = plan.rows.filter { $0.verdict == .orphaned }.map(\.name).sorted()
+    let active = plan.rows.filter { $0.verdict == .active }.count
+    if orphans.isEmpty {
+      return [
+        .pass(
+          id, .cleanup,
+          active == 0 ? "no pods of this plugin in \(namespace)" : "no leftovers in \(namespace) (\(active) in use)")
+      ]
+    }
+    let shown = orphans.prefix(5).joined(separator: ", ") + (orphans.count > 5 ? ", ..." : "")
+    return [
+      .warn(
+        id, .cleanup, "\(orphans.count) orphaned pod\(orphans.count == 1 ? "" : "s") of this plugin in \(namespace): \(shown)",
+        hint: "remove them: kubectl kftray cleanup -n \(namespace)")
+    ]
   }
 }

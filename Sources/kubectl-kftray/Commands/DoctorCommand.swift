@@ -52,26 +52,15 @@ struct DoctorCommand: AsyncParsableCommand {
   @Flag(name: .customLong("skip-image-check"), help: "Do not start a relay pod to check that its image can be pulled.")
   var skipImageCheck = false
 
-  @Option(help: ArgumentHelp("The relay image proxy would use (checked by the dry run and the image check).", valueName: "image"))
-  var image: String = RelayPodSettings.defaultImage
-
-  @Option(name: .customLong("image-pull-secret"), help: ArgumentHelp("An image pull secret for the relay and doctor pods (repeatable).", valueName: "name"))
-  var imagePullSecrets: [String] = []
-
-  @Option(name: .customLong("node-selector"), help: ArgumentHelp("A node selector for the relay and doctor pods, KEY=VALUE (repeatable).", valueName: "key=value"))
-  var nodeSelectors: [String] = []
-
-  @Option(name: .customLong("toleration"), help: ArgumentHelp("A toleration for the relay and doctor pods, KEY[=VALUE][:EFFECT] (repeatable).", valueName: "toleration"))
-  var tolerations: [String] = []
+  /// The relay pod exactly as `proxy` would make it (dry run, image check); its placement flags
+  /// also place the busybox pod.
+  @OptionGroup var relay: RelayPodOptions
 
   @Option(name: .customLong("probe-image"), help: ArgumentHelp("The busybox image the in-cluster probes run in (pin a tag).", valueName: "image"))
   var probeImage: String = DoctorPodManifest.defaultImage
 
   @Option(help: ArgumentHelp("Seconds each in-cluster connect, lookup or UDP reply may take (1-60).", valueName: "seconds"))
   var timeout: Int = 3
-
-  @Option(name: .customLong("pod-running-timeout"), help: ArgumentHelp("How long a pod may take to start (e.g. 60s, 2m).", valueName: "duration"))
-  var podRunningTimeout: String = "60s"
 
   enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case table, json, yaml }
 
@@ -81,32 +70,6 @@ struct DoctorCommand: AsyncParsableCommand {
     for target in targets {
       do { _ = try ProxyTarget(parsing: target) } catch { throw ValidationError(error.description) }
     }
-    _ = try runningTimeout()
-    _ = try relaySettings()
-  }
-
-  func runningTimeout() throws -> Duration {
-    let parsed = GoDuration.parse(podRunningTimeout) ?? Int64(podRunningTimeout).map { Duration.seconds($0) }
-    guard let parsed, parsed > .zero else {
-      throw ValidationError("--pod-running-timeout \"\(podRunningTimeout)\" is not a duration: use e.g. 60s or 2m")
-    }
-    return parsed
-  }
-
-  func relaySettings() throws -> RelayPodSettings {
-    var s = RelayPodSettings()
-    s.image = image
-    s.imagePullSecrets = imagePullSecrets
-    do {
-      for text in nodeSelectors {
-        let (k, v) = try RelayManifestError.keyValue(text, flag: "--node-selector")
-        s.nodeSelector[k] = v
-      }
-      s.tolerations = try tolerations.map { text throws(RelayManifestError) in try RelayToleration(parsing: text) }
-    } catch {
-      throw ValidationError(error.description)
-    }
-    return s
   }
 
   /// The targets from the arguments, then the kftray file's proxy entries.
@@ -133,10 +96,10 @@ struct DoctorCommand: AsyncParsableCommand {
     let terminal = Terminal()
     var options = DoctorOptions()
     options.targets = try resolveTargets(terminal: terminal)
-    options.relay = try relaySettings()
+    options.relay = try relay.settings()
     options.probeImage = probeImage
     options.timeoutSeconds = timeout
-    options.podRunningTimeout = try runningTimeout()
+    options.podRunningTimeout = try relay.runningTimeout()
     options.skipImageCheck = skipImageCheck
 
     let doctor = DoctorRun(overrides: connection.overrides, options: options) { terminal.progress($0) }

@@ -44,38 +44,7 @@ struct ProxyCommand: AsyncParsableCommand {
   @Option(help: ArgumentHelp("Local addresses to listen on, comma-separated IPs or localhost (default: localhost = 127.0.0.1 and ::1).", valueName: "addresses"))
   var address: String = "localhost"
 
-  @Option(help: ArgumentHelp("The relay image (a kftray-server image; pin a tag or digest).", valueName: "image"))
-  var image: String = RelayPodSettings.defaultImage
-
-  @Option(name: .customLong("image-pull-secret"), help: ArgumentHelp("An image pull secret for the relay pod (repeatable).", valueName: "name"))
-  var imagePullSecrets: [String] = []
-
-  @Option(name: .customLong("node-selector"), help: ArgumentHelp("A node selector for the relay pod, KEY=VALUE (repeatable).", valueName: "key=value"))
-  var nodeSelectors: [String] = []
-
-  @Option(name: .customLong("toleration"), help: ArgumentHelp("A toleration for the relay pod, KEY[=VALUE][:EFFECT] (repeatable).", valueName: "toleration"))
-  var tolerations: [String] = []
-
-  @Option(help: ArgumentHelp("The relay's resource requests, e.g. cpu=10m,memory=16Mi.", valueName: "resources"))
-  var requests: String = "cpu=10m,memory=16Mi"
-
-  @Option(help: ArgumentHelp("The relay's resource limits, e.g. cpu=500m,memory=64Mi.", valueName: "resources"))
-  var limits: String = "cpu=500m,memory=64Mi"
-
-  @Option(name: .customLong("pod-label"), help: ArgumentHelp("An extra label on the relay pod, KEY=VALUE (repeatable).", valueName: "key=value"))
-  var podLabels: [String] = []
-
-  @Option(name: .customLong("pod-annotation"), help: ArgumentHelp("An extra annotation on the relay pod, KEY=VALUE (repeatable).", valueName: "key=value"))
-  var podAnnotations: [String] = []
-
-  @Option(help: ArgumentHelp("A JSON merge patch applied to the relay pod manifest.", valueName: "json"))
-  var patch: String?
-
-  @Option(name: .customLong("patch-file"), help: ArgumentHelp("A file holding a JSON merge patch for the relay pod.", valueName: "file"))
-  var patchFile: String?
-
-  @Option(name: .customLong("pod-running-timeout"), help: ArgumentHelp("How long to wait for a relay pod to be Ready (e.g. 60s, 2m).", valueName: "duration"))
-  var podRunningTimeout: String = "60s"
+  @OptionGroup var relay: RelayPodOptions
 
   @Option(help: ArgumentHelp("The port-forward transport: auto (WebSocket, then SPDY), websocket or spdy.", valueName: "transport"))
   var transport: TransportChoice = .auto
@@ -99,13 +68,10 @@ struct ProxyCommand: AsyncParsableCommand {
       throw ValidationError("give at least one target ([LOCAL_PORT:]REMOTE_ADDRESS:REMOTE_PORT[/udp]) or a kftray file with -f")
     }
     if !aliases.isEmpty && file == nil { throw ValidationError("--alias picks entries of a kftray file: give the file with -f") }
-    if patch != nil && patchFile != nil { throw ValidationError("give --patch or --patch-file, not both") }
     for target in targets {
       do { _ = try ProxyTarget(parsing: target) } catch { throw ValidationError(error.description) }
     }
     _ = try listenAddresses()
-    _ = try timeout()
-    _ = try settings()
   }
 
   func listenAddresses() throws -> [String] {
@@ -122,65 +88,12 @@ struct ProxyCommand: AsyncParsableCommand {
     return result.isEmpty ? ["127.0.0.1", "::1"] : result
   }
 
-  func timeout() throws -> Duration {
-    let parsed = GoDuration.parse(podRunningTimeout) ?? Int64(podRunningTimeout).map { Duration.seconds($0) }
-    guard let parsed, parsed > .zero else {
-      throw ValidationError("--pod-running-timeout \"\(podRunningTimeout)\" is not a duration: use e.g. 60s or 2m")
-    }
-    return parsed
-  }
-
-  func settings() throws -> RelayPodSettings {
-    var s = RelayPodSettings()
-    s.image = image
-    s.imagePullSecrets = imagePullSecrets
-    do {
-      for text in nodeSelectors {
-        let (k, v) = try RelayManifestError.keyValue(text, flag: "--node-selector")
-        s.nodeSelector[k] = v
-      }
-      for text in podLabels {
-        let (k, v) = try RelayManifestError.keyValue(text, flag: "--pod-label")
-        s.labels[k] = v
-      }
-      for text in podAnnotations {
-        let (k, v) = try RelayManifestError.keyValue(text, flag: "--pod-annotation")
-        s.annotations[k] = v
-      }
-      s.tolerations = try tolerations.map { text throws(RelayManifestError) in try RelayToleration(parsing: text) }
-      s.requests = try resources(requests, flag: "--requests")
-      s.limits = try resources(limits, flag: "--limits")
-    } catch {
-      throw ValidationError(error.description)
-    }
-    if let patch { s.patch = Data(patch.utf8) }
-    if let patchFile {
-      guard let data = FileManager.default.contents(atPath: patchFile) else {
-        throw ValidationError("cannot read --patch-file \(patchFile)")
-      }
-      s.patch = data
-    }
-    if let patch = s.patch, (try? JSONSerialization.jsonObject(with: patch)) as? [String: Any] == nil {
-      throw ValidationError("the relay pod patch is not a JSON object: give a JSON merge patch such as '{\"metadata\":{\"labels\":{\"a\":\"b\"}}}'")
-    }
-    return s
-  }
-
-  private func resources(_ text: String, flag: String) throws(RelayManifestError) -> [String: String] {
-    var result: [String: String] = [:]
-    for part in text.split(separator: ",") where !part.isEmpty {
-      let (k, v) = try RelayManifestError.keyValue(String(part), flag: flag)
-      result[k] = v
-    }
-    return result
-  }
-
   func run() async throws {
     let terminal = Terminal()
     let specs = try resolveSpecs(terminal: terminal)
     var options = ProxyOptions()
-    options.settings = try settings()
-    options.podRunningTimeout = try timeout()
+    options.settings = try relay.settings()
+    options.podRunningTimeout = try relay.runningTimeout()
     options.transport = transport.value
     let addresses = try listenAddresses()
     if addresses.contains(where: { !(IPAddress($0)?.isLoopback ?? false) }) {

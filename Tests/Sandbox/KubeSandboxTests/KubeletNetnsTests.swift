@@ -203,7 +203,9 @@ struct ThrowawayNetns {
   }
 
   /// Waits until `ss` inside the namespace shows a TCP listener on `port`.
-  func waitForListener(port: Int, seconds: Double = 10) async throws {
+  /// Generous: at the start of the full suite every suite builds its sandbox at once, and spawning
+  /// `ss` in a loop is slow then.
+  func waitForListener(port: Int, seconds: Double = 30) async throws {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
       let process = try SpawnedProcess("/usr/sbin/ip", ["netns", "exec", name, "ss", "-Hltn"], environment: [:])
