@@ -189,10 +189,14 @@ run_startup() {
       >"$RUN/startup/proxy-$r.json" || echo "   proxy startup probe failed" >&2
     port=$(free_port)
     name=manual-relay-$r
+    # The same relay pod as proxy's: its env, port and TCP readiness probe (kubectl wait then waits for
+    # the probe too), so both sides pay the same pod start.
+    local overrides
+    overrides=$(printf '{"spec":{"containers":[{"name":"%s","image":"ghcr.io/hcavarsan/kftray-server:v0.27.30",%s}]}}' "$name" \
+      "\"env\":[{\"name\":\"LOCAL_PORT\",\"value\":\"$RELAY_PORT\"},{\"name\":\"REMOTE_ADDRESS\",\"value\":\"${ECHO_TARGET%:*}\"},{\"name\":\"REMOTE_PORT\",\"value\":\"${ECHO_TARGET#*:}\"},{\"name\":\"PROXY_TYPE\",\"value\":\"tcp\"}],\"ports\":[{\"containerPort\":$RELAY_PORT}],\"readinessProbe\":{\"tcpSocket\":{\"port\":$RELAY_PORT},\"periodSeconds\":1,\"timeoutSeconds\":1}")
     "$BENCH" startup --port "$port" --ready-marker "READY" --log "$RUN/startup/manual-$r.log" -- bash -c "
       '$KUBECTL' --context $CONTEXT -n $NS run $name --image=ghcr.io/hcavarsan/kftray-server:v0.27.30 --restart=Never \
-        --port $RELAY_PORT --env=LOCAL_PORT=$RELAY_PORT --env=REMOTE_ADDRESS=${ECHO_TARGET%:*} \
-        --env=REMOTE_PORT=${ECHO_TARGET#*:} --env=PROXY_TYPE=tcp >/dev/null &&
+        --overrides='$overrides' >/dev/null &&
       '$KUBECTL' --context $CONTEXT -n $NS wait --for=condition=Ready pod/$name --timeout=60s >/dev/null &&
       echo READY && exec '$KUBECTL' --context $CONTEXT -n $NS port-forward --address 127.0.0.1 pod/$name $port:$RELAY_PORT" \
       >"$RUN/startup/manual-$r.json" || echo "   manual startup probe failed" >&2

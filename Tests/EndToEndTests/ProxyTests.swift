@@ -140,11 +140,6 @@ struct ProxyTests {
     return received
   }
 
-  static func httpGet(port: Int) throws -> String {
-    let reply = try exchange(port: port, Array("GET / HTTP/1.0\r\nHost: internal-service.cluster.local\r\n\r\n".utf8))
-    return String(decoding: reply, as: UTF8.self)
-  }
-
   @Test("TCP to an internal service and a cloud database, several targets, as the dev user (minimal Role)")
   func tcpTargetsThroughKubectlPluginDiscovery() async throws {
     let sandbox = try await SandboxCluster.shared.start()
@@ -157,9 +152,10 @@ struct ProxyTests {
     let lines = proxy.stdout.split(separator: "\n").map(String.init)
     #expect(lines.contains { $0.hasPrefix("Forwarding from 127.0.0.1:\(web) -> internal-service.cluster.local:80 (tcp, via dev/kftray-relay-") })
     #expect(lines.contains { $0.hasPrefix("Forwarding from [::1]:\(db) -> database.region.rds.amazonaws.com:5432 (tcp, via dev/") })
-    let page = try Self.httpGet(port: web)
+    let curl = try Binaries.run("/usr/bin/curl", ["-s", "-m", "10", "-D", "-", "http://127.0.0.1:\(web)/"])
+    let page = curl.stdout
     #expect(
-      page.hasPrefix("HTTP/1.") && page.contains("internal-service"),
+      curl.status == 0 && page.hasPrefix("HTTP/1.") && page.contains("hello from internal-service"),
       "\(page) \(proxy.settledStderr) \(Self.relayLogs(sandbox, namespace: "dev", label: proxy.label))")
     let echoed = try Self.exchange(port: db, Array("select 1;\n".utf8))
     #expect(echoed == Array("select 1;\n".utf8), "\(proxy.stderr)")

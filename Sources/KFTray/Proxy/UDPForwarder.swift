@@ -66,9 +66,8 @@ public final class UDPListener: Sendable {
     _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
     self.fd = fd
     self.address = address
-    self.port = ipv6
-      ? withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
-      : withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
+    // sin_port and sin6_port both sit right after the 2-byte family.
+    self.port = withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
   }
 
   deinit { _ = close(fd) }
@@ -367,6 +366,11 @@ private final class UDPLoop {
     owner.report(.peerClosed(peer: peer.name, datagramsOut: peer.datagramsOut, datagramsIn: peer.datagramsIn, why: why))
   }
 
+  /// A NUL-terminated C string in a buffer.
+  static func string(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  }
+
   static func describe(_ address: sockaddr_storage) -> String {
     var copy = address
     var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
@@ -375,7 +379,7 @@ private final class UDPLoop {
         $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { a in
           var ip = a.pointee.sin6_addr
           inet_ntop(AF_INET6, &ip, &text, socklen_t(text.count))
-          return "[\(String(cString: text))]:\(UInt16(bigEndian: a.pointee.sin6_port))"
+          return "[\(Self.string(text))]:\(UInt16(bigEndian: a.pointee.sin6_port))"
         }
       }
     }
@@ -383,7 +387,7 @@ private final class UDPLoop {
       $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { a in
         var ip = a.pointee.sin_addr
         inet_ntop(AF_INET, &ip, &text, socklen_t(text.count))
-        return "\(String(cString: text)):\(UInt16(bigEndian: a.pointee.sin_port))"
+        return "\(Self.string(text)):\(UInt16(bigEndian: a.pointee.sin_port))"
       }
     }
   }

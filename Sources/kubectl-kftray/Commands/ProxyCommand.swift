@@ -142,7 +142,7 @@ struct ProxyCommand: AsyncParsableCommand {
   static func lastAttempt(_ pods: [(namespace: String, pod: String, api: KubeAPI)]) async {
     await withTaskGroup(of: Void.self) { group in
       for (namespace, pod, api) in pods {
-        group.addTask { _ = await RelayPodLauncher(api: api).delete(pod: namespace.isEmpty ? pod : pod, namespace: namespace) }
+        group.addTask { _ = await RelayPodLauncher(api: api).delete(pod: pod, namespace: namespace) }
       }
       group.addTask { try? await Task.sleep(for: .seconds(2)) }
       _ = await group.next()
