@@ -27,12 +27,15 @@ let product: [Target] = [
   // relay pod, the proxy supervisor (create, wait, forward, recover, delete), cleanup and doctor.
   .target(
     name: "KFTray",
-    dependencies: ["PortForward", "KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+    dependencies: [
+      "PortForward", "KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      "KFTrayRelay",  // proxy --socks: the dynamic mode's header and allow-list, and its splice
+    ]),
   // The plugin: parses flags, prints, maps errors to exit codes. Everything else is in KFTray.
   .executableTarget(
     name: "kubectl-kftray",
     dependencies: [
-      "KFTray", "KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      "KFTray", "KubeClient", "KFTrayRelay", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       .product(name: "Yams", package: "Yams"),  // -o yaml
     ]),
   // The relay inside the relay pod (kftray-server's env and wire contract). POSIX sockets and threads

@@ -23,6 +23,83 @@ struct ConnectionHandler {
     switch configuration.proxyType {
     case .tcp: runTCP(started: started)
     case .udp: runUDP(started: started)
+    case .dynamic: runDynamic(started: started)
+    }
+  }
+
+  /// Reads the destination header, checks it against the allow-list, connects, answers with the
+  /// status byte, then relays as tcp mode does.
+  private func runDynamic(started: ContinuousClock.Instant) {
+    let request: DynamicDestination.Request
+    do {
+      request = try DynamicDestination.decode { count in
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 1)
+        defer { buffer.deallocate() }
+        guard count > 0 else { return [] }
+        guard let n = try? client.receiveExactly(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<count])), n == count
+        else { return nil }
+        return Array(buffer[..<count])
+      }
+    } catch {
+      // A readiness probe connects and closes without a header: not worth a line above debug level.
+      if error != .truncated { log.error("conn #\(id) dynamic from \(peer): bad destination header (\(error)); closing") }
+      client.close()
+      return
+    }
+    let destination = "\(request.address):\(request.port)"
+    func answer(_ reply: DynamicDestination.Reply, _ why: String) {
+      try? client.sendAll([reply.rawValue])
+      log.info("conn #\(id) dynamic from \(peer) -> \(destination): \(reply.description)\(why.isEmpty ? "" : " (\(why))")")
+      client.close()
+    }
+    let allow = configuration.allow
+    let name: String? = if case .name(let n) = request.address { n } else { nil }
+    let addresses: [SocketAddress]
+    do {
+      addresses = try SocketAddress.resolve(host: request.address.host, port: request.port, socketType: socketStream)
+    } catch {
+      // Checked before saying "does not resolve", so a denied name learns nothing about the cluster.
+      if !allow.allowsEverything, !(name.map { allow.allowsName($0, port: request.port) } ?? false) {
+        return answer(.notAllowed, "")
+      }
+      return answer(.hostUnreachable, "\(error)")
+    }
+    guard allow.allows(name: name, addresses: addresses.map(\.ipBytes), port: request.port) else {
+      return answer(.notAllowed, "")
+    }
+    let remote: Socket
+    let remoteAddress: SocketAddress
+    do throws(SocketError) {
+      (remote, remoteAddress) = try Socket.connect(to: addresses, timeout: configuration.connectTimeout, abandonIfHungUp: client)
+    } catch {
+      return answer(Self.reply(for: error), "\(error)")
+    }
+    connections.add(remote, to: id)
+    try? client.setOption(Int32(IPPROTO_TCP), TCP_NODELAY, Int32(1), "TCP_NODELAY")
+    try? remote.setOption(Int32(IPPROTO_TCP), TCP_NODELAY, Int32(1), "TCP_NODELAY")
+    do { try client.sendAll([DynamicDestination.Reply.succeeded.rawValue]) } catch {
+      client.close()
+      remote.close()
+      return
+    }
+    log.info("conn #\(id) dynamic open: \(peer) -> \(destination) (\(remoteAddress))")
+    let outcome = TCPRelay.run(client, remote, firstName: "client", secondName: "target")
+    let ending = outcome.failure.map { "error: \($0)" } ?? "closed both ways"
+    log.info(
+      "conn #\(id) dynamic close: \(peer) -> \(destination), \(outcome.forwarded) bytes to target, "
+        + "\(outcome.returned) bytes to client, \(elapsed(since: started)), \(ending)")
+  }
+
+  /// What a failed connect means in SOCKS terms.
+  static func reply(for error: SocketError) -> DynamicDestination.Reply {
+    switch error.errno {
+    case ECONNREFUSED: return .connectionRefused
+    case ENETUNREACH: return .networkUnreachable
+    case EHOSTUNREACH: return .hostUnreachable
+    case ETIMEDOUT: return .ttlExpired
+    default:
+      if case .timedOut = error { return .ttlExpired }
+      return .generalFailure
     }
   }
 

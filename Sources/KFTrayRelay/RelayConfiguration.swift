@@ -5,6 +5,9 @@ public enum ProxyType: String, Sendable, Equatable, CaseIterable {
   case tcp
   /// kftray's UDP-over-TCP lockstep framing (spec §1.4).
   case udp
+  /// Ours only (`proxy --socks`): each connection names its destination (`DynamicDestination`),
+  /// checked against `ALLOW`; REMOTE_ADDRESS and REMOTE_PORT are not used.
+  case dynamic
 }
 
 public struct RelayConfiguration: Sendable, Equatable {
@@ -23,6 +26,8 @@ public struct RelayConfiguration: Sendable, Equatable {
   /// Also listen on `[::]` (IPv6-only socket) when the host has IPv6. kftray-server listens on
   /// `0.0.0.0` only; the extra listener costs nothing and serves a port-forward that dials tcp6.
   public var listenOnIPv6: Bool
+  /// Dynamic mode: the destinations connections may name (`ALLOW`).
+  public var allow = AllowList()
 
   public init(
     remoteAddress: String, remotePort: UInt16, localPort: UInt16, proxyType: ProxyType,
@@ -45,6 +50,8 @@ public struct RelayConfiguration: Sendable, Equatable {
     public static let remotePort = "REMOTE_PORT"
     public static let localPort = "LOCAL_PORT"
     public static let proxyType = "PROXY_TYPE"
+    /// Dynamic mode only: comma-separated allow rules (see `AllowList`).
+    public static let allow = "ALLOW"
     public static let all = [remoteAddress, remotePort, localPort, proxyType]
   }
 
@@ -52,9 +59,12 @@ public struct RelayConfiguration: Sendable, Equatable {
   /// look at a CrashLoopBackOff log tells the whole story.
   public init(environment: [String: String]) throws(ConfigurationError) {
     var problems: [ConfigurationProblem] = []
+    let dynamic = environment[Variable.proxyType]?.lowercased() == ProxyType.dynamic.rawValue
 
     var host = ""
     switch environment[Variable.remoteAddress] {
+    case nil where dynamic:
+      break
     case nil:
       problems.append(.missing(variable: Variable.remoteAddress, expected: "a host name or IP address"))
     case let raw?:
@@ -68,9 +78,10 @@ public struct RelayConfiguration: Sendable, Equatable {
       }
     }
 
-    func port(_ name: String, allowZero: Bool) -> UInt16 {
+    func port(_ name: String, allowZero: Bool, optional: Bool = false) -> UInt16 {
       let expected = allowZero ? "a port number 0-65535" : "a port number 1-65535"
       guard let raw = environment[name] else {
+        if optional { return 0 }
         problems.append(.missing(variable: name, expected: expected))
         return 0
       }
@@ -80,7 +91,7 @@ public struct RelayConfiguration: Sendable, Equatable {
       }
       return value
     }
-    let remotePort = port(Variable.remotePort, allowZero: false)
+    let remotePort = port(Variable.remotePort, allowZero: false, optional: dynamic)
     let localPort = port(Variable.localPort, allowZero: true)
 
     var proxyType = ProxyType.tcp
@@ -94,12 +105,20 @@ public struct RelayConfiguration: Sendable, Equatable {
       } else if lowered == "reverse_http" {
         problems.append(.unsupportedProxyType(value: raw))
       } else {
-        problems.append(.invalid(variable: Variable.proxyType, value: raw, expected: "tcp or udp (case-insensitive)"))
+        problems.append(.invalid(variable: Variable.proxyType, value: raw, expected: "tcp, udp or dynamic (case-insensitive)"))
+      }
+    }
+
+    var allow = AllowList()
+    if let raw = environment[Variable.allow] {
+      do { allow = try AllowList(parsing: raw) } catch {
+        problems.append(.invalid(variable: Variable.allow, value: raw, expected: "\(error)"))
       }
     }
 
     guard problems.isEmpty else { throw ConfigurationError(problems: problems) }
     self.init(remoteAddress: host, remotePort: remotePort, localPort: localPort, proxyType: proxyType)
+    self.allow = allow
   }
 
   /// Where the first occurrence of `needle` ends (the library does without Foundation).

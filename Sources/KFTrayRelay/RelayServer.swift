@@ -82,6 +82,12 @@ public final class RelayServer: Sendable {
     } catch {
       throw RelayStartError(underlying: error, port: port)
     }
+    if configuration.proxyType == .dynamic {
+      log.info(
+        "kftray-relay listening on \(addresses.joined(separator: " and ")), mode dynamic, allowed destinations: "
+          + "\(configuration.allow)")
+      return server
+    }
     // Like kftray-server, resolve once at startup only to warn early in the pod log; every
     // connection resolves again, so a name that starts resolving later still works.
     do {

@@ -11,12 +11,12 @@ import Synchronization
 
 #if os(Linux)
 private let sendFlags = Int32(MSG_NOSIGNAL)  // a peer that went away must not raise SIGPIPE
-let socketStream = Int32(SOCK_STREAM.rawValue)
+package let socketStream = Int32(SOCK_STREAM.rawValue)
 let socketDatagram = Int32(SOCK_DGRAM.rawValue)
 private let cloexec = Int32(SOCK_CLOEXEC.rawValue)
 #else
 private let sendFlags: Int32 = 0
-let socketStream = SOCK_STREAM
+package let socketStream = SOCK_STREAM
 let socketDatagram = SOCK_DGRAM
 private let cloexec: Int32 = 0
 #endif
@@ -57,11 +57,18 @@ func errnoDescription(_ code: Int32) -> String {
 }
 
 /// A resolved socket address (IPv4 or IPv6), printable as `1.2.3.4:80` or `[::1]:80`.
-struct SocketAddress: Sendable, CustomStringConvertible {
+package struct SocketAddress: Sendable, CustomStringConvertible {
   var storage = sockaddr_storage()
   var length: socklen_t = 0
 
   var family: Int32 { Int32(storage.ss_family) }
+
+  /// The address alone: 4 bytes for IPv4, 16 for IPv6.
+  var ipBytes: [UInt8] {
+    withUnsafeBytes(of: storage) { raw in
+      family == AF_INET6 ? Array(raw[8..<24]) : Array(raw[4..<8])
+    }
+  }
 
   func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
     withUnsafePointer(to: storage) { pointer in
@@ -69,7 +76,7 @@ struct SocketAddress: Sendable, CustomStringConvertible {
     }
   }
 
-  var description: String {
+  package var description: String {
     var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
     var service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
     let rc = withSockAddr { address, length in
@@ -85,7 +92,7 @@ struct SocketAddress: Sendable, CustomStringConvertible {
 
   /// Resolves `host` with the system resolver (getaddrinfo), in its preferred order. Called per
   /// connection so that a Service whose IP changes, or a name that starts resolving later, is followed.
-  static func resolve(host: String, port: UInt16, socketType: Int32) throws(SocketError) -> [SocketAddress] {
+  package static func resolve(host: String, port: UInt16, socketType: Int32) throws(SocketError) -> [SocketAddress] {
     var hints = addrinfo()
     hints.ai_family = AF_UNSPEC
     hints.ai_socktype = socketType
@@ -118,11 +125,11 @@ struct SocketAddress: Sendable, CustomStringConvertible {
 /// An owned socket descriptor. `shutdown` may be called from any thread (the server uses it to end
 /// connections at the end of the shutdown grace period); `close` is called once, by the owner. The
 /// lock makes sure a shutdown never reaches a descriptor number that was closed and reused.
-final class Socket: Sendable {
-  let fd: Int32
+package final class Socket: Sendable {
+  package let fd: Int32
   private let closed = Mutex(false)
 
-  init(fd: Int32) { self.fd = fd }
+  package init(fd: Int32) { self.fd = fd }
 
   deinit { if !closed.withLock({ $0 }) { _ = sysClose(fd) } }
 
@@ -142,7 +149,7 @@ final class Socket: Sendable {
     }
   }
 
-  func setOption<T: BitwiseCopyable>(_ level: Int32, _ name: Int32, _ value: T, _ what: String) throws(SocketError) {
+  package func setOption<T: BitwiseCopyable>(_ level: Int32, _ name: Int32, _ value: T, _ what: String) throws(SocketError) {
     let rc = withUnsafeBytes(of: value) { setsockopt(fd, level, name, $0.baseAddress, socklen_t($0.count)) }
     guard rc == 0 else {
       throw .system(operation: "setsockopt(\(what))", errno: errno)
@@ -167,7 +174,7 @@ final class Socket: Sendable {
   }
 
   /// Receives at most `buffer.count` bytes; 0 means end of stream (or an empty datagram).
-  func receive(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int {
+  package func receive(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int {
     while true {
       let n = recv(fd, buffer.baseAddress, buffer.count, 0)
       if n >= 0 { return n }
@@ -177,7 +184,7 @@ final class Socket: Sendable {
   }
 
   /// Reads exactly `buffer.count` bytes. Returns the number read, which is short only at end of stream.
-  func receiveExactly(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int {
+  package func receiveExactly(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int {
     var filled = 0
     while filled < buffer.count {
       let n = try receive(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
@@ -189,7 +196,7 @@ final class Socket: Sendable {
 
   /// Sends the whole buffer, blocking while the peer's window is full: that blocking is the relay's
   /// backpressure (the reading side stops reading until the write completes).
-  func sendAll(_ buffer: UnsafeRawBufferPointer) throws(SocketError) {
+  package func sendAll(_ buffer: UnsafeRawBufferPointer) throws(SocketError) {
     var sent = 0
     repeat {
       let n = send(fd, buffer.baseAddress.map { $0 + sent }, buffer.count - sent, sendFlags)
@@ -201,9 +208,9 @@ final class Socket: Sendable {
     } while sent < buffer.count
   }
 
-  enum ShutdownDirection { case write, both }
+  package enum ShutdownDirection { case write, both }
 
-  func sendAll(_ bytes: [UInt8]) throws(SocketError) {
+  package func sendAll(_ bytes: [UInt8]) throws(SocketError) {
     let result = bytes.withUnsafeBytes { buffer in
       Result { () throws(SocketError) in try sendAll(buffer) }
     }
@@ -212,7 +219,7 @@ final class Socket: Sendable {
 
   /// Half- or full shutdown; safe from any thread, a no-op once closed. Errors (ENOTCONN after the
   /// peer reset) are ignored: there is nothing left to do with the socket either way.
-  func shutdown(_ direction: ShutdownDirection) {
+  package func shutdown(_ direction: ShutdownDirection) {
     let how = direction == .write ? Int32(SHUT_WR) : Int32(SHUT_RDWR)
     closed.withLock { isClosed in
       if !isClosed { _ = sysShutdown(fd, how) }
@@ -221,7 +228,7 @@ final class Socket: Sendable {
 
   /// Closes the descriptor. `abortive` sets SO_LINGER 0 first, so the peer sees a reset instead of
   /// an orderly end: used when the other side of a relay failed, to pass the failure on.
-  func close(abortive: Bool = false) {
+  package func close(abortive: Bool = false) {
     if abortive { try? setOption(SOL_SOCKET, SO_LINGER, linger(l_onoff: 1, l_linger: 0), "SO_LINGER") }
     closed.withLock { isClosed in
       if !isClosed {
@@ -234,7 +241,7 @@ final class Socket: Sendable {
   /// Connects a new stream socket to the first address that accepts within `timeout` (total).
   /// `abandonIfHungUp` is watched for hang-up meanwhile: a client that is gone (or cut by the
   /// server's shutdown) ends the attempt instead of waiting out the timeout.
-  static func connect(
+  package static func connect(
     to addresses: [SocketAddress], timeout: Duration, abandonIfHungUp watched: Socket? = nil
   ) throws(SocketError) -> (Socket, SocketAddress) {
     let deadline = ContinuousClock.now + timeout

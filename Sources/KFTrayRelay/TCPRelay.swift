@@ -27,7 +27,7 @@ public enum TCPRelay {
 
   /// Relays until both directions end, then closes both sockets. Blocks the calling thread, which
   /// carries the first→second direction; a second thread carries the other one.
-  static func run(_ first: Socket, _ second: Socket, firstName: String, secondName: String) -> Outcome {
+  package static func run(_ first: Socket, _ second: Socket, firstName: String, secondName: String) -> Outcome {
     let failure = Mutex<String?>(nil)
     let fail: @Sendable (String) -> Void = { message in
       let isFirst = failure.withLock { current in

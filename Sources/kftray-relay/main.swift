@@ -13,7 +13,8 @@ import KFTrayRelay
 let log = RelayLog.standardError
 
 var environment: [String: String] = [:]
-for name in RelayConfiguration.Variable.all {
+// The kftray-server variables, and ALLOW for our dynamic mode.
+for name in RelayConfiguration.Variable.all + [RelayConfiguration.Variable.allow] {
   if let value = getenv(name) { environment[name] = String(cString: value) }
 }
 

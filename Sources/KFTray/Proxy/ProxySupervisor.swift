@@ -1,4 +1,5 @@
 import Foundation
+import KFTrayRelay
 import KubeClient
 import PortForward
 import Synchronization
@@ -19,13 +20,19 @@ public struct ProxySpec: Sendable {
   public var api: KubeAPI
   /// Where the relay pod runs.
   public var namespace: String
+  /// Set: the dynamic relay of `proxy --socks`/`--http-connect` (its allow-list); the forward then
+  /// listens on an internal port the front ends connect to, and `target` is not used.
+  public var dynamic: AllowList?
 
-  public init(label: String, target: ProxyTarget, addresses: [String], api: KubeAPI, namespace: String) {
+  public init(
+    label: String, target: ProxyTarget, addresses: [String], api: KubeAPI, namespace: String, dynamic: AllowList? = nil
+  ) {
     self.label = label
     self.target = target
     self.addresses = addresses
     self.api = api
     self.namespace = namespace
+    self.dynamic = dynamic
   }
 }
 
@@ -294,6 +301,7 @@ public final class ProxySupervisor: Sendable {
       name: name, namespace: spec.namespace, sessionID: options.sessionID, target: spec.target, owner: options.owner,
       settings: options.settings, pluginVersion: options.pluginVersion)
     manifest.heartbeat = Timestamps.format(Date())
+    manifest.dynamic = spec.dynamic
     // Recorded before the call: a create whose answer is lost still gets deleted.
     created.withLock { $0[name] = (spec.namespace, spec.api) }
     do {
@@ -405,6 +413,12 @@ public final class ProxySupervisor: Sendable {
 
   private func currentPod(index: Int) -> String? {
     podNames.withLock { $0[index] }
+  }
+
+  /// The local port of target `index`'s forward (for the dynamic relay: where the front ends connect).
+  public func localPort(of index: Int) -> UInt16? {
+    guard case .tcp(let forwarder)? = forward(index) else { return nil }
+    return forwarder.localPort
   }
 
   private func forward(_ index: Int) -> Forward? {

@@ -1,4 +1,5 @@
 import Foundation
+import KFTrayRelay
 
 /// Labels and annotations that mark what this plugin created, for `cleanup` and for audits.
 public enum RelayLabels {
@@ -56,6 +57,10 @@ public struct RelayPodSettings: Sendable, Equatable {
   public static let listenPort: UInt16 = 8080
 
   public var image = RelayPodSettings.defaultImage
+  /// The image of our own relay (`kftray-relay`), which `proxy --socks` needs for its dynamic mode:
+  /// the kftray-server image has none. Built from `Sources/kftray-relay/Containerfile`.
+  public static let defaultDynamicImage = "ghcr.io/kubectl-kftray/kftray-relay:v\(PluginVersion.current)"
+  public var dynamicImage = RelayPodSettings.defaultDynamicImage
   public var imagePullSecrets: [String] = []
   public var nodeSelector: [String: String] = [:]
   public var tolerations: [RelayToleration] = []
@@ -136,6 +141,9 @@ public struct RelayPodManifest: Sendable {
   public var pluginVersion: String
   /// The first heartbeat (RFC 3339); nil: the run's start.
   public var heartbeat: String?
+  /// Set: the dynamic relay of `proxy --socks`, where each connection names its destination and
+  /// this allow-list (in the relay's `ALLOW`) limits them; `target` is not used.
+  public var dynamic: AllowList?
 
   public init(
     name: String, namespace: String, sessionID: String, target: ProxyTarget, owner: RelayOwner,
@@ -173,7 +181,8 @@ public struct RelayPodManifest: Sendable {
 
   public var annotations: [String: String] {
     var annotations = settings.annotations
-    annotations[RelayLabels.target] = target.remote + "/" + target.transport.rawValue
+    annotations[RelayLabels.target] =
+      dynamic.map { "dynamic (allow: \($0))" } ?? (target.remote + "/" + target.transport.rawValue)
     annotations[RelayLabels.ownerUser] = owner.user
     annotations[RelayLabels.ownerHost] = owner.host
     annotations[RelayLabels.ownerPID] = String(owner.pid)
@@ -226,17 +235,26 @@ public struct RelayPodManifest: Sendable {
 
   private var document: Document {
     let remote = target.remoteAddress
-    let probe: Probe? = target.transport == .tcp
+    let probe: Probe? = target.transport == .tcp || dynamic != nil
       ? Probe(tcpSocket: .init(port: Int(RelayPodSettings.listenPort)), periodSeconds: 1, timeoutSeconds: 1) : nil
-    let container = ContainerDoc(
-      name: "relay", image: settings.image,
-      env: [
+    let env: [Env]
+    if let dynamic {
+      env =
+        [
+          .init(name: "LOCAL_PORT", value: String(RelayPodSettings.listenPort)), .init(name: "PROXY_TYPE", value: "dynamic"),
+        ] + (dynamic.allowsEverything ? [] : [.init(name: "ALLOW", value: dynamic.rules.map(\.text).joined(separator: ","))])
+    } else {
+      env = [
         .init(name: "REMOTE_ADDRESS", value: remote),
         .init(name: "REMOTE_PORT", value: String(target.remotePort)),
         .init(name: "LOCAL_PORT", value: String(RelayPodSettings.listenPort)),
         .init(name: "PROXY_TYPE", value: target.transport.rawValue),
         .init(name: "RUST_LOG", value: "info"),
-      ],
+      ]
+    }
+    let container = ContainerDoc(
+      name: "relay", image: dynamic == nil ? settings.image : settings.dynamicImage,
+      env: env,
       ports: [.init(containerPort: Int(RelayPodSettings.listenPort), name: "relay", protocol: "TCP")],
       readinessProbe: probe,
       resources: .init(requests: settings.requests, limits: settings.limits),

@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import KFTray
 import KubeClient
+import KFTrayRelay
 import PortForward
+import Synchronization
 
 struct ProxyCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
@@ -46,6 +48,21 @@ struct ProxyCommand: AsyncParsableCommand {
 
   @OptionGroup var relay: RelayPodOptions
 
+  @Option(help: ArgumentHelp("Also serve a SOCKS5 proxy on [ADDRESS:]PORT (address default 127.0.0.1) to any destination the cluster can reach; names resolve in the cluster.", valueName: "address"))
+  var socks: String?
+
+  @Option(name: .customLong("socks-auth"), help: ArgumentHelp("Require SOCKS5 username/password authentication (RFC 1929).", valueName: "user:password"))
+  var socksAuth: String?
+
+  @Option(name: .customLong("http-connect"), help: ArgumentHelp("Also serve an HTTP CONNECT proxy on [ADDRESS:]PORT (for HTTPS_PROXY/http_proxy).", valueName: "address"))
+  var httpConnect: String?
+
+  @Option(name: .customLong("allow"), help: ArgumentHelp("With --socks/--http-connect: a destination the relay may reach: CIDR, host or *.suffix, optionally :PORT or :LOW-HIGH (repeatable; default everything).", valueName: "rule"))
+  var allowRules: [String] = []
+
+  @Option(name: .customLong("socks-image"), help: ArgumentHelp("The image of the dynamic relay --socks and --http-connect use (our kftray-relay).", valueName: "image"))
+  var socksImage: String = RelayPodSettings.defaultDynamicImage
+
   @Option(help: ArgumentHelp("The port-forward transport: auto (WebSocket, then SPDY), websocket or spdy.", valueName: "transport"))
   var transport: TransportChoice = .auto
 
@@ -64,9 +81,15 @@ struct ProxyCommand: AsyncParsableCommand {
   }
 
   func validate() throws {
-    if targets.isEmpty && file == nil {
-      throw ValidationError("give at least one target ([LOCAL_PORT:]REMOTE_ADDRESS:REMOTE_PORT[/udp]) or a kftray file with -f")
+    if targets.isEmpty && file == nil && socks == nil && httpConnect == nil {
+      throw ValidationError(
+        "give at least one target ([LOCAL_PORT:]REMOTE_ADDRESS:REMOTE_PORT[/udp]), a kftray file with -f, or --socks/--http-connect")
     }
+    if (socksAuth != nil || !allowRules.isEmpty) && socks == nil && httpConnect == nil {
+      throw ValidationError("--socks-auth and --allow go with --socks or --http-connect")
+    }
+    if socksAuth != nil && socks == nil { throw ValidationError("--socks-auth goes with --socks") }
+    _ = try allowList()
     if !aliases.isEmpty && file == nil { throw ValidationError("--alias picks entries of a kftray file: give the file with -f") }
     for target in targets {
       do { _ = try ProxyTarget(parsing: target) } catch { throw ValidationError(error.description) }
@@ -88,11 +111,39 @@ struct ProxyCommand: AsyncParsableCommand {
     return result.isEmpty ? ["127.0.0.1", "::1"] : result
   }
 
+  func allowList() throws -> AllowList {
+    do { return try AllowList(parsing: allowRules.joined(separator: ",")) } catch { throw ValidationError(error.description) }
+  }
+
+  /// The SOCKS5 and HTTP CONNECT front ends, bound before anything is created in the cluster.
+  func frontends(allow: AllowList, printer: ProxyPrinter) throws -> [DynamicFrontend] {
+    var result: [DynamicFrontend] = []
+    do {
+      if let socks {
+        let credentials = try socksAuth.map { text throws(DynamicFrontendError) in try DynamicFrontend.Credentials(parsing: text) }
+        result.append(
+          try DynamicFrontend(
+            kind: .socks(credentials: credentials), address: ListenAddress(parsing: socks, flag: "--socks"), allow: allow,
+            events: { printer.dynamic($0) }))
+      }
+      if let httpConnect {
+        result.append(
+          try DynamicFrontend(
+            kind: .httpConnect, address: ListenAddress(parsing: httpConnect, flag: "--http-connect"), allow: allow,
+            events: { printer.dynamic($0) }))
+      }
+    } catch {
+      throw UserFacingError(error.description)
+    }
+    return result
+  }
+
   func run() async throws {
     let terminal = Terminal()
-    let specs = try resolveSpecs(terminal: terminal)
+    var specs = try resolveSpecs(terminal: terminal)
     var options = ProxyOptions()
     options.settings = try relay.settings()
+    options.settings.dynamicImage = socksImage
     options.podRunningTimeout = try relay.runningTimeout()
     options.transport = transport.value
     let addresses = try listenAddresses()
@@ -101,12 +152,31 @@ struct ProxyCommand: AsyncParsableCommand {
         "listening on \(addresses.joined(separator: ", ")): anyone who can reach this machine there can use the relay into your cluster")
     }
     let verbose = self.verbose
+    let allow = try allowList()
+    let dynamicLines = [socks.map { _ in "SOCKS5" }, httpConnect.map { _ in "HTTP CONNECT" }].compactMap { $0 }
     let printer = ProxyPrinter(terminal: terminal, verbose: verbose)
+    let frontends = try frontends(allow: allow, printer: printer)
+    printer.frontends = zip(dynamicLines, frontends).map { "\($0) proxy on \($1.address)" }
+    printer.allow = allow
+    for frontend in frontends where !frontend.address.isLoopback {
+      terminal.warning("\(frontend.kind.name) on \(frontend.address): anyone who can reach it can use the relay into your cluster")
+    }
+    if !frontends.isEmpty {
+      let api = try connection.makeClient()
+      specs.append(
+        ProxySpec(
+          label: ProxyPrinter.dynamicLabel, target: ProxyTarget(localPort: 0, remoteAddress: "dynamic", remotePort: 1),
+          addresses: ["127.0.0.1"], api: api, namespace: api.config.namespace, dynamic: allow))
+    }
+    let dynamicIndex = specs.firstIndex { $0.dynamic != nil }
     let supervisor = ProxySupervisor(specs: specs, options: options) { printer.print($0) }
     let signals = SignalStream()
     let outcome = await withTaskGroup(of: RunOutcome.self) { group in
       group.addTask {
         do throws(ProxyError) { try await supervisor.start() } catch { return .failed(error) }
+        if let dynamicIndex, let port = supervisor.localPort(of: dynamicIndex) {
+          for frontend in frontends { frontend.start(upstreamPort: port) }
+        }
         await supervisor.supervise()
         return .ended
       }
@@ -127,6 +197,7 @@ struct ProxyCommand: AsyncParsableCommand {
       }
     }
     if case .signal(let number) = outcome { terminal.err("\(SignalStream.name(number)): stopping, deleting relay pods") }
+    for frontend in frontends { frontend.stop() }
     await supervisor.shutdown()
     impatience.cancel()
     terminal.clearProgress()
@@ -205,8 +276,19 @@ struct ProxyCommand: AsyncParsableCommand {
 
 /// Turns a run's events into kubectl-like lines: results on stdout, progress and logs on stderr.
 final class ProxyPrinter: Sendable {
+  /// The label of the dynamic relay's forward (never a target: targets contain a colon).
+  static let dynamicLabel = "dynamic relay"
   let terminal: Terminal
   let verbose: Bool
+  private let state = Mutex<(frontends: [String], allow: AllowList)>(([], AllowList()))
+  var frontends: [String] {
+    get { state.withLock { $0.frontends } }
+    set { state.withLock { $0.frontends = newValue } }
+  }
+  var allow: AllowList {
+    get { state.withLock { $0.allow } }
+    set { state.withLock { $0.allow = newValue } }
+  }
 
   init(terminal: Terminal, verbose: Bool) {
     self.terminal = terminal
@@ -223,6 +305,11 @@ final class ProxyPrinter: Sendable {
       if verbose { terminal.err("relay pod \(p.namespace)/\(p.pod): \(p.state)") }
     case .podReady(_, let namespace, let pod):
       if verbose { terminal.err("relay pod \(namespace)/\(pod): Ready") }
+    case .forwarding(Self.dynamicLabel, _, _, let namespace, let pod):
+      for line in frontends { terminal.out("\(line) -> any destination the cluster can reach (via \(namespace)/\(pod))") }
+      terminal.err(
+        allow.allowsEverything
+          ? "allowed destinations: everything (limit them with --allow)" : "allowed destinations: \(allow)")
     case .forwarding(_, let local, let target, let namespace, let pod):
       for address in local {
         terminal.out("Forwarding from \(address) -> \(target.remote) (\(target.transport.rawValue), via \(namespace)/\(pod))")
@@ -266,6 +353,17 @@ final class ProxyPrinter: Sendable {
       terminal.err("deleted relay pod \(namespace)/\(pod)")
     case .deleteFailed(let namespace, let pod, let error):
       terminal.err("could not delete relay pod \(namespace)/\(pod): \(error)\n  run: kubectl kftray cleanup -n \(namespace)")
+    }
+  }
+
+  func dynamic(_ event: DynamicEvent) {
+    switch event {
+    case .opened(let frontend, let client, let destination):
+      if verbose { terminal.err("[\(frontend)] \(client) -> \(destination): connected") }
+    case .refused(let frontend, let client, let destination, let reason):
+      if verbose { terminal.err("[\(frontend)] \(client) -> \(destination): \(reason)") }
+    case .closed(let frontend, let client, let destination, let out, let `in`):
+      if verbose { terminal.err("[\(frontend)] \(client) -> \(destination) closed: \(out) bytes sent, \(`in`) received") }
     }
   }
 

@@ -82,7 +82,8 @@ struct ImageCatalog: Sendable {
       var image = Image(reference: reference, entrypoint: [], cmd: ["sh"], program: .busybox(busybox, applets: busyboxApplets))
       if let appletDirectory { image.path = appletDirectory + ":" + Image.standardPath }
       return image
-    case "ghcr.io/hcavarsan/kftray-server":
+    case "ghcr.io/hcavarsan/kftray-server", "ghcr.io/kubectl-kftray/kftray-relay":
+      // Our relay's own image (Sources/kftray-relay/Containerfile) runs the same binary.
       let relay = binDirectory + "/kftray-relay"
       return Image(reference: reference, entrypoint: [relay], cmd: [], program: .fixed(relay))
     case "docker.io/kftray-sandbox/bench":
