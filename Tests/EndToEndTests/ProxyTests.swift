@@ -72,6 +72,17 @@ struct ProxyTests {
     }
 
     deinit { if !exited() { kill(pid, SIGKILL); _ = exited() } }
+
+    /// Real `kubectl port-forward` to a pod (for talking to a relay without the plugin).
+    static func kubectlPortForward(
+      _ sandbox: SandboxCluster.Running, namespace: String, pod: String, localPort: Int
+    ) throws -> BackgroundProcess {
+      let log = try Teardown.temporaryDirectory("port-forward") + "/log"
+      return try BackgroundProcess(
+        ClusterTests.kubectlPath,
+        ["port-forward", "-n", namespace, "--address", "127.0.0.1", pod, "\(localPort):8080"],
+        environment: ProxyTests.environment(sandbox), logPath: log)
+    }
   }
 
   static func environment(_ sandbox: SandboxCluster.Running) -> [String: String] {

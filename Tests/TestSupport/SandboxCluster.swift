@@ -138,6 +138,13 @@ extension Binaries {
   /// `run` on a thread of its own, for async tests: a blocking wait on Swift's small cooperative pool
   /// (one thread per core) can starve in-process work the program itself waits for, e.g. `kubectl
   /// delete` waiting for a node agent that runs in the test process.
+  /// Runs blocking work (sockets, processes) on a thread of its own, off Swift's small cooperative pool.
+  public static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+      Thread.detachNewThread { continuation.resume(with: Swift.Result { try body() }) }
+    }
+  }
+
   public static func runOffPool(
     _ executable: String, _ arguments: [String], environment: [String: String]? = nil
   ) async throws -> Result {
