@@ -187,8 +187,8 @@ _kubectl-kftray() {
 _kubectl-kftray_proxy() {
     repeating_flags=()
     non_repeating_flags=(-v --verbose --version -h --help)
-    repeating_options=(--as-group --alias --image-pull-secret --node-selector --toleration --pod-label --pod-annotation)
-    non_repeating_options=(--kubeconfig --context --cluster --user -n --namespace -s --server --certificate-authority --insecure-skip-tls-verify --tls-server-name --token --client-certificate --client-key --as --as-uid --request-timeout -f --file --address --image --requests --limits --patch --patch-file --pod-running-timeout --transport)
+    repeating_options=(--as-group --alias --image-pull-secret --node-selector --toleration --pod-label --pod-annotation --allow)
+    non_repeating_options=(--kubeconfig --context --cluster --user -n --namespace -s --server --certificate-authority --insecure-skip-tls-verify --tls-server-name --token --client-certificate --client-key --as --as-uid --request-timeout -f --file --address --image --requests --limits --patch --patch-file --pod-running-timeout --socks --socks-auth --http-connect --socks-image --transport)
     __kubectl-kftray_offer_flags_options -1
 
     # Offer option value completions
@@ -281,6 +281,21 @@ _kubectl-kftray_proxy() {
         return
         ;;
     '--pod-running-timeout')
+        return
+        ;;
+    '--socks')
+        return
+        ;;
+    '--socks-auth')
+        return
+        ;;
+    '--http-connect')
+        return
+        ;;
+    '--allow')
+        return
+        ;;
+    '--socks-image')
         return
         ;;
     '--transport')
