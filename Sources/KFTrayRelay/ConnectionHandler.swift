@@ -46,6 +46,19 @@ struct ConnectionHandler {
       client.close()
       return
     }
+    if request.command == .udpAssociate {
+      do { try client.sendAll([DynamicDestination.Reply.succeeded.rawValue]) } catch {
+        client.close()
+        return
+      }
+      log.info("conn #\(id) udp associate open: \(peer)")
+      let outcome = DynamicUDP.run(client: client, allow: configuration.allow, log: log, id: id)
+      log.info(
+        "conn #\(id) udp associate close: \(peer), \(outcome.sent) datagrams sent, \(outcome.received) received, "
+          + "\(outcome.denied) denied, \(outcome.unresolved) unresolved, \(elapsed(since: started))")
+      client.close()
+      return
+    }
     let destination = "\(request.address):\(request.port)"
     func answer(_ reply: DynamicDestination.Reply, _ why: String) {
       try? client.sendAll([reply.rawValue])

@@ -3,13 +3,17 @@
 /// in tcp mode. The status bytes are SOCKS5's reply codes (RFC 1928 §6), so a SOCKS front end passes
 /// them on unchanged.
 ///
-/// Request: `K F T 0x01` (magic and version), command (1 = connect), address type (1 = IPv4,
-/// 3 = domain name, 4 = IPv6), the address (4 bytes, a length byte and the name, or 16 bytes), the
-/// port (2 bytes, big-endian). Reply: one byte.
+/// Request: `K F T 0x01` (magic and version), command (1 = connect, 3 = UDP associate), address
+/// type (1 = IPv4, 3 = domain name, 4 = IPv6), the address (4 bytes, a length byte and the name, or
+/// 16 bytes), the port (2 bytes, big-endian). Reply: one byte.
+///
+/// After a UDP associate (whose address is ignored) the stream carries datagrams both ways, each
+/// `[length: UInt32 BE][address type, address, port][payload]` with the length covering the rest:
+/// towards the relay the address is the destination, back from it the datagram's source.
 public enum DynamicDestination {
   public static let magic: [UInt8] = [0x4B, 0x46, 0x54, 0x01]
 
-  public enum Command: UInt8, Sendable { case connect = 1 }
+  public enum Command: UInt8, Sendable { case connect = 1, udpAssociate = 3 }
 
   public enum Address: Sendable, Equatable, CustomStringConvertible {
     case ipv4([UInt8])
@@ -45,14 +49,51 @@ public enum DynamicDestination {
     }
 
     public func encoded() -> [UInt8] {
-      var bytes = DynamicDestination.magic + [command.rawValue]
-      switch address {
-      case .ipv4(let b): bytes += [1] + b
-      case .name(let n): bytes += [3, UInt8(min(255, n.utf8.count))] + Array(n.utf8.prefix(255))
-      case .ipv6(let b): bytes += [4] + b
-      }
-      return bytes + [UInt8(port >> 8), UInt8(port & 0xff)]
+      DynamicDestination.magic + [command.rawValue] + DynamicDestination.encode(address, port: port)
     }
+  }
+
+  /// Address type, address and port, as in SOCKS5.
+  public static func encode(_ address: Address, port: UInt16) -> [UInt8] {
+    var bytes: [UInt8]
+    switch address {
+    case .ipv4(let b): bytes = [1] + b
+    case .name(let n): bytes = [3, UInt8(min(255, n.utf8.count))] + Array(n.utf8.prefix(255))
+    case .ipv6(let b): bytes = [4] + b
+    }
+    return bytes + [UInt8(port >> 8), UInt8(port & 0xff)]
+  }
+
+  /// Parses address type, address and port at the start of `bytes`; returns them and what follows.
+  public static func decodeAddress(_ bytes: ArraySlice<UInt8>) -> (Address, UInt16, ArraySlice<UInt8>)? {
+    guard let type = bytes.first else { return nil }
+    var rest = bytes.dropFirst()
+    let address: Address
+    switch type {
+    case 1:
+      guard rest.count >= 4 else { return nil }
+      address = .ipv4(Array(rest.prefix(4)))
+      rest = rest.dropFirst(4)
+    case 4:
+      guard rest.count >= 16 else { return nil }
+      address = .ipv6(Array(rest.prefix(16)))
+      rest = rest.dropFirst(16)
+    case 3:
+      guard let length = rest.first, rest.count >= 1 + Int(length), length > 0 else { return nil }
+      address = .name(String(decoding: rest.dropFirst().prefix(Int(length)), as: UTF8.self))
+      rest = rest.dropFirst(1 + Int(length))
+    default:
+      return nil
+    }
+    guard rest.count >= 2 else { return nil }
+    let port = UInt16(rest[rest.startIndex]) << 8 | UInt16(rest[rest.startIndex + 1])
+    return (address, port, rest.dropFirst(2))
+  }
+
+  /// One datagram on an associate stream.
+  public static func datagramFrame(_ address: Address, port: UInt16, payload: some Collection<UInt8>) -> [UInt8] {
+    let body = encode(address, port: port) + payload
+    return UDPFraming.header(length: body.count) + body
   }
 
   /// SOCKS5 reply codes (RFC 1928 §6).

@@ -193,4 +193,79 @@ struct SocksTests {
     #expect(try await proxy.stop() == 0)
     try await ProxyTests.expectNoRelayPods(sandbox, namespace: "default", label: proxy.label)
   }
+
+  /// UDP ASSOCIATE, then `messages` to host:port one by one, each answered; returns the replies'
+  /// payloads. The control connection stays open meanwhile, as RFC 1928 requires.
+  static func socksUDP(proxy: Int, host: String, port: UInt16, messages: [String]) throws -> [String] {
+    let control = try connectLoopback(UInt16(proxy))
+    defer { close(control) }
+    var tv = timeval(tv_sec: 20, tv_usec: 0)
+    setsockopt(control, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    func send(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Glibc.send(control, $0.baseAddress, $0.count, 0) } }
+    func read(_ n: Int) -> [UInt8] {
+      var buffer = [UInt8](repeating: 0, count: n)
+      var got = 0
+      while got < n {
+        let r = buffer.withUnsafeMutableBytes { recv(control, $0.baseAddress! + got, n - got, 0) }
+        if r <= 0 { break }
+        got += r
+      }
+      return Array(buffer[0..<got])
+    }
+    send([5, 1, 0])
+    guard read(2) == [5, 0] else { throw SandboxError("no method") }
+    send([5, 3, 0, 1, 0, 0, 0, 0, 0, 0])
+    let reply = read(10)
+    guard reply.count == 10, reply[1] == 0, reply[3] == 1 else { throw SandboxError("UDP ASSOCIATE refused: \(reply)") }
+    let relayPort = UInt16(reply[8]) << 8 | UInt16(reply[9])
+    let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    defer { close(udp) }
+    setsockopt(udp, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    var target = sockaddr_in()
+    target.sin_family = sa_family_t(AF_INET)
+    target.sin_addr.s_addr = inet_addr("127.0.0.1")
+    target.sin_port = relayPort.bigEndian
+    var replies: [String] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    for message in messages {
+      let datagram: [UInt8] = [0, 0, 0, 3, UInt8(host.utf8.count)] + Array(host.utf8) + [UInt8(port >> 8), UInt8(port & 0xff)]
+        + Array(message.utf8)
+      _ = datagram.withUnsafeBytes { bytes in
+        withUnsafePointer(to: &target) {
+          $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            sendto(udp, bytes.baseAddress, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+          }
+        }
+      }
+      let n = recv(udp, &buffer, buffer.count, 0)
+      guard n > 10 else { throw SandboxError("no UDP reply to \(message)") }
+      // RSV RSV FRAG ATYP(1: IPv4, the echo server's address) ADDR(4) PORT(2), then the data.
+      let headerLength = buffer[3] == 1 ? 10 : buffer[3] == 4 ? 22 : 7 + Int(buffer[4])
+      replies.append(String(decoding: buffer[headerLength..<n], as: UTF8.self))
+    }
+    return replies
+  }
+
+  @Test("UDP ASSOCIATE to udp-echo from two clients at once: replies are not crossed")
+  func udpAssociate() async throws {
+    let sandbox = try await SandboxCluster.shared.start()
+    let socks = try freeLoopbackPort()
+    let proxy = try await Self.start(sandbox, ["--socks", "\(socks)"])
+    let results = try await withThrowingTaskGroup(of: (String, [String]).self) { group in
+      for name in ["alpha", "bravo"] {
+        group.addTask {
+          try await Binaries.offPool {
+            (name, try Self.socksUDP(proxy: socks, host: "udp-echo.default.svc.cluster.local", port: 5353,
+              messages: (0..<5).map { "\(name)-\($0)" }))
+          }
+        }
+      }
+      var all: [String: [String]] = [:]
+      for try await (name, replies) in group { all[name] = replies }
+      return all
+    }
+    for name in ["alpha", "bravo"] { #expect(results[name] == (0..<5).map { "\(name)-\($0)" }, "\(proxy.settledStderr)") }
+    #expect(try await proxy.stop() == 0)
+    try await ProxyTests.expectNoRelayPods(sandbox, namespace: "default", label: proxy.label)
+  }
 }

@@ -175,6 +175,10 @@ public final class DynamicFrontend: Sendable {
       client.close()
       return
     }
+    if request.destination.command == .udpAssociate {
+      associate(client, name: name)
+      return
+    }
     let destination = "\(request.destination.address):\(request.destination.port)"
     // The fast local answer; the relay enforces the same list (and what only the cluster's DNS knows).
     if !Self.locallyAllowed(request.destination, allow) {
@@ -213,6 +217,134 @@ public final class DynamicFrontend: Sendable {
     events(.opened(frontend: kind.name, client: name, destination: destination))
     let outcome = TCPRelay.run(client, upstream, firstName: "client", secondName: "relay")
     events(.closed(frontend: kind.name, client: name, destination: destination, bytesOut: outcome.forwarded, bytesIn: outcome.returned))
+  }
+
+  /// UDP ASSOCIATE (RFC 1928 §7): a local UDP socket for the client's datagrams, one associate stream
+  /// to the relay for all of them; the association ends with the client's TCP connection.
+  private func associate(_ client: Socket, name: String) {
+    let socksReply = { (reply: DynamicDestination.Reply, bound: [UInt8]) in
+      try? client.sendAll([5, reply.rawValue, 0] + bound)
+    }
+    guard let (udp, bound) = Self.bindUDP(host: address.host) else {
+      socksReply(.generalFailure, [1, 0, 0, 0, 0, 0, 0])
+      client.close()
+      return
+    }
+    let upstream: Socket
+    do throws(SocketError) {
+      let addresses = try SocketAddress.resolve(
+        host: "127.0.0.1", port: upstreamPort.load(ordering: .relaxed), socketType: socketStream)
+      (upstream, _) = try Socket.connect(to: addresses, timeout: .seconds(10))
+      try upstream.sendAll(DynamicDestination.Request(command: .udpAssociate, address: .ipv4([0, 0, 0, 0]), port: 0).encoded())
+    } catch {
+      socksReply(.generalFailure, [1, 0, 0, 0, 0, 0, 0])
+      client.close()
+      udp.close()
+      return
+    }
+    var byte: UInt8 = 0
+    let n = withUnsafeMutableBytes(of: &byte) { (try? upstream.receiveExactly(into: $0)) ?? 0 }
+    guard n == 1, byte == DynamicDestination.Reply.succeeded.rawValue else {
+      socksReply(.generalFailure, [1, 0, 0, 0, 0, 0, 0])
+      client.close()
+      udp.close()
+      upstream.close()
+      return
+    }
+    socksReply(.succeeded, bound)
+    events(.opened(frontend: "socks5-udp", client: name, destination: "any"))
+    var timeout = timeval(tv_sec: 0, tv_usec: 0)
+    setsockopt(client.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var endpoint: (storage: sockaddr_storage, length: socklen_t)?
+    var fromRelay: [UInt8] = []
+    var datagramsOut: UInt64 = 0
+    var datagramsIn: UInt64 = 0
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536 + 512, alignment: 16)
+    defer {
+      buffer.deallocate()
+      udp.close()
+      upstream.close()
+      client.close()
+      events(.closed(frontend: "socks5-udp", client: name, destination: "any", bytesOut: datagramsOut, bytesIn: datagramsIn))
+    }
+    while !stopping.load(ordering: .relaxed) {
+      var descriptors = [
+        pollfd(fd: client.fd, events: Int16(POLLIN), revents: 0), pollfd(fd: udp.fd, events: Int16(POLLIN), revents: 0),
+        pollfd(fd: upstream.fd, events: Int16(POLLIN), revents: 0),
+      ]
+      guard poll(&descriptors, 3, 500) >= 0 else { return }
+      // The control connection's end (or anything on it) ends the association.
+      if descriptors[0].revents != 0 { return }
+      if descriptors[1].revents != 0 {
+        var source = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let n = withUnsafeMutablePointer(to: &source) {
+          $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(udp.fd, buffer.baseAddress, buffer.count, 0, $0, &length) }
+        }
+        // RSV RSV FRAG, then the destination; fragments are not supported (dropped, as RFC 1928 allows).
+        if n > 3, buffer[2] == 0,
+          let (address, port, payload) = DynamicDestination.decodeAddress(ArraySlice(UnsafeRawBufferPointer(rebasing: buffer[3..<n])))
+        {
+          endpoint = (source, length)
+          let request = DynamicDestination.Request(address: address, port: port)
+          if Self.locallyAllowed(request, allow), payload.count <= UDPFraming.maximumPayload {
+            do { try upstream.sendAll(DynamicDestination.datagramFrame(address, port: port, payload: payload)) } catch { return }
+            datagramsOut += 1
+          }
+        }
+      }
+      if descriptors[2].revents != 0 {
+        let n = (try? upstream.receive(into: buffer)) ?? 0
+        if n == 0 { return }
+        fromRelay += UnsafeRawBufferPointer(rebasing: buffer[..<n])
+        while fromRelay.count >= 4 {
+          let length = Int(UDPFraming.length(header: fromRelay))
+          guard fromRelay.count >= 4 + length else { break }
+          let body = Array(fromRelay[4..<4 + length])
+          fromRelay.removeFirst(4 + length)
+          guard var endpoint else { continue }
+          let datagram = [0, 0, 0] + body  // RSV RSV FRAG, then the source's address, port and data
+          _ = datagram.withUnsafeBytes { bytes in
+            withUnsafePointer(to: &endpoint.storage) {
+              $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(udp.fd, bytes.baseAddress, bytes.count, 0, $0, endpoint.length) }
+            }
+          }
+          datagramsIn += 1
+        }
+      }
+    }
+  }
+
+  /// A UDP socket on the front end's own address, and that address in SOCKS form (type, address, port).
+  static func bindUDP(host: String) -> (Socket, [UInt8])? {
+    let v6 = host.contains(":")
+    let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    let socket = Socket(fd: fd)
+    var storage = sockaddr_storage()
+    var length: socklen_t
+    var addressBytes: [UInt8]
+    if v6 {
+      var a = sockaddr_in6()
+      a.sin6_family = sa_family_t(AF_INET6)
+      inet_pton(AF_INET6, host, &a.sin6_addr)
+      addressBytes = withUnsafeBytes(of: a.sin6_addr) { Array($0) }
+      length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+      withUnsafeMutableBytes(of: &storage) { $0.copyBytes(from: withUnsafeBytes(of: a) { Array($0) }) }
+    } else {
+      var a = sockaddr_in()
+      a.sin_family = sa_family_t(AF_INET)
+      inet_pton(AF_INET, host, &a.sin_addr)
+      addressBytes = withUnsafeBytes(of: a.sin_addr) { Array($0) }
+      length = socklen_t(MemoryLayout<sockaddr_in>.size)
+      withUnsafeMutableBytes(of: &storage) { $0.copyBytes(from: withUnsafeBytes(of: a) { Array($0) }) }
+    }
+    let ok = withUnsafeMutablePointer(to: &storage) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard ok else { return nil }
+    let port = withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
+    return (socket, [v6 ? 4 : 1] + addressBytes + [UInt8(port >> 8), UInt8(port & 0xff)])
   }
 
   /// Only what is certainly denied: an address literal outside the network rules, or a name that
@@ -265,7 +397,7 @@ extension Socket {
   }
 }
 
-/// RFC 1928 (and 1929 when credentials are set): CONNECT only; UDP ASSOCIATE and BIND are answered
+/// RFC 1928 (and 1929 when credentials are set): CONNECT and UDP ASSOCIATE; BIND is answered
 /// "command not supported".
 struct SocksConversation: Conversation {
   let kind: DynamicFrontend.Kind
@@ -309,11 +441,11 @@ struct SocksConversation: Conversation {
       return nil
     }
     guard let port = client.read(2) else { return nil }
-    guard head[1] == 1 else {
+    guard let command = DynamicDestination.Command(rawValue: head[1]) else {
       reply(client, .commandNotSupported)
       return nil
     }
-    return FrontendRequest(destination: .init(address: address, port: UInt16(port[0]) << 8 | UInt16(port[1])))
+    return FrontendRequest(destination: .init(command: command, address: address, port: UInt16(port[0]) << 8 | UInt16(port[1])))
   }
 
   func reply(_ client: Socket, _ reply: DynamicDestination.Reply) {
