@@ -188,7 +188,7 @@ _kubectl-kftray_proxy() {
     repeating_flags=()
     non_repeating_flags=(-v --verbose --version -h --help)
     repeating_options=(--as-group --alias --image-pull-secret --node-selector --toleration --pod-label --pod-annotation --allow)
-    non_repeating_options=(--kubeconfig --context --cluster --user -n --namespace -s --server --certificate-authority --insecure-skip-tls-verify --tls-server-name --token --client-certificate --client-key --as --as-uid --request-timeout -f --file --address --image --requests --limits --patch --patch-file --pod-running-timeout --socks --socks-auth --http-connect --socks-image --transport)
+    non_repeating_options=(--kubeconfig --context --cluster --user -n --namespace -s --server --certificate-authority --insecure-skip-tls-verify --tls-server-name --token --client-certificate --client-key --as --as-uid --request-timeout -f --file --address --image --requests --limits --patch --patch-file --pod-running-timeout --socks --socks-auth --http-connect --socks-image --transport -o --output)
     __kubectl-kftray_offer_flags_options -1
 
     # Offer option value completions
@@ -300,6 +300,10 @@ _kubectl-kftray_proxy() {
         ;;
     '--transport')
         __kubectl-kftray_add_completions -W 'auto'$'\n''websocket'$'\n''spdy'
+        return
+        ;;
+    '-o'|'--output')
+        __kubectl-kftray_add_completions -W 'text'$'\n''json'
         return
         ;;
     esac

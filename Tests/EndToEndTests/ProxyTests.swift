@@ -349,6 +349,33 @@ extension ProxyTests {
   }
 }
 
+extension ProxyTests {
+  @Test("-o json: every event as one JSON object per line, with the same facts as the text")
+  func jsonEvents() async throws {
+    let sandbox = try await SandboxCluster.shared.start()
+    let port = try freeLoopbackPort()
+    let proxy = try Proxy(sandbox, ["-o", "json", "--address", "127.0.0.1", "\(port):echo.default.svc.cluster.local:7000"])
+    let deadline = ContinuousClock.now + .seconds(60)
+    while !proxy.stdout.contains("\"event\":\"forwarding\"") {
+      guard ContinuousClock.now < deadline, !proxy.exited() else { throw SandboxError("no forwarding event: \(proxy.stderr)") }
+      try await Task.sleep(for: .milliseconds(100))
+    }
+    #expect(try Self.exchange(port: port, Array("json".utf8)) == Array("json".utf8))
+    #expect(try await proxy.stop() == 0)
+    let events = proxy.stdout.split(separator: "\n").compactMap {
+      try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+    }
+    #expect(events.count == proxy.stdout.split(separator: "\n").count, "every line is a JSON object: \(proxy.stdout)")
+    let kinds = events.compactMap { $0["event"] as? String }
+    #expect(kinds.first == "pod-creating" && kinds.contains("pod-ready") && kinds.last == "pod-deleted", "\(kinds)")
+    let forwarding = try #require(events.first { $0["event"] as? String == "forwarding" })
+    #expect(forwarding["local"] as? [String] == ["127.0.0.1:\(port)"] && forwarding["remote"] as? String == "echo.default.svc.cluster.local:7000")
+    let closed = try #require(events.first { $0["event"] as? String == "connection-closed" })
+    #expect(closed["bytesSent"] as? Int == 4 && closed["bytesReceived"] as? Int == 4, "\(closed)")
+    #expect(events.allSatisfy { ($0["time"] as? String)?.hasSuffix("Z") == true })
+  }
+}
+
 /// A connected UDP socket to 127.0.0.1:port.
 enum UDPClient {
   static func roundTrips(port: Int, messages: [String]) throws -> [String] {

@@ -69,6 +69,11 @@ struct ProxyCommand: AsyncParsableCommand {
   @Flag(name: [.short, .long], help: "Log every connection (open, close, bytes, errors) to stderr.")
   var verbose = false
 
+  @Option(name: [.short, .customLong("output")], help: "Output: text, or json (every event as one JSON object per line on stdout, for tools).")
+  var output: OutputFormat = .text
+
+  enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case text, json }
+
   enum TransportChoice: String, ExpressibleByArgument, CaseIterable {
     case auto, websocket, spdy
     var value: PortForwardTransport {
@@ -154,7 +159,7 @@ struct ProxyCommand: AsyncParsableCommand {
     let verbose = self.verbose
     let allow = try allowList()
     let dynamicLines = [socks.map { _ in "SOCKS5" }, httpConnect.map { _ in "HTTP CONNECT" }].compactMap { $0 }
-    let printer = ProxyPrinter(terminal: terminal, verbose: verbose)
+    let printer = ProxyPrinter(terminal: terminal, verbose: verbose, json: output == .json)
     let frontends = try frontends(allow: allow, printer: printer)
     printer.frontends = zip(dynamicLines, frontends).map { "\($0) proxy on \($1.address)" }
     printer.allow = allow
@@ -280,6 +285,8 @@ final class ProxyPrinter: Sendable {
   static let dynamicLabel = "dynamic relay"
   let terminal: Terminal
   let verbose: Bool
+  /// `-o json`: events as JSON lines on stdout instead of text.
+  let json: Bool
   private let state = Mutex<(frontends: [String], allow: AllowList)>(([], AllowList()))
   var frontends: [String] {
     get { state.withLock { $0.frontends } }
@@ -290,12 +297,17 @@ final class ProxyPrinter: Sendable {
     set { state.withLock { $0.allow = newValue } }
   }
 
-  init(terminal: Terminal, verbose: Bool) {
+  init(terminal: Terminal, verbose: Bool, json: Bool = false) {
     self.terminal = terminal
     self.verbose = verbose
+    self.json = json
   }
 
   func print(_ event: ProxyEvent) {
+    if json {
+      terminal.out(EventRecords.line(EventRecords.record(event)))
+      return
+    }
     switch event {
     case .creatingPod(_, let namespace, let pod):
       terminal.progress("Creating relay pod \(namespace)/\(pod)")
@@ -357,6 +369,10 @@ final class ProxyPrinter: Sendable {
   }
 
   func dynamic(_ event: DynamicEvent) {
+    if json {
+      terminal.out(EventRecords.line(EventRecords.record(event)))
+      return
+    }
     switch event {
     case .opened(let frontend, let client, let destination):
       if verbose { terminal.err("[\(frontend)] \(client) -> \(destination): connected") }
