@@ -66,7 +66,7 @@ import Testing
     switch name {
     case "REMOTE_PORT": "a port number 1-65535"
     case "LOCAL_PORT": "a port number 0-65535"
-    case "PROXY_TYPE": "tcp or udp (case-insensitive)"
+    case "PROXY_TYPE": "tcp, udp or dynamic (case-insensitive)"
     default: "a host name, an IP address, or a URL with a host"
     }
   }
