@@ -127,29 +127,11 @@ struct ProxyTests {
 
   /// One TCP exchange with 127.0.0.1:port: sends `payload`, half-closes, reads to EOF.
   static func exchange(port: Int, _ payload: [UInt8], seconds: Int = 10) throws -> [UInt8] {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let fd = try connectLoopback(UInt16(port), timeoutSeconds: seconds)
     defer { close(fd) }
-    var timeout = timeval(tv_sec: seconds, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = UInt16(port).bigEndian
-    let connected = withUnsafePointer(to: &addr) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-    }
-    guard connected else { throw SandboxError("connect to 127.0.0.1:\(port): \(String(cString: strerror(errno)))") }
-    _ = payload.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-    shutdown(fd, Int32(SHUT_WR))
-    var received: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-      let n = recv(fd, &buffer, buffer.count, 0)
-      if n <= 0 { break }
-      received += buffer[0..<n]
-    }
-    return received
+    return TestSupport.exchange(fd, payload)
   }
+
 
   @Test("TCP to an internal service and a cloud database, several targets, as the dev user (minimal Role)")
   func tcpTargetsThroughKubectlPluginDiscovery() async throws {

@@ -43,19 +43,8 @@ struct SocksTests {
     return (reply[1], fd)
   }
 
-  /// Sends `payload`, half-closes, reads to EOF.
-  static func exchange(_ fd: Int32, _ payload: [UInt8]) -> [UInt8] {
-    _ = payload.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-    shutdown(fd, Int32(SHUT_WR))
-    var received: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-      let n = recv(fd, &buffer, buffer.count, 0)
-      if n <= 0 { break }
-      received += buffer[0..<n]
-    }
-    return received
-  }
+  static func exchange(_ fd: Int32, _ payload: [UInt8]) -> [UInt8] { TestSupport.exchange(fd, payload) }
+
 
   static func curl(_ arguments: [String], environment: [String: String] = [:]) throws -> Binaries.Result {
     var env = ["PATH": "/usr/bin:/bin"]

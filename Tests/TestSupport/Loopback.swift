@@ -82,3 +82,18 @@ public func connectLoopback(_ port: UInt16, ipv6: Bool = false, timeoutSeconds: 
 public func checksum(_ bytes: [UInt8]) -> UInt64 {
   bytes.reduce(0xcbf2_9ce4_8422_2325 as UInt64) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
 }
+
+/// Sends `payload` on a connected socket, half-closes it, and reads until the peer's EOF (or the
+/// socket's receive timeout): one request/answer exchange with an echo or HTTP server.
+public func exchange(_ fd: Int32, _ payload: [UInt8]) -> [UInt8] {
+  _ = payload.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+  shutdown(fd, Int32(SHUT_WR))
+  var received: [UInt8] = []
+  var buffer = [UInt8](repeating: 0, count: 65536)
+  while true {
+    let n = recv(fd, &buffer, buffer.count, 0)
+    if n <= 0 { break }
+    received += buffer[0..<n]
+  }
+  return received
+}

@@ -107,33 +107,15 @@ public final class DynamicFrontend: Sendable {
   }
 
   static func listen(_ address: ListenAddress) throws(DynamicFrontendError) -> Socket {
-    let v6 = address.host.contains(":")
-    let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard var bindAddress = BindAddress(host: address.host, port: address.port) else {
+      throw .listen("\(address.host) is not an IP address")
+    }
+    let fd = socket(bindAddress.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw .listen("socket(): \(String(cString: strerror(errno)))") }
     let socket = Socket(fd: fd)
     var one: Int32 = 1
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-    var storage = sockaddr_storage()
-    var length: socklen_t
-    if v6 {
-      var a = sockaddr_in6()
-      a.sin6_family = sa_family_t(AF_INET6)
-      a.sin6_port = address.port.bigEndian
-      inet_pton(AF_INET6, address.host, &a.sin6_addr)
-      length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-      withUnsafeMutableBytes(of: &storage) { $0.copyBytes(from: withUnsafeBytes(of: a) { Array($0) }) }
-    } else {
-      var a = sockaddr_in()
-      a.sin_family = sa_family_t(AF_INET)
-      a.sin_port = address.port.bigEndian
-      inet_pton(AF_INET, address.host, &a.sin_addr)
-      length = socklen_t(MemoryLayout<sockaddr_in>.size)
-      withUnsafeMutableBytes(of: &storage) { $0.copyBytes(from: withUnsafeBytes(of: a) { Array($0) }) }
-    }
-    let ok = withUnsafePointer(to: &storage) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 }
-    }
-    guard ok, Glibc.listen(fd, 512) == 0 else {
+    guard bindAddress.bind(fd), systemListen(fd, 512) == 0 else {
       throw .listen("cannot listen on \(address): \(String(cString: strerror(errno)))")
     }
     return socket
@@ -317,34 +299,13 @@ public final class DynamicFrontend: Sendable {
 
   /// A UDP socket on the front end's own address, and that address in SOCKS form (type, address, port).
   static func bindUDP(host: String) -> (Socket, [UInt8])? {
-    let v6 = host.contains(":")
-    let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard var bindAddress = BindAddress(host: host, port: 0) else { return nil }
+    let fd = socket(bindAddress.family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { return nil }
     let socket = Socket(fd: fd)
-    var storage = sockaddr_storage()
-    var length: socklen_t
-    var addressBytes: [UInt8]
-    if v6 {
-      var a = sockaddr_in6()
-      a.sin6_family = sa_family_t(AF_INET6)
-      inet_pton(AF_INET6, host, &a.sin6_addr)
-      addressBytes = withUnsafeBytes(of: a.sin6_addr) { Array($0) }
-      length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-      withUnsafeMutableBytes(of: &storage) { $0.copyBytes(from: withUnsafeBytes(of: a) { Array($0) }) }
-    } else {
-      var a = sockaddr_in()
-      a.sin_family = sa_family_t(AF_INET)
-      inet_pton(AF_INET, host, &a.sin_addr)
-      addressBytes = withUnsafeBytes(of: a.sin_addr) { Array($0) }
-      length = socklen_t(MemoryLayout<sockaddr_in>.size)
-      withUnsafeMutableBytes(of: &storage) { $0.copyBytes(from: withUnsafeBytes(of: a) { Array($0) }) }
-    }
-    let ok = withUnsafeMutablePointer(to: &storage) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-    }
-    guard ok else { return nil }
-    let port = withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
-    return (socket, [v6 ? 4 : 1] + addressBytes + [UInt8(port >> 8), UInt8(port & 0xff)])
+    guard bindAddress.bind(fd) else { return nil }
+    let port = bindAddress.port
+    return (socket, [bindAddress.family == AF_INET6 ? 4 : 1] + bindAddress.addressBytes + [UInt8(port >> 8), UInt8(port & 0xff)])
   }
 
   /// Only what is certainly denied: an address literal outside the network rules, or a name that

@@ -26,38 +26,14 @@ public final class UDPListener: Sendable {
   fileprivate let fd: Int32
 
   public init(address: String, port: UInt16) throws(UDPForwardError) {
-    let ipv6 = address.contains(":")
-    let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    guard var bindAddress = BindAddress(host: address, port: port) else { throw .address(address) }
+    let fd = socket(bindAddress.family, Int32(SOCK_DGRAM.rawValue), 0)
     guard fd >= 0 else { throw .socket(errno) }
-    var storage = sockaddr_storage()
-    var length: socklen_t
-    if ipv6 {
+    if bindAddress.family == AF_INET6 {
       var one: Int32 = 1
       setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
-      var a = sockaddr_in6()
-      a.sin6_family = sa_family_t(AF_INET6)
-      a.sin6_port = port.bigEndian
-      guard inet_pton(AF_INET6, address, &a.sin6_addr) == 1 else {
-        _ = close(fd)
-        throw .address(address)
-      }
-      length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-      withUnsafeMutableBytes(of: &storage) { $0.copyBytes(from: withUnsafeBytes(of: a) { Array($0) }) }
-    } else {
-      var a = sockaddr_in()
-      a.sin_family = sa_family_t(AF_INET)
-      a.sin_port = port.bigEndian
-      guard inet_pton(AF_INET, address, &a.sin_addr) == 1 else {
-        _ = close(fd)
-        throw .address(address)
-      }
-      length = socklen_t(MemoryLayout<sockaddr_in>.size)
-      withUnsafeMutableBytes(of: &storage) { $0.copyBytes(from: withUnsafeBytes(of: a) { Array($0) }) }
     }
-    let bound = withUnsafeMutablePointer(to: &storage) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-    }
-    guard bound else {
+    guard bindAddress.bind(fd) else {
       let code = errno
       _ = close(fd)
       throw .bind(address: address, port: port, errno: code)
@@ -66,8 +42,7 @@ public final class UDPListener: Sendable {
     _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
     self.fd = fd
     self.address = address
-    // sin_port and sin6_port both sit right after the 2-byte family.
-    self.port = withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
+    self.port = bindAddress.port
   }
 
   deinit { _ = close(fd) }
