@@ -28,7 +28,7 @@ struct KFTrayCommand: AsyncParsableCommand {
         try command.run()
       }
     } catch let error as UserFacingError {
-      FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+      try? FileHandle.standardError.write(contentsOf: Data("error: \(error.message)\n".utf8))
       Foundation.exit(error.exitCode.rawValue)
     } catch {
       exit(withError: error)

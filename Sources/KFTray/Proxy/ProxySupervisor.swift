@@ -54,6 +54,8 @@ public enum ProxyEvent: Sendable {
   case reconnected(label: String)
   case deletedPod(namespace: String, pod: String)
   case deleteFailed(namespace: String, pod: String, error: String)
+  /// Its create never got an answer, and the delete could not tell whether it exists.
+  case deleteUncertain(namespace: String, pod: String, error: String)
 }
 
 /// Why `proxy` could not start. Every pod this run created is already deleted when this is thrown.
@@ -103,7 +105,8 @@ public final class ProxySupervisor: Sendable {
   private let options: ProxyOptions
   private let emit: @Sendable (ProxyEvent) -> Void
   /// Pods this run created and has not yet deleted: namespace, name, client.
-  private let created = Mutex<[String: (namespace: String, api: KubeAPI)]>([:])
+  /// `confirmed`: the create was answered with the pod (else it may or may not exist).
+  private let created = Mutex<[String: (namespace: String, api: KubeAPI, confirmed: Bool)]>([:])
   private let forwards = Mutex<[Forward]>([])
 
   /// A running forward, TCP or UDP.
@@ -150,15 +153,11 @@ public final class ProxySupervisor: Sendable {
     emit = events
   }
 
-  /// Binds, creates, waits and starts forwarding. On failure every pod created so far is deleted.
+  /// Binds, creates, waits and starts forwarding. Call `shutdown` after it, also when it throws:
+  /// that deletes every pod created so far (once; a failure to delete is reported then).
   public func start() async throws(ProxyError) {
     let listeners = try bindAll()
-    do {
-      try await launchAll(listeners)
-    } catch {
-      await deleteCreatedPods()
-      throw error
-    }
+    try await launchAll(listeners)
   }
 
   /// Keeps every target's relay pod alive, and its heartbeat fresh, until the task is cancelled.
@@ -202,6 +201,8 @@ public final class ProxySupervisor: Sendable {
   public var pods: [(namespace: String, pod: String, api: KubeAPI)] {
     created.withLock { $0.map { (namespace: $0.value.namespace, pod: $0.key, api: $0.value.api) } }
   }
+
+  private func confirmed(_ pod: String) -> Bool { created.withLock { $0[pod]?.confirmed ?? false } }
 
   // MARK: Start
 
@@ -303,13 +304,14 @@ public final class ProxySupervisor: Sendable {
     manifest.heartbeat = Timestamps.format(Date())
     manifest.dynamic = spec.dynamic
     // Recorded before the call: a create whose answer is lost still gets deleted.
-    created.withLock { $0[name] = (spec.namespace, spec.api) }
+    created.withLock { $0[name] = (spec.namespace, spec.api, false) }
     do {
       try await RelayPodLauncher(api: spec.api).create(manifest)
+      created.withLock { $0[name]?.confirmed = true }
     } catch {
       // A refusal means nothing was created; after a lost or cancelled request the pod may exist,
       // so it stays recorded for the delete at exit (a 404 then is success).
-      if error.kind != .api { created.withLock { $0[name] = nil } }
+      if error.kind != .noAnswer { created.withLock { $0[name] = nil } }
       throw error
     }
   }
@@ -453,7 +455,11 @@ public final class ProxySupervisor: Sendable {
       for (namespace, pod, api) in pods {
         group.addTask {
           if let error = await RelayPodLauncher(api: api).delete(pod: pod, namespace: namespace) {
-            self.emit(.deleteFailed(namespace: namespace, pod: pod, error: "\(error)"))
+            if self.confirmed(pod) {
+              self.emit(.deleteFailed(namespace: namespace, pod: pod, error: "\(error)"))
+            } else {
+              self.emit(.deleteUncertain(namespace: namespace, pod: pod, error: "\(error)"))
+            }
           } else {
             self.created.withLock { $0[pod] = nil }
             self.emit(.deletedPod(namespace: namespace, pod: pod))

@@ -14,7 +14,9 @@ public struct RelayPodProgress: Sendable, Equatable {
 public struct RelayPodError: Error, Sendable, Equatable, CustomStringConvertible {
   public enum Kind: Sendable, Equatable {
     case forbidden, podSecurity, invalid, namespaceNotFound, imagePull, crashLoop, unschedulable, failed, deleted,
-      timeout, api
+      timeout, unauthorized, api
+    /// The API server never answered (or failed with a 5xx): the pod may or may not exist.
+    case noAnswer
   }
   public var kind: Kind
   public var pod: String
@@ -76,8 +78,18 @@ public struct RelayPodLauncher: Sendable {
         kind: .invalid, pod: pod, namespace: ns, cause: "the API server rejected the pod: \(message)",
         fix: manifest.settings.patch != nil ? "correct --patch/--patch-file" : "check --image, --node-selector, --toleration, --requests and --limits")
     }
+    if error.isUnauthorized {
+      return RelayPodError(
+        kind: .unauthorized, pod: pod, namespace: ns, cause: "the API server did not accept your credentials: \(message)",
+        fix: "log in again, or refresh the token or exec plugin of this kubeconfig user (kubectl kftray version checks it)")
+    }
+    if let status = error.httpStatus, status < 500 {
+      return RelayPodError(
+        kind: .api, pod: pod, namespace: ns, cause: "the API server refused it: \(message)",
+        fix: "check the relay pod flags, or run kubectl kftray doctor -n \(ns)")
+    }
     return RelayPodError(
-      kind: .api, pod: pod, namespace: ns, cause: "could not create it: \(error)",
+      kind: .noAnswer, pod: pod, namespace: ns, cause: "could not create it: \(error)",
       fix: "check that the cluster is reachable (kubectl kftray version)")
   }
 

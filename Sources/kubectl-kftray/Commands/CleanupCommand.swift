@@ -90,7 +90,7 @@ struct CleanupCommand: AsyncParsableCommand {
         guard isatty(STDIN_FILENO) == 1 else {
           throw UserFacingError("--all would delete \(active.count) active pod(s) whose proxy still runs: add --yes to confirm")
         }
-        FileHandle.standardError.write(Data("Delete \(active.count) active pod(s) whose proxy still runs? [y/N] ".utf8))
+        try? FileHandle.standardError.write(contentsOf: Data("Delete \(active.count) active pod(s) whose proxy still runs? [y/N] ".utf8))
         let answer = readLine()?.lowercased() ?? ""
         if answer != "y" && answer != "yes" {
           for i in report.rows.indices where report.rows[i].verdict == .active { report.rows[i].action = .kept }

@@ -153,13 +153,16 @@ struct DoctorCommand: AsyncParsableCommand {
         case .skip: return terminal.paint(text, code: "2")
         }
       }
-      FileHandle.standardOutput.write(Data(table.utf8))
+      try? FileHandle.standardOutput.write(contentsOf: Data(table.utf8))
     case .json:
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-      FileHandle.standardOutput.write(try encoder.encode(report) + Data("\n".utf8))
+      let data = try encoder.encode(report) + Data("\n".utf8)
+      // A reader that went away (`| head`) is not an error of ours.
+      try? FileHandle.standardOutput.write(contentsOf: data)
     case .yaml:
-      FileHandle.standardOutput.write(Data(try YAMLEncoder().encode(report).utf8))
+      let text = try YAMLEncoder().encode(report)
+      try? FileHandle.standardOutput.write(contentsOf: Data(text.utf8))
     }
   }
 

@@ -365,6 +365,10 @@ final class ProxyPrinter: Sendable {
       terminal.err("deleted relay pod \(namespace)/\(pod)")
     case .deleteFailed(let namespace, let pod, let error):
       terminal.err("could not delete relay pod \(namespace)/\(pod): \(error)\n  run: kubectl kftray cleanup -n \(namespace)")
+    case .deleteUncertain(let namespace, let pod, _):
+      terminal.err(
+        "relay pod \(namespace)/\(pod) may not exist (its create got no answer) and could not be checked; "
+          + "once the cluster answers, kubectl kftray cleanup -n \(namespace) removes it if it does")
     }
   }
 

@@ -62,6 +62,8 @@ enum EventRecords {
       return ["event": "pod-deleted", "namespace": namespace, "pod": pod]
     case .deleteFailed(let namespace, let pod, let error):
       return ["event": "pod-delete-failed", "namespace": namespace, "pod": pod, "error": error]
+    case .deleteUncertain(let namespace, let pod, let error):
+      return ["event": "pod-delete-uncertain", "namespace": namespace, "pod": pod, "error": error]
     }
   }
 

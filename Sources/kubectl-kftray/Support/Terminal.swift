@@ -29,12 +29,12 @@ final class Terminal: Sendable {
 
   func out(_ line: String) {
     clearProgress()
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    try? FileHandle.standardOutput.write(contentsOf: Data((line + "\n").utf8))
   }
 
   func err(_ line: String) {
     clearProgress()
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    try? FileHandle.standardError.write(contentsOf: Data((line + "\n").utf8))
   }
 
   func warning(_ text: String) { err(paint("warning:", code: "33") + " " + text) }
@@ -42,12 +42,12 @@ final class Terminal: Sendable {
   /// A line that the next output replaces (a terminal only).
   func progress(_ text: String) {
     guard interactive else { return }
-    FileHandle.standardError.write(Data(("\r\u{1B}[K" + paint(text, code: "2")).utf8))
+    try? FileHandle.standardError.write(contentsOf: Data(("\r\u{1B}[K" + paint(text, code: "2")).utf8))
   }
 
   func clearProgress() {
     guard interactive else { return }
-    FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    try? FileHandle.standardError.write(contentsOf: Data("\r\u{1B}[K".utf8))
   }
 
   func paint(_ text: String, code: String) -> String {
