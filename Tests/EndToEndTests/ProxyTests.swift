@@ -277,17 +277,8 @@ struct ProxyTests {
     try await Self.expectNoRelayPods(sandbox, namespace: "restricted", label: label)
 
     // Something already listens: the command fails before it creates anything.
-    let port = try freeLoopbackPort()
-    let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(holder) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = UInt16(port).bigEndian
-    let bound = withUnsafePointer(to: &addr) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-    }
-    #expect(bound && listen(holder, 1) == 0)
+    let holder = try HeldLoopbackPort()
+    let port = holder.port
     let busy = try await Self.runToEnd(sandbox, ["--address", "127.0.0.1", "\(port):web:80"], label: label)
     #expect(busy.status == 1)
     #expect(busy.stderr.contains("cannot listen on local port \(port)") && busy.stderr.contains("fix: pick a free one"), "\(busy.stderr)")

@@ -97,3 +97,29 @@ public func exchange(_ fd: Int32, _ payload: [UInt8]) -> [UInt8] {
   }
   return received
 }
+
+/// A socket listening on 127.0.0.1 at a free port, holding that port until it is released (for
+/// "port in use" cases).
+public final class HeldLoopbackPort: Sendable {
+  public let port: Int
+  private let fd: Int32
+
+  public init() throws {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard ok, listen(fd, 1) == 0 else {
+      close(fd)
+      throw TestFailure("cannot hold a loopback port: \(String(cString: strerror(errno)))")
+    }
+    self.fd = fd
+    port = Int(UInt16(bigEndian: address.sin_port))
+  }
+
+  deinit { close(fd) }
+}
