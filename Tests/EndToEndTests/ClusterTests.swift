@@ -271,7 +271,7 @@ extension ClusterTests {
         containers:
         - name: server
           image: busybox
-          command: [sh, -c, "sleep 3; while true; do nc -l -p 8080; done"]
+          command: [sh, -c, "sleep 10; while true; do nc -l -p 8080; done"]
           readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
       """.utf8
     ).write(to: URL(fileURLWithPath: path))
