@@ -21,10 +21,12 @@ bin=$(swift build -c release --show-bin-path)
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
+chmod 755 "$stage"  # the archive's top directory, as extracted
 cp "$bin/kubectl-kftray" LICENSE man/kubectl-kftray.1 completions/* "$stage/"
 strip "$stage/kubectl-kftray"  # debug symbols are most of an unstripped binary
 mkdir -p dist
-tar -C "$stage" -czf "dist/$name" .
+# Same inputs, same archive (and so the same sha256 in the manifest): no dates, owners or order from this machine.
+tar -C "$stage" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - . | gzip -9n > "dist/$name"
 sha=$(sha256sum "dist/$name" | cut -d' ' -f1)
 
 cat > krew-manifest.yaml <<YAML
