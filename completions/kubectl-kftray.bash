@@ -173,13 +173,13 @@ _kubectl-kftray() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    proxy|doctor|cleanup|version|help)
+    proxy|doctor|cleanup|version|completion|help)
         # Offer subcommand argument completions
         "_kubectl-kftray_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'proxy doctor cleanup version help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'proxy doctor cleanup version completion help' -- "${cur}"))
         ;;
     esac
 }
@@ -553,6 +553,52 @@ _kubectl-kftray_version() {
         return
         ;;
     esac
+}
+
+_kubectl-kftray_completion() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __kubectl-kftray_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    install|helper)
+        # Offer subcommand argument completions
+        "_kubectl-kftray_completion_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'install helper' -- "${cur}"))
+        ;;
+    esac
+}
+
+_kubectl-kftray_completion_install() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--dir)
+    __kubectl-kftray_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--dir')
+        return
+        ;;
+    esac
+}
+
+_kubectl-kftray_completion_helper() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __kubectl-kftray_offer_flags_options 0
 }
 
 _kubectl-kftray_help() {

@@ -21,10 +21,12 @@ bin=$(swift build -c release --show-bin-path)
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
+chmod 755 "$stage"  # the archive's top directory, as extracted
 cp "$bin/kubectl-kftray" LICENSE man/kubectl-kftray.1 completions/* "$stage/"
 strip "$stage/kubectl-kftray"  # debug symbols are most of an unstripped binary
 mkdir -p dist
-tar -C "$stage" -czf "dist/$name" .
+# Same inputs, same archive (and so the same sha256 in the manifest): no dates, owners or order from this machine.
+tar -C "$stage" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - . | gzip -9n > "dist/$name"
 sha=$(sha256sum "dist/$name" | cut -d' ' -f1)
 
 cat > krew-manifest.yaml <<YAML
@@ -44,9 +46,17 @@ spec:
     reach: internal services, databases on private networks, cloud services that allow
     only cluster IPs. Includes in-cluster diagnostics (doctor) and cleanup of relay pods.
   caveats: |
+    kubectl kftray proxy creates a short-lived relay pod in the namespace you give
+    with -n (you need RBAC to create pods and pods/portforward there) and deletes it
+    on exit; kubectl kftray doctor checks what is missing, kubectl kftray cleanup
+    removes relay pods left behind. Run kubectl kftray doctor first.
+
+    For 'kubectl kftray <TAB>' completion (kubectl 1.26 or newer), run once:
+      kubectl kftray completion install
+    It writes kubectl_complete-kftray next to the plugin in ~/.krew/bin (krew
+    installs only the plugin binary).
+
     The binary needs libcurl 4 (Debian/Ubuntu: libcurl4).
-    For 'kubectl kftray <TAB>' completion, put kubectl_complete-kftray from the archive
-    (in ~/.krew/store/kftray/$version/) on your PATH.
   platforms:
   - selector:
       matchLabels:

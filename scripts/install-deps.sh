@@ -14,6 +14,11 @@ packages=(
   curl                  # raw HTTP checks in tests
   tinyproxy             # a real HTTP CONNECT proxy on loopback for proxy tests
   microsocks            # a real SOCKS5 proxy on loopback for proxy tests
+  mandoc                # mandoc -Tlint checks the man page in tests
+  bash-completion       # real bash completion of `kubectl kftray <TAB>` in tests
+  tmux                  # drives an interactive bash non-interactively for those tests
+  zsh                   # loads completions/_kubectl-kftray in tests (zsh + zsh-common: ~5 MB download)
+  fish                  # loads completions/kubectl-kftray.fish in tests (fish + fish-common: ~3 MB download)
 )
 
 missing=()

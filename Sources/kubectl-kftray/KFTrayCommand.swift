@@ -15,7 +15,10 @@ struct KFTrayCommand: AsyncParsableCommand {
       (--kubeconfig, --context, -n, ...) after the subcommand name.
       """,
     version: PluginVersion.current,
-    subcommands: [ProxyCommand.self, DoctorCommand.self, CleanupCommand.self, VersionCommand.self, CompleteCommand.self]
+    subcommands: [
+      ProxyCommand.self, DoctorCommand.self, CleanupCommand.self, VersionCommand.self, CompletionCommand.self, CompleteCommand.self,
+      ManCommand.self,
+    ]
   )
 
   /// kubectl runs a plugin with its arguments unparsed; errors are mapped to exit codes here, in one place.

@@ -90,7 +90,7 @@ import Testing
     let env = ["HOME": sandbox.directory, "PATH": "\(Binaries.directory):/usr/bin:/bin", "KUBECONFIG": sandbox.kubeconfig]
     let subcommands = try Binaries.run(shim, [""], environment: env)
     #expect(subcommands.stdout.split(separator: "\n").map { $0.split(separator: "\t").first ?? "" }
-      == ["proxy", "doctor", "cleanup", "version", ":4"])
+      == ["proxy", "doctor", "cleanup", "version", "completion", ":4"])
     let contexts = try Binaries.run(shim, ["version", "--context", "sandbox-"], environment: env)
     #expect(contexts.stdout == "sandbox-admin\nsandbox-dev\nsandbox-readonly\n:4\n")
     let files = try Binaries.run(shim, ["version", "--kubeconfig", ""], environment: env)

@@ -97,6 +97,16 @@ public struct KubeconfigLoader: Sendable {
     try readFiles(overrides).contexts.keys.sorted()
   }
 
+  /// Cluster names from the merged kubeconfig, sorted (for `--cluster` completion).
+  public func clusterNames(_ overrides: ConfigOverrides = ConfigOverrides()) throws(KubeconfigError) -> [String] {
+    try readFiles(overrides).clusters.keys.sorted()
+  }
+
+  /// User names from the merged kubeconfig, sorted (for `--user` completion).
+  public func userNames(_ overrides: ConfigOverrides = ConfigOverrides()) throws(KubeconfigError) -> [String] {
+    try readFiles(overrides).users.keys.sorted()
+  }
+
   /// `--context` if given, else the merged `current-context`; nil when neither is set.
   public func currentContext(_ overrides: ConfigOverrides = ConfigOverrides()) throws(KubeconfigError) -> String? {
     if let c = overrides.context.nonEmpty { return c }

@@ -70,7 +70,7 @@ struct RawHTTPTests {
       let notAllowed = try sandbox.curl("/api/v1/namespaces/default/pods", method: "PUT", body: "{}")
       #expect(notAllowed.status == 405)
       #expect(try parseJSON(notAllowed.body)["reason"] as? String == "MethodNotAllowed")
-      let unknown = try sandbox.curl("/api/v1/services")
+      let unknown = try sandbox.curl("/api/v1/configmaps")  // a resource the sandbox does not serve
       #expect(unknown.status == 404)
       let invalid = try sandbox.curl(
         "/api/v1/namespaces/default/pods", method: "POST",

@@ -71,6 +71,10 @@ enum Discovery {
     resource("pods/log", singular: "", namespaced: true, kind: "Pod", verbs: ["get"]),
     resource("pods/portforward", singular: "", namespaced: true, kind: "PodPortForwardOptions", verbs: ["create", "get"]),
     resource("pods/status", singular: "", namespaced: true, kind: "Pod", verbs: ["get", "patch", "update"]),
+    // Read-only in the sandbox (see Services).
+    resource(
+      "services", singular: "service", namespaced: true, kind: "Service", verbs: ["get", "list", "watch"], shortNames: ["svc"],
+      categories: ["all"]),
   ]
 
   struct Group {

@@ -26,6 +26,7 @@ final class ResourceAPI: Sendable {
     self.bookmarkInterval = bookmarkInterval
     let served = [
       Pods.definition, Namespaces.definition, Nodes.definition, Events.definition, Events.eventsV1Definition,
+      Services.definition,
     ]
     definitions = Dictionary(uniqueKeysWithValues: served.map { ("\($0.apiVersion)/\($0.resource)", $0) })
   }

@@ -22,7 +22,7 @@ enum Metadata {
 }
 
 /// The objects a fresh sandbox has: the namespaces `default`, `kube-system`, `dev` and `restricted`
-/// (the last labelled for Pod Security `restricted` enforcement).
+/// (the last labelled for Pod Security `restricted` enforcement), and the Services of `Services.seeded`.
 enum Seed {
   static func populate(_ store: ObjectStore) {
     for name in ["default", "kube-system", "kube-public", "kube-node-lease", "dev", "restricted"] {
@@ -32,6 +32,10 @@ enum Seed {
         labels["pod-security.kubernetes.io/enforce-version"] = "latest"
       }
       _ = try? store.create(resource: "namespaces", namespace: "", object: Namespaces.newObject(name: name, labels: labels))
+    }
+    for service in Services.seeded {
+      let namespace = service["metadata"]?["namespace"]?.stringValue ?? ""
+      _ = try? store.create(resource: "services", namespace: namespace, object: service)
     }
   }
 }
