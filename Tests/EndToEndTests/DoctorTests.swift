@@ -129,7 +129,7 @@ struct DoctorTests {
     #expect(table.stdout.contains("IN-CLUSTER NETWORK") && table.stdout.contains("RBAC") && table.stdout.contains("ADMISSION"))
     let decodedYAML = try YAMLDecoder().decode(Report.self, from: yaml.stdout)
     #expect(decodedYAML.checks.map(\.id) == report.checks.map(\.id))
-    #expect(decodedYAML.checks.map(\.status) == report.checks.map(\.status))
+    #expect(decodedYAML.checks.filter { stable($0.id) }.map(\.status) == report.checks.filter { stable($0.id) }.map(\.status))
     #expect(report["image.relay"]?.status == "pass", "the default relay image starts: \(String(describing: report["image.relay"]))")
     try await Self.expectNoPodsLeft(sandbox, namespace: "dev")
   }

@@ -14,7 +14,7 @@ private func service(_ hostname: String) -> SeededService {
 }
 
 /// Waits until `path` contains `text` (a background program's "listening" line).
-private func waitForLog(_ path: String, containing text: String, seconds: Double = 10) async throws {
+private func waitForLog(_ path: String, containing text: String, seconds: Double = 30) async throws {
   let deadline = ContinuousClock.now + .seconds(seconds)
   while ContinuousClock.now < deadline {
     if let log = try? String(contentsOfFile: path, encoding: .utf8), log.contains(text) { return }
