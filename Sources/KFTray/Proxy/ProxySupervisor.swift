@@ -108,6 +108,8 @@ public final class ProxySupervisor: Sendable {
   /// `confirmed`: the create was answered with the pod (else it may or may not exist).
   private let created = Mutex<[String: (namespace: String, api: KubeAPI, confirmed: Bool)]>([:])
   private let forwards = Mutex<[Forward]>([])
+  /// Each target's current relay pod (it changes when one is replaced).
+  private let podNames = Mutex<[Int: String]>([:])
 
   /// A running forward, TCP or UDP.
   enum Forward: Sendable {
@@ -374,11 +376,7 @@ public final class ProxySupervisor: Sendable {
       emit(.podLost(label: spec.label, pod: pod, why: why))
       forward(index)?.suspend()
       // The old pod is ours to delete even if it merely failed.
-      if created.withLock({ $0[pod] != nil }),
-        await RelayPodLauncher(api: spec.api).delete(pod: pod, namespace: spec.namespace) == nil
-      {
-        created.withLock { $0[pod] = nil }
-      }
+      await deleteOwned(pod, spec: spec)
       var attempt = 0
       let delays: [Duration] = [.zero, .seconds(1), .seconds(2), .seconds(5), .seconds(10)]
       while !Task.isCancelled {
@@ -397,13 +395,7 @@ public final class ProxySupervisor: Sendable {
           pod = name
           break
         } catch {
-          // Forgotten only once it is really gone: a pod that could not be deleted now (the run
-          // being stopped, the API server away) is deleted by `shutdown`.
-          if created.withLock({ $0[name] != nil }),
-            await RelayPodLauncher(api: spec.api).delete(pod: name, namespace: spec.namespace) == nil
-          {
-            created.withLock { $0[name] = nil }
-          }
+          await deleteOwned(name, spec: spec)
           if Task.isCancelled { return }
           emit(.recoveryFailed(label: spec.label, error: "\(error)", retryIn: delays[min(attempt, delays.count - 1)]))
         }
@@ -411,7 +403,14 @@ public final class ProxySupervisor: Sendable {
     }
   }
 
-  private let podNames = Mutex<[Int: String]>([:])
+  /// Deletes a pod this run created. It is forgotten only once it is really gone: a pod that could
+  /// not be deleted now (the run being stopped, the API server away) is deleted by `shutdown`.
+  private func deleteOwned(_ pod: String, spec: ProxySpec) async {
+    guard created.withLock({ $0[pod] != nil }) else { return }
+    if await RelayPodLauncher(api: spec.api).delete(pod: pod, namespace: spec.namespace) == nil {
+      created.withLock { $0[pod] = nil }
+    }
+  }
 
   private func currentPod(index: Int) -> String? {
     podNames.withLock { $0[index] }
