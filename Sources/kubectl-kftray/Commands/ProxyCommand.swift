@@ -145,7 +145,8 @@ struct ProxyCommand: AsyncParsableCommand {
 
   func run() async throws {
     let terminal = Terminal()
-    var specs = try resolveSpecs(terminal: terminal)
+    let allow = try allowList()
+    let specs = try resolveSpecs(terminal: terminal, dynamic: socks != nil || httpConnect != nil ? allow : nil)
     var options = ProxyOptions()
     options.settings = try relay.settings()
     options.settings.dynamicImage = socksImage
@@ -157,7 +158,6 @@ struct ProxyCommand: AsyncParsableCommand {
         "listening on \(addresses.joined(separator: ", ")): anyone who can reach this machine there can use the relay into your cluster")
     }
     let verbose = self.verbose
-    let allow = try allowList()
     let dynamicLines = [socks.map { _ in "SOCKS5" }, httpConnect.map { _ in "HTTP CONNECT" }].compactMap { $0 }
     let printer = ProxyPrinter(terminal: terminal, verbose: verbose, json: output == .json)
     let frontends = try frontends(allow: allow, printer: printer)
@@ -165,13 +165,6 @@ struct ProxyCommand: AsyncParsableCommand {
     printer.allow = allow
     for frontend in frontends where !frontend.address.isLoopback {
       terminal.warning("\(frontend.kind.name) on \(frontend.address): anyone who can reach it can use the relay into your cluster")
-    }
-    if !frontends.isEmpty {
-      let api = try connection.makeClient()
-      specs.append(
-        ProxySpec(
-          label: ProxyPrinter.dynamicLabel, target: ProxyTarget(localPort: 0, remoteAddress: "dynamic", remotePort: 1),
-          addresses: ["127.0.0.1"], api: api, namespace: api.config.namespace, dynamic: allow))
     }
     let dynamicIndex = specs.firstIndex { $0.dynamic != nil }
     let supervisor = ProxySupervisor(specs: specs, options: options) { printer.print($0) }
@@ -226,8 +219,9 @@ struct ProxyCommand: AsyncParsableCommand {
     }
   }
 
-  /// Targets from the arguments and the kftray file, each with its cluster client and namespace.
-  func resolveSpecs(terminal: Terminal) throws -> [ProxySpec] {
+  /// Targets from the arguments and the kftray file, each with its cluster client and namespace;
+  /// with `dynamic`, also the dynamic relay of --socks/--http-connect (its forward is internal).
+  func resolveSpecs(terminal: Terminal, dynamic: AllowList? = nil) throws -> [ProxySpec] {
     let addresses = try listenAddresses()
     var clients: [String: KubeAPI] = [:]
     func client(kubeconfig: String?, context: String?) throws -> KubeAPI {
@@ -274,6 +268,13 @@ struct ProxyCommand: AsyncParsableCommand {
             label: entry.alias ?? entry.target.description, target: entry.target, addresses: entryAddresses, api: api,
             namespace: entry.namespace ?? api.config.namespace))
       }
+    }
+    if let dynamic {
+      let api = try client(kubeconfig: nil, context: nil)
+      specs.append(
+        ProxySpec(
+          label: ProxyPrinter.dynamicLabel, target: ProxyTarget(localPort: 0, remoteAddress: "dynamic", remotePort: 1),
+          addresses: ["127.0.0.1"], api: api, namespace: api.config.namespace, dynamic: dynamic))
     }
     return specs
   }
