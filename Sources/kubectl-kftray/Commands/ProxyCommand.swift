@@ -13,6 +13,7 @@ struct ProxyCommand: AsyncParsableCommand {
     usage: """
       kubectl kftray proxy [flags] [LOCAL_PORT:]REMOTE_ADDRESS:REMOTE_PORT[/udp]...
         kubectl kftray proxy [flags] -f FILE [--alias ALIAS]...
+        kubectl kftray proxy [flags] --socks [ADDRESS:]PORT [--http-connect [ADDRESS:]PORT] [--allow RULE]...
       """,
     discussion: """
       For each target, creates a relay pod (the kftray-server relay) in the namespace given with -n, \
@@ -27,6 +28,7 @@ struct ProxyCommand: AsyncParsableCommand {
         kubectl kftray proxy database.region.rds.amazonaws.com:5432 -n dev
         kubectl kftray proxy 5353:udp-echo.default.svc.cluster.local:5353/udp
         kubectl kftray proxy -f kftray-configs.json --alias db
+        kubectl kftray proxy --socks 1080 --allow '*.cluster.local'   # any destination, one relay pod
 
       Exit status: 0 stopped by a signal, 1 could not start (the message says why and what to do), \
       64 usage error, 130 a second Ctrl-C.
