@@ -221,6 +221,25 @@ struct JoinTests {
   }
 }
 
+extension JoinTests {
+  @Test("kubectl kftray proxy fails at once on an Unschedulable relay pod, quoting the scheduler and a hint")
+  func pluginUnschedulable() async throws {
+    let cluster = try await JoinedCluster.shared.start()
+    let env = ProcessRunner.environment([
+      "KUBECONFIG": cluster.kubeconfig, "HOME": cluster.home, "PATH": "\(Binaries.directory):/usr/local/bin:/usr/bin:/bin",
+    ])
+    let result = try await Binaries.runOffPool(
+      SandboxFixture.kubectlPath,
+      [
+        "kftray", "proxy", "--context", "sandbox-dev", "--node-selector", "pool=nowhere", "--pod-running-timeout", "60s",
+        "\(try freeLoopbackPort()):internal-service.cluster.local:80",
+      ], environment: env)
+    #expect(result.status == 1)
+    #expect(result.stderr.contains("no node can run it: 0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector"), "\(result.stderr)")
+    #expect(result.stderr.contains("--node-selector"), "\(result.stderr)")
+  }
+}
+
 /// Issues a P-256 key and a certificate signed by a cluster CA with openssl (an operator's tools, not
 /// the sandbox's), one `NAME.key`/`NAME.crt` pair per call.
 struct CertificateIssuer {
