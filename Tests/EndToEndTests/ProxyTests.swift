@@ -297,7 +297,12 @@ extension ProxyTests {
     let label = ClusterTests.uniqueName("t")
     let r = try await Self.runToEnd(
       sandbox,
-      ["--context", "sandbox-dev", "--node-selector", "pool=nowhere", "--pod-running-timeout", "2s", "\(try freeLoopbackPort()):web:80"],
+      // A scheduler nobody runs keeps it Pending without a verdict (a node selector that matches no node
+      // is reported Unschedulable at once, which proxy fails on before any timeout).
+      [
+        "--context", "sandbox-dev", "--patch", #"{"spec":{"schedulerName":"kftray-test-no-scheduler"}}"#,
+        "--pod-running-timeout", "2s", "\(try freeLoopbackPort()):web:80",
+      ],
       label: label)
     #expect(r.status == 1)
     #expect(r.stderr.contains("not Ready after 2s (still Pending (not scheduled yet))"), "\(r.stderr)")

@@ -13,7 +13,9 @@ import Testing
     var container = Container(name: "main", image: "busybox:1.36")
     container.command = ["sleep", "3600"]
     var spec = PodSpec(containers: [container])
-    spec.nodeSelector = ["kftray.dev/test-only": "no-node-has-this"]
+    // A scheduler nobody runs: the pod stays unscheduled and untouched (a node selector that matches
+    // no node would get the scheduler's PodScheduled=False status update, an extra watch event).
+    spec.schedulerName = "kftray-test-no-scheduler"
     return Pod(metadata: ObjectMeta(name: name, labels: labels), spec: spec)
   }
 

@@ -34,12 +34,54 @@ struct ServerOptions: ParsableArguments {
   @Flag(name: .long, help: "Only the API server: no cluster network and no node agent, so pods never run (no root needed).")
   var apiOnly = false
 
+  @OptionGroup(title: "Joining an API server the sandbox did not start") var join: JoinArguments
+
   var files: SandboxFiles { SandboxFiles(directory: URL(fileURLWithPath: dir)) }
   var sandboxOptions: SandboxOptions {
     var options = SandboxOptions(port: port, watchHistory: watchHistory, ownerPID: ownerPid)
     options.cluster = !apiOnly
     options.watchBookmarkInterval = watchBookmarkInterval
+    options.join = join.options
     return options
+  }
+
+  func validate() throws {
+    if apiOnly && join.kubeconfig != nil { throw ValidationError("--api-only and --join exclude each other") }
+  }
+}
+
+/// `--join KUBECONFIG`: everything of the sandbox but its API server, as a node of another one.
+struct JoinArguments: ParsableArguments {
+  @Option(name: .customLong("join"), help: "Run only the node (network, DNS, seeded services, node agent, kubelet API) and register it with the API server of this kubeconfig, which holds the node's identity.")
+  var kubeconfig: String?
+  @Option(name: .customLong("join-context"), help: "The context of the --join kubeconfig (default: its current context).")
+  var context: String?
+  @Option(help: "The Node name to register (with --join).") var nodeName: String?
+  @Option(help: "The kubelet port on 127.0.0.1 (with --join; 0 picks a free one).") var kubeletPort: Int = 0
+  @Option(help: "The kubelet API's serving certificate (PEM) the API server trusts (with --join).")
+  var kubeletCert: String?
+  @Option(help: "The kubelet API's serving key (PEM) (with --join).") var kubeletKey: String?
+  @Option(help: "The CA of the API server's kubelet client certificate (PEM) (with --join).")
+  var kubeletClientCa: String?
+  @Option(help: "Client certificate CommonNames the kubelet API serves (with --join; repeatable).")
+  var kubeletAuthorizedUser: [String] = JoinOptions.defaultAuthorizedUsers
+
+  var options: JoinOptions? {
+    guard let kubeconfig, let nodeName, let kubeletCert, let kubeletKey, let kubeletClientCa else { return nil }
+    var options = JoinOptions(
+      kubeconfig: kubeconfig, nodeName: nodeName, servingCertificateFile: kubeletCert, servingKeyFile: kubeletKey,
+      clientCAFile: kubeletClientCa)
+    options.context = context
+    options.kubeletPort = kubeletPort
+    options.authorizedUsers = kubeletAuthorizedUser
+    return options
+  }
+
+  func validate() throws {
+    guard kubeconfig != nil else { return }
+    let missing = [("--node-name", nodeName), ("--kubelet-cert", kubeletCert), ("--kubelet-key", kubeletKey),
+      ("--kubelet-client-ca", kubeletClientCa)].filter { $0.1 == nil }.map(\.0)
+    if !missing.isEmpty { throw ValidationError("--join needs \(missing.joined(separator: ", ")) too") }
   }
 }
 
@@ -61,9 +103,16 @@ struct Up: AsyncParsableCommand {
       throw ExitCode.failure
     }
     do {
-      let kubeconfig = try await Daemon.up(
+      let written = try await Daemon.up(
         executable: SandboxServer.executablePath(), files: options.files, options: options.sandboxOptions)
-      print(kubeconfig)
+      if let join = options.join.options {
+        // node.joined: "<name> <kubelet port>".
+        let port = (try? String(contentsOfFile: written, encoding: .utf8))?.split(separator: " ").last?
+          .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+        print("joined node \(join.nodeName), kubelet https://127.0.0.1:\(port)")
+      } else {
+        print(written)
+      }
     } catch let failure as Daemon.Failure {
       FileHandle.standardError.write(Data("kftray-sandbox: \(failure)\n".utf8))
       throw ExitCode.failure
@@ -97,6 +146,10 @@ struct Serve: AsyncParsableCommand {
   @OptionGroup var logging: RequestLogOption
 
   func run() async throws {
+    if let join = options.join.options {
+      try await runJoined(join)
+      return
+    }
     var sandboxOptions = options.sandboxOptions
     let output = FileHandle.standardOutput
     if logging.requestLog {
@@ -135,6 +188,34 @@ struct Serve: AsyncParsableCommand {
       }
     }
     await sandbox.waitUntilClosed()
+    withExtendedLifetime(signals) {}
+  }
+
+  /// `serve --join`: the node alone until SIGTERM/SIGINT or the end of `--owner-pid`.
+  func runJoined(_ join: JoinOptions) async throws {
+    let output = FileHandle.standardOutput
+    let node = try await JoinedNode.start(
+      files: options.files, options: join, binDirectory: SandboxServer.ownDirectory(),
+      log: { line in output.write(Data("\(Date().formatted(.iso8601)) node: \(line)\n".utf8)) })
+    output.write(Data("kftray-sandbox: joined node \(node.nodeName), kubelet https://127.0.0.1:\(node.kubeletPort)\n".utf8))
+    let (stops, continuation) = AsyncStream<Void>.makeStream()
+    let signals = ([SIGTERM, SIGINT] as [Int32]).map { number -> DispatchSourceSignal in
+      signal(number, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: number)
+      source.setEventHandler { continuation.yield() }
+      source.resume()
+      return source
+    }
+    if let owner = options.ownerPid {
+      Task.detached {
+        while kill(owner, 0) == 0 || errno == EPERM { try? await Task.sleep(for: .seconds(1)) }
+        continuation.yield()
+      }
+    }
+    for await _ in stops { break }
+    await node.shutdown()
+    options.files.removeAll()
+    output.write(Data("kftray-sandbox: stopped\n".utf8))
     withExtendedLifetime(signals) {}
   }
 }

@@ -38,21 +38,28 @@ public enum Daemon {
   }
 
   /// `up`: spawns `executable serve --dir DIR ...` in a new session with output to `DIR/apiserver.log`,
-  /// waits for `DIR/kubeconfig` and a `200` from `/readyz`. Returns the kubeconfig path.
+  /// waits for `DIR/kubeconfig` and a `200` from `/readyz` (with `options.join`: for `DIR/node.joined`,
+  /// the joined node registered). Returns the kubeconfig path (with `join`: the node.joined path).
   public static func up(
     executable: String, files: SandboxFiles, options: SandboxOptions, timeout: TimeInterval = 90
   ) async throws -> String {
     if let pid = runningPID(files) { throw Failure.alreadyRunning(pid: pid, directory: files.directory.path) }
     try files.createDirectory()
     // Left over from a crashed run: never mistake an old kubeconfig for the new server's.
-    for stale in [files.kubeconfig, files.nodeKubeconfig, files.pid, files.log] { try? FileManager.default.removeItem(at: stale) }
+    for stale in [files.kubeconfig, files.nodeKubeconfig, files.joinedNode, files.pid, files.log] {
+      try? FileManager.default.removeItem(at: stale)
+    }
 
     var arguments = [
       executable, "serve", "--dir", files.directory.path, "--port", String(options.port), "--watch-history",
       String(options.watchHistory), "--watch-bookmark-interval", String(options.watchBookmarkInterval),
     ]
     if let owner = options.ownerPID { arguments += ["--owner-pid", String(owner)] }
-    if !options.cluster { arguments.append("--api-only") }
+    if let join = options.join {
+      arguments += join.serveArguments
+    } else if !options.cluster {
+      arguments.append("--api-only")
+    }
     let pid = try spawnDetached(arguments, log: files.log.path)
     try Data("\(pid)\n".utf8).write(to: files.pid, options: .atomic)
 
@@ -63,7 +70,9 @@ public enum Daemon {
         try? FileManager.default.removeItem(at: files.pid)
         throw Failure.exitedEarly(log: logTail(files))
       }
-      if let port = serverPort(files), let ca = try? String(contentsOf: files.caCertificate, encoding: .utf8),
+      if options.join != nil {
+        if FileManager.default.fileExists(atPath: files.joinedNode.path) { return files.joinedNode.path }
+      } else if let port = serverPort(files), let ca = try? String(contentsOf: files.caCertificate, encoding: .utf8),
         await ReadinessProbe.isReady(port: port, caPEM: ca)
       {
         return files.kubeconfig.path

@@ -1,17 +1,32 @@
 import Foundation
 import KubeClient
 import KubeletAPI
+import NIOConcurrencyHelpers
 import NIOCore
 import NodeAgent
 import PodNetwork
 import SandboxNetwork
 
-/// The sandbox's real node: the cluster network (a namespace per pod, cluster DNS, seeded services), the
-/// node agent that runs pods as processes in those namespaces and talks to the API server only through
-/// the public API with its node identity, and the agent's kubelet API, which the API server proxies
-/// `pods/log` and `pods/portforward` to.
+/// A real node: the cluster network (a namespace per pod, cluster DNS, seeded services), the node agent
+/// that runs pods as processes in those namespaces and talks to its API server only through the public
+/// API with its node identity, and the agent's kubelet API, which the API server proxies `pods/log` and
+/// `pods/portforward` to. The same node serves the sandbox's own API server (`SandboxServer`) and a
+/// foreign one (`JoinedNode`); only the identity and the kubelet's TLS files differ.
 final class ClusterNode: Sendable {
-  static let nodeName = NodeRegistration.defaultNodeName
+  /// Who the node is and where it keeps its files.
+  struct Settings: Sendable {
+    var nodeName: String
+    /// The API as the node identity (a kubeconfig with the node's credentials).
+    var api: KubeAPI
+    /// The kubelet API's listener, serving certificate and client CA.
+    var kubelet: KubeletConfiguration
+    /// The network's namespaces are named after this directory (see `ClusterNetwork.identifier`).
+    var directory: URL
+    var binDirectory: String
+    var logRoot: String
+    var stateDirectory: String
+    var log: @Sendable (String) -> Void
+  }
 
   let network: ClusterNetwork
   let agent: NodeAgent
@@ -25,41 +40,44 @@ final class ClusterNode: Sendable {
     self.agentRun = agentRun
   }
 
-  /// Builds the network, starts the kubelet API and the agent, and returns once the agent's Node is
-  /// registered (read from `store`: the API server is in this process).
-  static func start(
-    files: SandboxFiles, pki: PKI, store: ObjectStore, group: EventLoopGroup, binDirectory: String,
-    log: @escaping @Sendable (String) -> Void
-  ) async throws -> ClusterNode {
+  /// Builds the network, starts the kubelet API and the agent, and returns once the API server has the
+  /// agent's Node (read back through the API, as any client would see it).
+  static func start(_ settings: Settings, group: EventLoopGroup) async throws -> ClusterNode {
     let network = try ClusterNetwork.create(
-      directory: files.directory, id: ClusterNetwork.identifier(for: files.directory),
-      tools: .debian(testServer: binDirectory + "/kftray-testserver"))
+      directory: settings.directory, id: ClusterNetwork.identifier(for: settings.directory),
+      tools: .debian(testServer: settings.binDirectory + "/kftray-testserver"))
     do {
-      let loader = KubeconfigLoader(environment: [:])
-      var overrides = ConfigOverrides()
-      overrides.kubeconfig = files.nodeKubeconfig.path
-      let config = try loader.load(overrides)
-      var api = KubeAPI(config: config, credentials: KubeCredentials(config: config))
+      var api = settings.api
       api.fieldManager = "kftray-node"
       var configuration = NodeAgentConfiguration(
-        nodeName: nodeName, api: api, network: ClusterNetworkPods(network: network), binDirectory: binDirectory,
-        logRoot: files.podLogs.path, stateDirectory: files.nodeState.path)
-      configuration.log = log
+        nodeName: settings.nodeName, api: api, network: ClusterNetworkPods(network: network),
+        binDirectory: settings.binDirectory, logRoot: settings.logRoot, stateDirectory: settings.stateDirectory)
+      configuration.log = settings.log
       let agent = NodeAgent(configuration: configuration)
       let kubelet = try await KubeletServer.start(
-        nodeName: nodeName, pki: pki, pods: agent, dialer: NetnsPodPortDialer(), group: group)
+        configuration: settings.kubelet, pods: agent, dialer: NetnsPodPortDialer(), group: group)
       let port = kubelet.port
+      // The agent's own failure (say, a 403 on registration) ends the wait below with its cause.
+      let failure = NIOLockedValueBox<(any Error)?>(nil)
+      let log = settings.log
       let agentRun = Task {
-        do { try await agent.run(kubeletPort: port) } catch { log("node agent: \(error)") }
+        do { try await agent.run(kubeletPort: port) } catch {
+          log("node agent: \(error)")
+          failure.withLockedValue { $0 = error }
+        }
       }
       let node = ClusterNode(network: network, agent: agent, kubelet: kubelet, agentRun: agentRun)
       let deadline = ContinuousClock.now + .seconds(30)
-      while store.get(ObjectKey(resource: "nodes", name: nodeName)) == nil {
-        guard ContinuousClock.now < deadline else {
-          await node.shutdown()
-          throw SandboxStartFailure("the node agent did not register node \(nodeName) within 30 s; see the log")
+      while (try? await api.node(settings.nodeName)) == nil {
+        if let error = failure.withLockedValue({ $0 }) {
+          await node.shutdown(keepNetwork: true)
+          throw ClusterNodeFailure.agentFailed(node: settings.nodeName, error)
         }
-        try await Task.sleep(for: .milliseconds(50))
+        guard ContinuousClock.now < deadline else {
+          await node.shutdown(keepNetwork: true)
+          throw ClusterNodeFailure.notRegistered(node: settings.nodeName)
+        }
+        try await Task.sleep(for: .milliseconds(100))
       }
       return node
     } catch {
@@ -68,18 +86,28 @@ final class ClusterNode: Sendable {
     }
   }
 
-  /// Stops the pods' processes, the kubelet API and removes the network.
-  func shutdown() async {
+  /// Stops the pods' processes and the kubelet API, and removes the network.
+  func shutdown() async { await shutdown(keepNetwork: false) }
+
+  private func shutdown(keepNetwork: Bool) async {
     await agent.stop()
     await agentRun.value
     await kubelet.close()
-    try? network.destroy()
+    if !keepNetwork { try? network.destroy() }
   }
 }
 
-struct SandboxStartFailure: Error, CustomStringConvertible {
-  var description: String
-  init(_ description: String) { self.description = description }
+/// Why a node did not come up.
+enum ClusterNodeFailure: Error, CustomStringConvertible {
+  case agentFailed(node: String, any Error)
+  case notRegistered(node: String)
+
+  var description: String {
+    switch self {
+    case .agentFailed(let node, let error): return "the node agent of \(node) stopped: \(error)"
+    case .notRegistered(let node): return "the node agent did not register node \(node) within 30 s; see the log"
+    }
+  }
 }
 
 /// The cluster network as the agent's pod network (a CNI plugin, in a real node).

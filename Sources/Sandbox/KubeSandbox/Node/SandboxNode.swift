@@ -24,21 +24,30 @@ struct SandboxNode {
 }
 
 extension KubeletServer {
-  /// A kubelet for the sandbox: its serving certificate issued by the sandbox CA (as the API server's
-  /// proxy verifies it), client certificates verified against the same CA, only the API server's
-  /// kubelet client identity served.
+  /// A kubelet for the sandbox (see `KubeletConfiguration.sandbox`).
   static func start(
     nodeName: String, pki: PKI, pods: any KubeletPodDirectory, dialer: any PodPortDialer = SandboxPodPortDialer(),
     sessionConfiguration: KubeletPortForwardConfiguration = KubeletPortForwardConfiguration(),
     streamIdleTimeout: TimeAmount = .hours(4), logStateCheckInterval: TimeAmount = .seconds(5),
     group: EventLoopGroup
   ) async throws -> KubeletServer {
-    let serving = try KubeletCertificate.issue(nodeName: nodeName, ca: pki.ca)
-    let configuration = KubeletConfiguration(
-      nodeName: nodeName, servingCertificatePEM: serving.certificatePEM, servingKeyPEM: serving.keyPEM,
-      clientCAPEM: pki.ca.certificatePEM, streamIdleTimeout: streamIdleTimeout, portForward: sessionConfiguration,
-      logStateCheckInterval: logStateCheckInterval)
+    var configuration = try KubeletConfiguration.sandbox(nodeName: nodeName, pki: pki)
+    configuration.streamIdleTimeout = streamIdleTimeout
+    configuration.portForward = sessionConfiguration
+    configuration.logStateCheckInterval = logStateCheckInterval
     return try await start(configuration: configuration, pods: pods, dialer: dialer, group: group)
+  }
+}
+
+extension KubeletConfiguration {
+  /// The sandbox's kubelet: its serving certificate issued by the sandbox CA (as the API server's proxy
+  /// verifies it), client certificates verified against the same CA, only the API server's kubelet
+  /// client identity served.
+  static func sandbox(nodeName: String, pki: PKI) throws -> KubeletConfiguration {
+    let serving = try KubeletCertificate.issue(nodeName: nodeName, ca: pki.ca)
+    return KubeletConfiguration(
+      nodeName: nodeName, servingCertificatePEM: serving.certificatePEM, servingKeyPEM: serving.keyPEM,
+      clientCAPEM: pki.ca.certificatePEM)
   }
 }
 

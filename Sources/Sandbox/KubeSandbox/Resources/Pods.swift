@@ -1,7 +1,7 @@
 import Foundation
 
 /// Pods: defaulting (`pkg/apis/core/v1/defaults.go` plus the default admission plugins that touch every
-/// pod: DefaultTolerationSeconds, Priority), validation (the `ValidatePodCreate` checks the plugin and
+/// pod: DefaultTolerationSeconds, Priority, ServiceAccount), validation (the `ValidatePodCreate` checks the plugin and
 /// the node agent can hit), field selectors, printing, and delete grace.
 enum Pods {
   static let definition = ResourceDefinition(
@@ -86,6 +86,7 @@ enum Pods {
     }
     spec["tolerations"] = .array(tolerations)
     pod["spec"] = spec
+    ServiceAccountAdmission.admit(&pod)
 
     // `podStrategy.PrepareForCreate`: whatever status a client sends, a new pod is Pending.
     pod["status"] = ["phase": "Pending", "qosClass": .string(qosClass(spec))]

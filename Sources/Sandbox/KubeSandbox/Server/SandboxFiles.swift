@@ -31,11 +31,14 @@ public struct SandboxFiles: Sendable {
   public var podLogs: URL { file("pod-logs") }
   /// What the node agent keeps across a crash of its own.
   public var nodeState: URL { file("node") }
+  /// `up --join`: the joined node's name and kubelet port, written once its Node is registered.
+  public var joinedNode: URL { file("node.joined") }
 
   public var all: [URL] {
     [
       caCertificate, caKey, serverCertificate, serverKey, adminCertificate, adminKey, kubeletClientCertificate,
       kubeletClientKey, nodeCertificate, nodeKey, nodeKubeconfig, tokens, kubeconfig, log, pid, podLogs, nodeState,
+      joinedNode,
     ]
   }
 

@@ -24,6 +24,8 @@ public struct SandboxOptions: Sendable {
   public var cluster = false
   /// Where `kftray-relay` and `kftray-testserver` are (the programs behind the sandbox images).
   public var binDirectory: String?
+  /// `up --join`: no API server; the node registers with the one this names (see `JoinedNode`).
+  public var join: JoinOptions?
   /// Lines from the node agent (`serve` prints them to its log).
   public var nodeLog: @Sendable (String) -> Void = { _ in }
 
@@ -92,10 +94,13 @@ public enum SandboxServer {
         node = .standIn(standIn.kubelet)
       } else {
         do {
-          node = .cluster(
-            try await ClusterNode.start(
-              files: files, pki: pki, store: store, group: group,
-              binDirectory: options.binDirectory ?? Self.ownDirectory(), log: options.nodeLog))
+          let name = NodeRegistration.defaultNodeName
+          let settings = ClusterNode.Settings(
+            nodeName: name, api: try NodeIdentity.api(kubeconfig: files.nodeKubeconfig.path),
+            kubelet: try KubeletConfiguration.sandbox(nodeName: name, pki: pki), directory: files.directory,
+            binDirectory: options.binDirectory ?? Self.ownDirectory(), logRoot: files.podLogs.path,
+            stateDirectory: files.nodeState.path, log: options.nodeLog)
+          node = .cluster(try await ClusterNode.start(settings, group: group))
         } catch {
           await server.close()
           throw error

@@ -49,9 +49,9 @@ public final class NodeAgent: Sendable {
     /// Pods whose worker has finished: late watch events about them must not start them again.
     var finished: Set<String> = []
     var pods: [String: RunningPod] = [:]
-    /// Pods the binder found no fit for (by uid), with the taints that kept them off; retried when the
-    /// node's taints are no longer those.
-    var unschedulable: [String: (pod: Pod, taints: [Taint])] = [:]
+    /// Pods the binder found no fit for (by uid), with the view of the node that kept them off; retried
+    /// when the node's taints or labels are no longer those.
+    var unschedulable: [String: (pod: Pod, view: SchedulingView)] = [:]
     var loops: Task<Void, any Error>?
     var stopped = false
   }
@@ -197,6 +197,13 @@ public final class NodeAgent: Sendable {
         if let uid = event.object.metadata.uid { _ = state.withLock { $0.unschedulable.removeValue(forKey: uid) } }
         return
       }
+      // A pod waiting for a fit is retried when the node changes or its spec (labels aside) does, not on
+      // status updates such as the condition it was just given: kube's queue does not requeue on those.
+      if event.type == .modified, let uid = pod.metadata.uid,
+        state.withLock({ $0.unschedulable[uid]?.pod.spec == pod.spec })
+      {
+        return
+      }
       await schedule(pod, node)
     }
   }
@@ -207,13 +214,13 @@ public final class NodeAgent: Sendable {
     while !Task.isCancelled {
       try await Task.sleep(for: .seconds(1))
       guard !state.withLock({ $0.unschedulable.isEmpty }) else { continue }
-      let taints: [Taint]
-      do { taints = try await api.node(nodeName).spec?.taints ?? [] } catch {
+      let view: SchedulingView
+      do { view = schedulingView(try await api.node(nodeName), node) } catch {
         configuration.log("node \(nodeName): cannot read its Node to retry unschedulable pods: \(error)")
         continue
       }
       let pending = state.withLock { state in
-        let changed = state.unschedulable.filter { $0.value.taints != taints }
+        let changed = state.unschedulable.filter { $0.value.view != view }
         for uid in changed.keys { state.unschedulable[uid] = nil }
         return changed.values.map(\.pod)
       }
@@ -227,21 +234,16 @@ public final class NodeAgent: Sendable {
     }
   }
 
-  /// One scheduling attempt: filter (scheduler name, node selector, taints), then bind or report.
+  /// One scheduling attempt: filter (scheduler name, taints, node selector), then bind, or report as the
+  /// scheduler does: a FailedScheduling event and the pod's `PodScheduled` condition set to False with
+  /// reason `Unschedulable` (the binding sets it True).
   private func schedule(_ pod: Pod, _ node: NodeObject) async {
-    guard node.accepts(pod), let name = pod.metadata.name, let namespace = pod.metadata.namespace else { return }
-    let taints = (try? await api.node(nodeName))?.spec?.taints ?? []
-    let tolerations = pod.spec?.tolerations ?? []
-    // TaintToleration filter: NoSchedule and NoExecute taints must be tolerated (PreferNoSchedule only scores).
-    if let untolerated = taints.first(where: { taint in
-      taint.effect != "PreferNoSchedule" && !tolerations.contains { taint.isTolerated(by: $0) }
-    }) {
-      if let uid = pod.metadata.uid { state.withLock { $0.unschedulable[uid] = (pod, taints) } }
-      schedulerEvents.record(
-        pod, "Warning", "FailedScheduling",
-        "0/1 nodes are available: 1 node(s) had untolerated taint \(untolerated.schedulerDescription). "
-          + "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
-        action: "Scheduling")
+    guard node.schedules(pod), let name = pod.metadata.name, let namespace = pod.metadata.namespace else { return }
+    let view = schedulingView(try? await api.node(nodeName), node)
+    if let message = view.unfitMessage(pod) {
+      if let uid = pod.metadata.uid { state.withLock { $0.unschedulable[uid] = (pod, view) } }
+      schedulerEvents.record(pod, "Warning", "FailedScheduling", message, action: "Scheduling")
+      await markUnschedulable(pod, message: message)
       return
     }
     do {
@@ -251,6 +253,29 @@ public final class NodeAgent: Sendable {
     } catch {
       // 409: bound by someone else or being deleted; 404: gone. Both settle through the watch.
       configuration.log("pod \(namespace)/\(name): binding failed: \(error)")
+    }
+  }
+
+  /// The node as the filters see it: its Node from the API, or what this agent registered when that
+  /// cannot be read.
+  private func schedulingView(_ current: Node?, _ node: NodeObject) -> SchedulingView {
+    SchedulingView(taints: current?.spec?.taints ?? [], labels: current?.metadata.labels ?? node.labels)
+  }
+
+  /// The scheduler's `updatePod`: writes the condition only when it changes (`UpdatePodCondition`), and
+  /// keeps the transition time while the status stays False.
+  private func markUnschedulable(_ pod: Pod, message: String) async {
+    guard let name = pod.metadata.name, let namespace = pod.metadata.namespace else { return }
+    let old = pod.status?.conditions?.first { $0.type == "PodScheduled" }
+    if old?.status == "False", old?.reason == "Unschedulable", old?.message == message { return }
+    let since = old?.status == "False" ? old?.lastTransitionTime : nil
+    let condition = PodCondition(
+      type: "PodScheduled", status: "False", reason: "Unschedulable", message: message,
+      lastTransitionTime: since ?? Timestamps.now())
+    do {
+      try await api.patchPodCondition(name, namespace: namespace, uid: pod.metadata.uid, condition: condition)
+    } catch {
+      configuration.log("pod \(namespace)/\(name): cannot set PodScheduled=False: \(error)")
     }
   }
 

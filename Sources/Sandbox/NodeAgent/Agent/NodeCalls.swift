@@ -54,4 +54,19 @@ extension KubeAPI {
     let path = APIPath.pod(name, namespace: namespace, subresource: "status").adding("fieldManager", fieldManager)
     return try await call("PATCH", path, body: body, contentType: "application/merge-patch+json", as: Pod.self, what: "pod \(name) status")
   }
+
+  /// Sets one condition of a pod's status as the scheduler does (`pods/{p}/status`, strategic merge
+  /// patch: conditions merge by type, so the others stay). `lastProbeTime` is sent as null, as the
+  /// scheduler's two-way patch does for an unset time.
+  public func patchPodCondition(_ name: String, namespace: String, uid: String?, condition: PodCondition) async throws(KubeError) {
+    var entry: [String: Any] = ["type": condition.type, "status": condition.status, "lastProbeTime": NSNull()]
+    entry["reason"] = condition.reason
+    entry["message"] = condition.message
+    entry["lastTransitionTime"] = condition.lastTransitionTime
+    var patch: [String: Any] = ["status": ["conditions": [entry]]]
+    if let uid { patch["metadata"] = ["uid": uid] }
+    let body = try! JSONSerialization.data(withJSONObject: patch, options: [.sortedKeys])
+    let path = APIPath.pod(name, namespace: namespace, subresource: "status").adding("fieldManager", fieldManager)
+    _ = try await send("PATCH", path, body: body, contentType: "application/strategic-merge-patch+json")
+  }
 }

@@ -78,12 +78,39 @@ struct NodeObject {
     return "Linux"
   }
 
-  /// Whether the default scheduler would put this pod here: default scheduler, node selector matching
-  /// this node's labels. (Taints, affinity and resources are not considered.)
-  func accepts(_ pod: Pod) -> Bool {
+  /// Whether this node's binder schedules the pod at all: pods for the default scheduler only (others
+  /// wait for their own scheduler).
+  func schedules(_ pod: Pod) -> Bool {
     let scheduler = pod.spec?.schedulerName ?? ""
-    guard scheduler.isEmpty || scheduler == "default-scheduler" else { return false }
-    for (key, value) in pod.spec?.nodeSelector ?? [:] where labels[key] != value { return false }
-    return true
+    return scheduler.isEmpty || scheduler == "default-scheduler"
+  }
+}
+
+/// What the binder's filters read from its Node as the API server has it now (someone may have labelled
+/// or tainted it). A pod that did not fit is retried when this changes, as kube requeues unschedulable
+/// pods on a Node update.
+struct SchedulingView: Equatable {
+  var taints: [Taint]
+  var labels: [String: String]
+
+  /// The scheduler's filters in its order (TaintToleration before NodeAffinity), for one node: nil when
+  /// the pod fits, else the FitError message kube writes into the condition and the event.
+  func unfitMessage(_ pod: Pod) -> String? {
+    let tolerations = pod.spec?.tolerations ?? []
+    // NoSchedule and NoExecute taints must be tolerated (PreferNoSchedule only scores).
+    if let untolerated = taints.first(where: { taint in
+      taint.effect != "PreferNoSchedule" && !tolerations.contains { taint.isTolerated(by: $0) }
+    }) {
+      return Self.fitError("1 node(s) had untolerated taint \(untolerated.schedulerDescription)")
+    }
+    for (key, value) in pod.spec?.nodeSelector ?? [:] where labels[key] != value {
+      return Self.fitError("1 node(s) didn't match Pod's node affinity/selector")
+    }
+    return nil
+  }
+
+  /// `FitError.Error()` for a cluster of one node, with the preemption post-filter's verdict.
+  static func fitError(_ reason: String) -> String {
+    "0/1 nodes are available: \(reason). preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
   }
 }
