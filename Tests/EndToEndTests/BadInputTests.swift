@@ -78,6 +78,8 @@ struct BadInputTests {
     // A scheduler nobody runs: the pod stays Pending without a verdict, until the timeout.
     Case(name: "pod never Ready", arguments: ["--patch", #"{"spec":{"schedulerName":"nobody"}}"#, "--pod-running-timeout", "2s", "web:80"],
       exit: 1, messages: ["not Ready after 2s", "--pod-running-timeout"]),
+    Case(name: "relay pod unschedulable", arguments: ["--node-selector", "pool=nowhere", "web:80"], exit: 1,
+      messages: ["no node can run it", "didn't match Pod's node affinity/selector", "--node-selector"]),
     Case(name: "API server unreachable", arguments: ["-s", "https://127.0.0.1:1", "web:80"], exit: 1,
       messages: ["cannot reach the API server", "kubectl kftray version"]),
     Case(name: "invalid target syntax", arguments: ["web"], exit: 64, messages: ["invalid target \"web\"", "[LOCAL_PORT:]REMOTE_ADDRESS:REMOTE_PORT"]),

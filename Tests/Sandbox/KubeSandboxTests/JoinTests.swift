@@ -134,7 +134,9 @@ struct JoinTests {
       environment: ProcessRunner.environment(["KUBECONFIG": cluster.kubeconfig, "HOME": cluster.home]),
       logPath: forwardLog)
     defer { forward.stop() }
-    let page = try await Self.fetch(port: port)
+    // Generous under the full suite's start-up load; the forward's own log says why if it never comes.
+    let page: String
+    do { page = try await Self.fetch(port: port, seconds: 60) } catch { throw TestFailure("\(error); port-forward log: \(forward.log)") }
     #expect(page.contains("internal-service"), "\(page) \(forward.log)")
   }
 
