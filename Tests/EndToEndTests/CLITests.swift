@@ -114,7 +114,8 @@ import Testing
       _ = owner.isRunning
       try await Task.sleep(for: .milliseconds(200))
     }
-    #expect(kill(serverPID, 0) != 0, "the sandbox server outlived its owner")
+    let log = (try? String(contentsOfFile: dir + "/sb/apiserver.log", encoding: .utf8)) ?? ""
+    #expect(kill(serverPID, 0) != 0, "the sandbox server outlived its owner (pid \(owner.pid)); its log:\n\(log.suffix(3000))")
     #expect(!FileManager.default.fileExists(atPath: dir + "/sb/kubeconfig"), "its files are removed")
     _ = try? Binaries.run(Binaries.path("kftray-sandbox"), ["down", "--dir", dir + "/sb"])
   }

@@ -178,13 +178,13 @@ struct Serve: AsyncParsableCommand {
     }
     if let owner = options.ownerPid {
       let files = options.files
-      Task.detached {
-        // kill(pid, 0) probes without signalling; EPERM still means the process exists.
-        while kill(owner, 0) == 0 || errno == EPERM { try? await Task.sleep(for: .seconds(1)) }
+      OwnerWatch.start(owner) {
         // Files first: once the server is shut down, `run` returns and the process may end at once.
         files.removeAll()
-        await sandbox.shutdown()
-        Glibc.exit(0)
+        Task {
+          await sandbox.shutdown()
+          Glibc.exit(0)
+        }
       }
     }
     await sandbox.waitUntilClosed()
@@ -207,15 +207,48 @@ struct Serve: AsyncParsableCommand {
       return source
     }
     if let owner = options.ownerPid {
-      Task.detached {
-        while kill(owner, 0) == 0 || errno == EPERM { try? await Task.sleep(for: .seconds(1)) }
-        continuation.yield()
-      }
+      OwnerWatch.start(owner) { continuation.yield() }
     }
     for await _ in stops { break }
     await node.shutdown()
     options.files.removeAll()
     output.write(Data("kftray-sandbox: stopped\n".utf8))
     withExtendedLifetime(signals) {}
+  }
+}
+
+/// Calls `ended` once the process `pid` is gone. On a thread of its own, not a task: the daemon's
+/// cooperative pool (one thread per core) can be busy for long stretches, and an owner watch that
+/// never gets to run leaves the sandbox behind.
+///
+/// A pid alone does not identify a process for long: pids (and thread ids, which share their space,
+/// 32768 by default) are reused, and under the full test suite's thread churn an owner's pid was seen
+/// taken again within seconds, so `kill(pid, 0)` kept "finding" it. The process's start time (field
+/// 22 of /proc/PID/stat) tells a successor apart.
+enum OwnerWatch {
+  static func start(_ pid: Int32, ended: @escaping @Sendable () -> Void) {
+    let born = startTime(pid)
+    Thread.detachNewThread {
+      while isAlive(pid, born: born) { sleep(1) }
+      ended()
+    }
+  }
+
+  static func isAlive(_ pid: Int32, born: String?) -> Bool {
+    // kill(pid, 0) probes without signalling; EPERM still means the process exists.
+    guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+    guard let born else { return true }
+    return startTime(pid) == born
+  }
+
+  /// Field 22 of /proc/PID/stat (after the parenthesised command, which may contain spaces); nil
+  /// where there is no /proc.
+  static func startTime(_ pid: Int32) -> String? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+      let close = stat.lastIndex(of: ")")
+    else { return nil }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    // After ")": state is field 3, so start time (22) is the 20th.
+    return fields.count > 19 ? String(fields[19]) : nil
   }
 }

@@ -74,7 +74,8 @@ struct WatchBookmarkTests {
       let config = try KubeconfigLoader(environment: ["HOME": sandbox.home.path]).load(overrides)
       let api = KubeAPI(config: config, credentials: KubeCredentials(config: config))
       defer { api.shutdown() }
-      let events = try await api.watchPods(namespace: "default", resourceVersion: String(sandbox.sandbox.store.currentResourceVersion), timeoutSeconds: 20)
+      // The watch ends as soon as both pods are seen; 60 s only bounds a run on a loaded machine.
+      let events = try await api.watchPods(namespace: "default", resourceVersion: String(sandbox.sandbox.store.currentResourceVersion), timeoutSeconds: 60)
       var bookmarks = 0
       var added: [String] = []
       for try await event in events {
