@@ -88,19 +88,12 @@ struct ConnectionHandler {
       return answer(Self.reply(for: error), "\(error)")
     }
     connections.add(remote, to: id)
-    try? client.setOption(Int32(IPPROTO_TCP), TCP_NODELAY, Int32(1), "TCP_NODELAY")
-    try? remote.setOption(Int32(IPPROTO_TCP), TCP_NODELAY, Int32(1), "TCP_NODELAY")
     do { try client.sendAll([DynamicDestination.Reply.succeeded.rawValue]) } catch {
       client.close()
       remote.close()
       return
     }
-    log.info("conn #\(id) dynamic open: \(peer) -> \(destination) (\(remoteAddress))")
-    let outcome = TCPRelay.run(client, remote, firstName: "client", secondName: "target")
-    let ending = outcome.failure.map { "error: \($0)" } ?? "closed both ways"
-    log.info(
-      "conn #\(id) dynamic close: \(peer) -> \(destination), \(outcome.forwarded) bytes to target, "
-        + "\(outcome.returned) bytes to client, \(elapsed(since: started)), \(ending)")
+    relay(to: remote, at: remoteAddress, mode: "dynamic", destination: destination, started: started)
   }
 
   /// What a failed connect means in SOCKS terms.
@@ -130,6 +123,11 @@ struct ConnectionHandler {
       return
     }
     connections.add(remote, to: id)
+    relay(to: remote, at: remoteAddress, mode: "tcp", destination: target, started: started)
+  }
+
+  /// The byte relay of tcp and dynamic mode once the target is connected, with its open and close lines.
+  private func relay(to remote: Socket, at remoteAddress: SocketAddress, mode: String, destination: String, started: ContinuousClock.Instant) {
     // Latency over batching: the relay forwards whatever it read at once, so Nagle would only add
     // delay. Keepalive on the target like kftray-server (60 s idle, 10 s interval, 3 probes), so a
     // vanished target does not pin the connection forever.
@@ -141,11 +139,11 @@ struct ConnectionHandler {
     try? remote.setOption(Int32(IPPROTO_TCP), TCP_KEEPINTVL, Int32(10), "TCP_KEEPINTVL")
     try? remote.setOption(Int32(IPPROTO_TCP), TCP_KEEPCNT, Int32(3), "TCP_KEEPCNT")
     #endif
-    log.info("conn #\(id) tcp open: \(peer) -> \(target) (\(remoteAddress))")
+    log.info("conn #\(id) \(mode) open: \(peer) -> \(destination) (\(remoteAddress))")
     let outcome = TCPRelay.run(client, remote, firstName: "client", secondName: "target")
     let ending = outcome.failure.map { "error: \($0)" } ?? "closed both ways"
     log.info(
-      "conn #\(id) tcp close: \(peer) -> \(target), \(outcome.forwarded) bytes to target, "
+      "conn #\(id) \(mode) close: \(peer) -> \(destination), \(outcome.forwarded) bytes to target, "
         + "\(outcome.returned) bytes to client, \(elapsed(since: started)), \(ending)")
   }
 

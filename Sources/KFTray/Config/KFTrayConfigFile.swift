@@ -76,7 +76,7 @@ public struct KFTrayConfigFile: Sendable {
         file.skipped.append(KFTraySkippedEntry(index: index, alias: alias, workloadType: workload ?? "none"))
         continue
       }
-      var reader = EntryReader(object: object, path: path, label: label)
+      let reader = EntryReader(object: object, path: path, label: label)
       let remoteAddress = try reader.requiredString("remote_address", placeholder: "default-remote-address")
       guard ProxyTarget.isPlausibleHost(remoteAddress) else {
         throw .entry(path: path, label: label, field: "remote_address", problem: "\"\(remoteAddress)\" is not a host name or IP address")
@@ -151,7 +151,7 @@ private struct EntryReader {
     return value
   }
 
-  mutating func requiredString(_ field: String, placeholder: String?) throws(KFTrayConfigError) -> String {
+  func requiredString(_ field: String, placeholder: String?) throws(KFTrayConfigError) -> String {
     guard object[field] != nil, !(object[field] is NSNull) else { throw fail(field, "is missing (proxy entries need it)") }
     guard let value = object[field] as? String else { throw fail(field, "must be a string") }
     guard !value.isEmpty, value != placeholder else { throw fail(field, "is empty (proxy entries need it)") }

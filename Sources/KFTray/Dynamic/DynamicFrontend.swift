@@ -164,7 +164,7 @@ public final class DynamicFrontend: Sendable {
     let destination = "\(request.destination.address):\(request.destination.port)"
     // The fast local answer; the relay enforces the same list (and what only the cluster's DNS knows).
     if !Self.locallyAllowed(request.destination, allow) {
-      conversation.reply(client, .notAllowed)
+      conversation.reply(client, .notAllowed, to: request)
       events(.refused(frontend: kind.name, client: name, destination: destination, reason: DynamicDestination.Reply.notAllowed.description))
       client.close()
       return
@@ -181,12 +181,12 @@ public final class DynamicFrontend: Sendable {
       // No answer: the relay pod is being replaced or cannot be reached.
       reply = n == 1 ? DynamicDestination.Reply(rawValue: byte) ?? .generalFailure : .generalFailure
     } catch {
-      conversation.reply(client, .generalFailure)
+      conversation.reply(client, .generalFailure, to: request)
       events(.refused(frontend: kind.name, client: name, destination: destination, reason: "no relay: \(error)"))
       client.close()
       return
     }
-    conversation.reply(client, reply)
+    conversation.reply(client, reply, to: request)
     guard reply == .succeeded else {
       events(.refused(frontend: kind.name, client: name, destination: destination, reason: reply.description))
       client.close()
@@ -339,13 +339,15 @@ public final class DynamicFrontend: Sendable {
 struct FrontendRequest {
   var destination: DynamicDestination.Request
   var pending: [UInt8] = []
+  /// HTTP only: a CONNECT (answered "200 Connection established") rather than a plain request sent on.
+  var isTunnel = true
 }
 
 protocol Conversation {
   /// Reads the client's handshake and request; nil when it is not one (the answer is already sent).
   func readRequest(_ client: Socket) -> FrontendRequest?
   /// Answers the request with the relay's outcome.
-  func reply(_ client: Socket, _ reply: DynamicDestination.Reply)
+  func reply(_ client: Socket, _ reply: DynamicDestination.Reply, to request: FrontendRequest)
 }
 
 extension Socket {
@@ -398,18 +400,22 @@ struct SocksConversation: Conversation {
       guard let n = client.read(1), let name = client.read(Int(n[0])), !name.isEmpty else { return nil }
       address = .name(String(decoding: name, as: UTF8.self))
     default:
-      reply(client, .addressTypeNotSupported)
+      socksReply(client, .addressTypeNotSupported)
       return nil
     }
     guard let port = client.read(2) else { return nil }
     guard let command = DynamicDestination.Command(rawValue: head[1]) else {
-      reply(client, .commandNotSupported)
+      socksReply(client, .commandNotSupported)
       return nil
     }
     return FrontendRequest(destination: .init(command: command, address: address, port: UInt16(port[0]) << 8 | UInt16(port[1])))
   }
 
-  func reply(_ client: Socket, _ reply: DynamicDestination.Reply) {
+  func reply(_ client: Socket, _ reply: DynamicDestination.Reply, to request: FrontendRequest) {
+    socksReply(client, reply)
+  }
+
+  func socksReply(_ client: Socket, _ reply: DynamicDestination.Reply) {
     // BND.ADDR and BND.PORT are the relay's, which mean nothing here: 0.0.0.0:0.
     try? client.sendAll([5, reply.rawValue, 0, 1, 0, 0, 0, 0, 0, 0])
   }
@@ -418,13 +424,8 @@ struct SocksConversation: Conversation {
 /// HTTP/1.1 CONNECT (RFC 9110 §9.3.6), and absolute-form requests (`GET http://host/path`) for plain
 /// HTTP, which are sent on in origin form.
 struct HTTPConnectConversation: Conversation {
-  /// The reply depends on the request's kind; a conversation serves one connection, on one thread.
-  final class State { var isConnect = true }
-  let state = State()
-
   func readRequest(_ client: Socket) -> FrontendRequest? {
     var head: [UInt8] = []
-    var rest: [UInt8] = []
     while head.count < 16 * 1024 {
       guard let byte = client.read(1) else { return nil }
       head += byte
@@ -446,16 +447,15 @@ struct HTTPConnectConversation: Conversation {
     let authority = afterScheme.prefix { $0 != "/" }
     let path = afterScheme.dropFirst(authority.count)
     guard let destination = Self.hostPort(String(authority), defaultPort: 80) else { return answer(client, 400, "Bad Request") }
-    state.isConnect = false
     let requestLine = "\(method) \(path.isEmpty ? "/" : path) \(parts[2])\r\n"
-    rest = Array(requestLine.utf8) + Array(head.dropFirst(lines[0].utf8.count + 2))
-    return FrontendRequest(destination: destination, pending: rest)
+    let rest = Array(requestLine.utf8) + Array(head.dropFirst(lines[0].utf8.count + 2))
+    return FrontendRequest(destination: destination, pending: rest, isTunnel: false)
   }
 
-  func reply(_ client: Socket, _ reply: DynamicDestination.Reply) {
+  func reply(_ client: Socket, _ reply: DynamicDestination.Reply, to request: FrontendRequest) {
     switch reply {
     case .succeeded:
-      if state.isConnect { try? client.sendAll(Array("HTTP/1.1 200 Connection established\r\n\r\n".utf8)) }
+      if request.isTunnel { try? client.sendAll(Array("HTTP/1.1 200 Connection established\r\n\r\n".utf8)) }
     case .notAllowed: _ = answer(client, 403, "Forbidden", reply.description)
     case .ttlExpired: _ = answer(client, 504, "Gateway Timeout", reply.description)
     default: _ = answer(client, 502, "Bad Gateway", reply.description)
