@@ -59,4 +59,13 @@ import Testing
     #expect(event.object.spec?.containers.map(\.name) == ["c"])
     #expect(event.object.spec?.nodeName == "n1")
   }
+
+  @Test func probePortsAreIntOrString() throws {
+    let event = try Self.decode(
+      #"{"type":"ADDED","object":{"metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"x","readinessProbe":{"tcpSocket":{"port":"http"}}},{"name":"b","image":"x","readinessProbe":{"tcpSocket":{"port":8080},"periodSeconds":1}}]}}}"#
+    )
+    let containers = try #require(event.object.spec?.containers)
+    #expect(containers[0].readinessProbe?.tcpSocket?.portName == "http" && containers[0].readinessProbe?.tcpSocket?.port == nil)
+    #expect(containers[1].readinessProbe?.tcpSocket?.port == 8080 && containers[1].readinessProbe?.periodSeconds == 1)
+  }
 }

@@ -149,8 +149,26 @@ public struct Probe: Codable, Sendable, Equatable {
   public var failureThreshold: Int?
 
   public struct TCPSocketAction: Codable, Sendable, Equatable {
-    /// A number (a named port is not supported here).
-    public var port: Int
+    /// The port number; nil when the probe names a container port instead (`portName`).
+    public var port: Int?
+    /// The API types the port as IntOrString: `port: http` names a port of the container.
+    public var portName: String?
+
+    private enum CodingKeys: String, CodingKey { case port }
+
+    public init(from decoder: any Decoder) throws {
+      let c = try decoder.container(keyedBy: CodingKeys.self)
+      if let number = try? c.decode(Int.self, forKey: .port) {
+        port = number
+      } else {
+        portName = try c.decode(String.self, forKey: .port)
+      }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+      var c = encoder.container(keyedBy: CodingKeys.self)
+      if let port { try c.encode(port, forKey: .port) } else { try c.encode(portName, forKey: .port) }
+    }
   }
 }
 

@@ -210,7 +210,11 @@ private struct PodLoop {
   /// Connects to the probe's port inside the pod's network namespace, on a thread of its own (the
   /// connect enters the namespace), and reports back through the inbox.
   func probe(_ index: Int, run: Int) {
-    guard let port = slots[index].spec.readinessProbe?.tcpSocket?.port, let netnsPath = attachment?.netnsPath,
+    // A named port is looked up among the container's ports, as the kubelet does.
+    let spec = slots[index].spec
+    let action = spec.readinessProbe?.tcpSocket
+    let named = action?.portName.flatMap { name in spec.ports?.first { $0.name == name }?.containerPort }
+    guard let port = action?.port ?? named, let netnsPath = attachment?.netnsPath,
       let probePort = UInt16(exactly: port)
     else { return }
     let timeout = Int32(max(1, slots[index].spec.readinessProbe?.timeoutSeconds ?? 1) * 1000)
