@@ -12,10 +12,14 @@ SHAREDIR = $(DESTDIR)$(PREFIX)/share
 # An already built kubectl-kftray to install as is; empty: build a stripped release binary first.
 PLUGIN ?=
 
-.PHONY: deps build test demo sandbox-up sandbox-down dist clean bench docs install uninstall
+.PHONY: deps profile-deps build test demo sandbox-up sandbox-down dist clean bench docs install uninstall
 
 deps:
 	@scripts/install-deps.sh
+
+# perf and valgrind, for profiling the engine (not needed by the tests).
+profile-deps:
+	@scripts/install-deps.sh profiling
 
 build: deps
 	$(SWIFT) build

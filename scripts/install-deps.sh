@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build, the tests and the sandbox need. Idempotent: it asks apt
+# Installs the Debian packages the build, the tests and the sandbox need (and, with `profiling`, the
+# profilers). Idempotent: it asks apt
 # only for what is missing, so a second run costs a dpkg query and nothing else.
 set -euo pipefail
 
@@ -20,6 +21,14 @@ packages=(
   zsh                   # loads completions/_kubectl-kftray in tests (zsh + zsh-common: ~5 MB download)
   fish                  # loads completions/kubectl-kftray.fish in tests (fish + fish-common: ~3 MB download)
 )
+# `install-deps.sh profiling` (make profile-deps): the profilers the performance work uses; tests and CI
+# do not need them, so they are not downloaded by default.
+if [[ "${1:-}" == profiling ]]; then
+  packages+=(
+    linux-perf          # perf record/report (cpu-clock sampling; hardware counters are often not exposed in VMs)
+    valgrind            # callgrind, where perf cannot sample
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do
