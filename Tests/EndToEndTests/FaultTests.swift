@@ -182,7 +182,7 @@ struct FaultTests {
     var stalledFate: [String] = []
     for round in 1...Fault.repeats {
       // A pause shorter than the stalled-stream timeout (2 s) loses nothing.
-      let payload = (0..<(8 << 20)).map { _ in UInt8.random(in: 0...255) }
+      let payload = FaultSockets.randomBytes(8 << 20)
       let paused = try await Binaries.offPool {
         var slept = false
         return try FaultSockets.bulkEcho(port: port, payload: payload) { offset in
@@ -199,7 +199,8 @@ struct FaultTests {
       let steady = try connectLoopback(UInt16(port), timeoutSeconds: 10)
       defer { close(steady) }
       let stop = StopFlag()
-      let big = (0..<(16 << 20)).map { UInt8(truncatingIfNeeded: $0) }
+      // Its content is never checked: it only has to outgrow the receive limit and the socket buffers.
+      let big = [UInt8](repeating: 0x5a, count: 16 << 20)
       async let stalled = Binaries.offPool {
         try FaultSockets.bulkEcho(port: port, payload: big, timeout: 10) { offset in
           // Reads the first 64 KiB, then stops reading until the round is over.
