@@ -214,6 +214,9 @@ struct FaultTests {
         let fresh = await Fault.echoes(port: port, timeout: 5)
         #expect(fresh, "round \(round): a new connection during the stall")
         newConnectionRTT.append(Fault.seconds(t0))
+        if Fault.seconds(t0) > 0.5 {
+          print(String(format: "slow reader round %d: a new connection took %.3f s, opened %.3f s into the stall", round, Fault.seconds(t0), Fault.seconds(stallStart, t0)))
+        }
         let t1 = ContinuousClock.now
         let line = Array("steady \(t1)\n".utf8)
         let back = try await Binaries.offPool { () -> [UInt8] in
@@ -229,6 +232,9 @@ struct FaultTests {
         }
         #expect(back == line, "round \(round): the connection opened before the stall")
         openConnectionRTT.append(Fault.seconds(t1))
+        if Fault.seconds(t1) > 0.5 {
+          print(String(format: "slow reader round %d: the open connection took %.3f s, %.3f s into the stall", round, Fault.seconds(t1), Fault.seconds(stallStart, t1)))
+        }
         #expect(Fault.seconds(t0) <= 5)
         try await Task.sleep(for: .milliseconds(100))
       }
