@@ -12,7 +12,10 @@ SHAREDIR = $(DESTDIR)$(PREFIX)/share
 # An already built kubectl-kftray to install as is; empty: build a stripped release binary first.
 PLUGIN ?=
 
-.PHONY: deps profile-deps build test demo sandbox-up sandbox-down dist clean bench docs install uninstall
+# How often each fault case runs under `make faults` (`make test` runs each once).
+FAULT_REPEATS ?= 10
+
+.PHONY: deps profile-deps build test faults demo sandbox-up sandbox-down dist clean bench docs install uninstall
 
 deps:
 	@scripts/install-deps.sh
@@ -27,6 +30,12 @@ build: deps
 # Everything CI runs: unit tests, the sandbox over real TLS, real kubectl, the built binaries.
 test: build
 	KFTRAY_BIN_DIR="$(BIN)" $(SWIFT) test
+
+# The fault suite, every case repeated FAULT_REPEATS times (figures on lines `fault figures: ...`),
+# the sandbox's restart test, then the fuzzers for their fixed budget (scripts/fuzz.sh, when there).
+faults: build
+	KFTRAY_BIN_DIR="$(BIN)" KFTRAY_FAULT_REPEATS=$(FAULT_REPEATS) $(SWIFT) test --filter 'FaultTests|SandboxRestartTests'
+	@if [ -x scripts/fuzz.sh ]; then scripts/fuzz.sh; else echo "scripts/fuzz.sh not there: no fuzzing run"; fi
 
 # Starts the local sandbox cluster and uses it the way a newcomer would.
 demo: build

@@ -15,8 +15,19 @@ struct BadInputTests {
     var files: [String: String] = [:]
     var exit: Int32
     var messages: [String]
+    /// Run without CAP_NET_BIND_SERVICE (still root, as CI runs): `setpriv` drops it from the
+    /// bounding set, which is what root's capabilities come from at exec.
+    var withoutBindCapability = false
     var description: String { name }
   }
+
+  /// A port below `net.ipv4.ip_unprivileged_port_start` (80 where that is the default 1024), which
+  /// needs CAP_NET_BIND_SERVICE to bind.
+  static let privilegedPort: Int = {
+    let start = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_unprivileged_port_start", encoding: .utf8))
+      .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 1024
+    return start > 80 ? 80 : max(start - 1, 1)
+  }()
 
   /// A user `name` (its fields as JSON) and a context "bad" that uses it, made current.
   static func user(_ name: String, _ json: String) -> @Sendable (inout [String: Any]) -> Void {
@@ -89,6 +100,9 @@ struct BadInputTests {
     Case(name: "unknown protocol", arguments: ["web:80/sctp"], exit: 64, messages: ["unknown protocol \"sctp\"", "/udp"]),
     Case(name: "local port in use", arguments: ["--address", "127.0.0.1", "PORT_IN_USE:web:80"], exit: 1,
       messages: ["cannot listen on local port", "pick a free one"]),
+    Case(name: "privileged local port without permission", arguments: ["--address", "127.0.0.1", "PRIVILEGED_PORT:web:80"], exit: 1,
+      messages: ["cannot listen on local port PRIVILEGED_PORT", "Permission denied", "CAP_NET_BIND_SERVICE", "ip_unprivileged_port_start"],
+      withoutBindCapability: true),
     Case(name: "duplicate local ports", arguments: ["28080:web:80", "28080:echo:7000"], exit: 1,
       messages: ["local port 28080 is used twice"]),
     Case(name: "invalid --address", arguments: ["--address", "my-laptop", "web:80"], exit: 64, messages: ["\"my-laptop\" is not an IP address"]),
@@ -132,11 +146,18 @@ struct BadInputTests {
     let holder = try HeldLoopbackPort()
     let arguments = item.arguments.map { argument in
       argument.replacingOccurrences(of: "FILE:", with: scratch + "/").replacingOccurrences(of: "PORT_IN_USE", with: "\(holder.port)")
+        .replacingOccurrences(of: "PRIVILEGED_PORT", with: "\(Self.privilegedPort)")
     }
-    let r = try await Binaries.runOffPool(
-      ClusterTests.kubectlPath, ["kftray", "proxy", "--pod-label", "kftray-test=\(label)"] + arguments, environment: environment)
+    let command = [ClusterTests.kubectlPath, "kftray", "proxy", "--pod-label", "kftray-test=\(label)"] + arguments
+    let r =
+      item.withoutBindCapability
+      ? try await Binaries.runOffPool(
+        "/usr/bin/setpriv", ["--inh-caps=-all", "--bounding-set=-net_bind_service", "--"] + command, environment: environment)
+      : try await Binaries.runOffPool(command[0], Array(command.dropFirst()), environment: environment)
     #expect(r.status == item.exit, "\(item.name): exit \(r.status)\n\(r.stderr)")
-    for message in item.messages { #expect(r.stderr.contains(message), "\(item.name): no \"\(message)\" in\n\(r.stderr)") }
+    for message in item.messages.map({ $0.replacingOccurrences(of: "PRIVILEGED_PORT", with: "\(Self.privilegedPort)") }) {
+      #expect(r.stderr.contains(message), "\(item.name): no \"\(message)\" in\n\(r.stderr)")
+    }
     #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("Stack dump"), "\(item.name) crashed:\n\(r.stderr)")
     for namespace in ["default", "dev", "restricted"] {
       try await ProxyTests.expectNoRelayPods(sandbox, namespace: namespace, label: label)

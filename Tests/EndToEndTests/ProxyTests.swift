@@ -219,34 +219,6 @@ struct ProxyTests {
     try await Self.expectNoRelayPods(sandbox, namespace: "restricted", label: proxy.label)
   }
 
-  @Test("the relay pod deleted while a client loops: new connections succeed again on the same port")
-  func recoversFromADeletedRelayPod() async throws {
-    let sandbox = try await SandboxCluster.shared.start()
-    let port = try freeLoopbackPort()
-    let proxy = try Proxy(sandbox, ["\(port):echo.default.svc.cluster.local:7000"])
-    try await proxy.waitForwarding(lines: 2)
-    let first = try #require(try Self.relayPods(sandbox, namespace: "default", label: proxy.label).first)
-    #expect(try Self.exchange(port: port, Array("before".utf8)) == Array("before".utf8))
-    _ = try ClusterTests.kubectl(sandbox, ["delete", "-n", "default", first, "--wait=false"])
-    // A client that keeps trying, as an application would; each attempt waits while the pod is replaced.
-    let deadline = ContinuousClock.now + .seconds(60)
-    var recovered = false
-    while ContinuousClock.now < deadline {
-      if (try? Self.exchange(port: port, Array("after".utf8), seconds: 5)) == Array("after".utf8),
-        proxy.stderr.contains("forwarding again via")
-      {
-        recovered = true
-        break
-      }
-      try await Task.sleep(for: .milliseconds(200))
-    }
-    #expect(recovered, "\(proxy.stderr)")
-    let now = try Self.relayPods(sandbox, namespace: "default", label: proxy.label)
-    #expect(now.count == 1 && now.first != first, "\(now)")
-    #expect(try await proxy.stop(SIGTERM) == 0)
-    try await Self.expectNoRelayPods(sandbox, namespace: "default", label: proxy.label)
-  }
-
   @Test("an image that cannot be pulled: the cause, the fix, exit 1, no pod left")
   func imagePullFailure() async throws {
     let sandbox = try await SandboxCluster.shared.start()

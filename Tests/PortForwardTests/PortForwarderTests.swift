@@ -118,6 +118,54 @@ struct PortForwarderTests {
     await fixture.deletePod(pod)
   }
 
+  /// A client that stops reading pauses its session once its connection holds more than the
+  /// receive limit (here for up to 30 s, the stall timeout). Where connections may wait, a new one
+  /// then goes to a session opened for it instead of queueing behind the pause.
+  @Test(arguments: transports)
+  func newConnectionsDoNotQueueBehindAPausedSession(transport: PortForwardTransport) async throws {
+    let fixture = try await PodFixture.shared()
+    let echo = EchoPort()
+    let pod = try await fixture.createPod("paused", port: echo.port)
+    let forwarder = try await Self.start(fixture, pod: pod, port: echo.port, transport: transport) {
+      $0.connectionWait = .seconds(30)
+      $0.session.receiveBufferLimit = 1 << 20
+      $0.session.stalledStreamTimeout = .seconds(30)
+      // A watchdog window (3 s) shorter than the pause: the pause must not read as a dead server.
+      $0.session.pingInterval = .seconds(1)
+    }
+    let log = ForwardEventLog(forwarder)
+    let stalled = try connectLoopback(forwarder.localPort, timeoutSeconds: 60)
+    defer { close(stalled) }
+    Thread.detachNewThread { _ = sendAll(stalled, randomBytes(32 << 20)) }
+    // Paused: once the session stops reading, the echo server stops too, and nothing more goes up.
+    var last = -1
+    var steadySince = ContinuousClock.now
+    let wedged = try await eventually(seconds: 30) {
+      let now = forwarder.statistics.bytesToPod
+      if now != last {
+        last = now
+        steadySince = .now
+      }
+      return now > 1 << 20 && ContinuousClock.now - steadySince > .seconds(1)
+    }
+    #expect(wedged, "\(forwarder.statistics)")
+    let stalledSession = try #require(log.sessionOf.first?.value)
+
+    let payload = randomBytes(64 * 1024)
+    let result = try await exchange(port: forwarder.localPort, payload: payload)
+    #expect(result.eof && sameBytes(result.received, payload), "\(result.received.count) bytes")
+    #expect(try await eventually { log.sessionOf.count == 2 })
+    let sessions = log.sessionOf.sorted { $0.key < $1.key }.map(\.value)
+    #expect(sessions.count == 2 && sessions[1] != stalledSession, "connections per session: \(log.sessionOf)")
+    // Past the watchdog's window, still paused: the paused session is neither declared dead nor reset.
+    try await Task.sleep(for: .seconds(4))
+    #expect(log.failures.isEmpty, "the paused connection is not reset before its 30 s: \(log.failures)")
+    #expect(!log.all.contains { if case .sessionLost = $0 { true } else { false } }, "\(log.all.filter { if case .connectionOpened = $0 { false } else { true } })")
+
+    await forwarder.stop()
+    await fixture.deletePod(pod)
+  }
+
   @Test(arguments: transports)
   func statisticsEventsAndTheKubeletsErrorText(transport: PortForwardTransport) async throws {
     let fixture = try await PodFixture.shared()

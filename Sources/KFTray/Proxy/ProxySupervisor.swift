@@ -242,12 +242,23 @@ public final class ProxySupervisor: Sendable {
     if inUse {
       fix = "pick a free one: \(Self.suggestion(spec, port: port >= 1024 ? port &+ 1 : 8000 + port % 1000))"
     } else if denied {
-      fix = "ports below 1024 need privileges: \(Self.suggestion(spec, port: 8000 + port % 1000))"
+      let first = Self.unprivilegedPortStart()
+      let other = max(8000 + port % 1000, first)
+      fix = "ports below \(first) need the capability CAP_NET_BIND_SERVICE: use a port of \(first) or above, e.g. "
+        + "\(Self.suggestion(spec, port: other)); or lower that limit (sysctl net.ipv4.ip_unprivileged_port_start); "
+        + "or run with the capability (sudo, or setcap cap_net_bind_service=+ep on the plugin)"
     } else {
       fix = "check --address and the port"
     }
     if !explicit { fix += " (LOCAL_PORT:REMOTE_ADDRESS:REMOTE_PORT)" }
     return "cannot listen on \(what): \(error)\n  fix: \(fix)"
+  }
+
+  /// The first port an unprivileged process may bind (Linux's `net.ipv4.ip_unprivileged_port_start`,
+  /// 1024 by default and elsewhere).
+  static func unprivilegedPortStart() -> UInt16 {
+    let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_unprivileged_port_start", encoding: .utf8)
+    return text.flatMap { UInt16($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 1024
   }
 
   static func suggestion(_ spec: ProxySpec, port: UInt16) -> String {

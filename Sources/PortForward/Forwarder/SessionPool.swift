@@ -73,14 +73,23 @@ final class SessionPool: Sendable {
         }
       }
       let saturated = best.map { $0.load >= options.connectionsPerSession } ?? true
+      let onlyStalled = best == nil && fallback != nil
       if best == nil { best = fallback }
       let grow = saturated && !s.stopped && live + s.opening < options.maxSessions && (live > 0 || !s.reconnecting)
       if grow { s.opening += 1 }
+      // Every open session has a stalled stream, whose session may read nothing until the stall
+      // ends (up to `stalledStreamTimeout`): a new connection there would wait as long for its
+      // first answer. Where connections may wait and a new session is on its way, they wait for
+      // that one (tens of milliseconds); when none is coming they take the stalled one after all.
+      if onlyStalled && s.opening > 0 && options.connectionWait > .zero { return (nil, grow) }
       return (best.map { SessionChoice(session: $0.member.session, id: $0.member.id) }, grow)
     }
     if grow { openShard() }
     if let choice { return .success(choice) }
-    let why = state.withLock { $0.suspended } ? "waiting for a new relay pod" : "no session to the pod is open (reconnecting)"
+    let why =
+      state.withLock { $0.suspended } ? "waiting for a new relay pod"
+      : state.withLock({ $0.members.isEmpty }) ? "no session to the pod is open (reconnecting)"
+      : "every session waits behind a stalled connection; a new one is opening"
     return .failure(.sessionNotOpen(why))
   }
 

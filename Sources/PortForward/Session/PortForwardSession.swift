@@ -22,8 +22,11 @@ public enum PortForwardTransport: Sendable, Equatable, CustomStringConvertible {
 }
 
 public struct PortForwardSessionOptions: Sendable {
-  /// How often we PING (kubectl's tunnel: 10 s).
-  public var pingInterval: Duration = .seconds(10)
+  /// How often we PING. kubectl's tunnel pings every 10 s but never gives up (spec §A.7); ours
+  /// does, and a frozen API server (a stopped process, a dead NAT entry) must be noticed well within
+  /// 15 s: 4 s × 3 missed = 12 s. A PING is a 12-byte frame (plus the WebSocket header), so the
+  /// shorter interval costs nothing that matters, and every other frame received also counts.
+  public var pingInterval: Duration = .seconds(4)
   /// The session is dead when nothing at all arrived for this many intervals.
   public var missedPingLimit = 3
   /// Received bytes a connection may hold before the local side reads them. Beyond it the session

@@ -245,7 +245,11 @@ final class SessionCore: Sendable {
         stream.errorGraceCheck(now: now)
         stream.stallCheck(now: now)
       }
-      if now - lastFrame > window {
+      if streams.readingPaused {
+        // We stopped reading (a stalled stream, for at most its stall timeout): the silence is ours,
+        // so the window starts again once reading resumes.
+        life.withLock { $0.lastFrame = now }
+      } else if now - lastFrame > window {
         terminate(.keepaliveTimeout(window), abortConnection: true)
         return
       }

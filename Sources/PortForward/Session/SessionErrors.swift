@@ -50,10 +50,17 @@ public enum SessionTermination: Sendable, Equatable, CustomStringConvertible {
     case .closedLocally: return "session closed"
     case .closedByPeer(let why): return "the server closed the session (\(why))"
     case .keepaliveTimeout(let window):
-      return "no frame from the server for \(window) (PINGs unanswered): the session is considered dead"
+      return "the connection to the API server stopped answering (no reply for \(Self.seconds(window)))"
     case .protocolError(let message): return "protocol error: \(message)"
     case .transportError(let message): return "connection lost: \(message)"
     }
+  }
+
+  /// "12s", "600ms": as a user reads a window, not Duration's "12.0 seconds".
+  static func seconds(_ d: Duration) -> String {
+    let ms = d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+    if ms % 1000 == 0 { return "\(ms / 1000)s" }
+    return ms < 1000 ? "\(ms)ms" : String(format: "%.1fs", Double(ms) / 1000)
   }
 }
 

@@ -69,6 +69,10 @@ final class SessionStreams: Sendable {
     }
   }
 
+  /// Reading the connection is paused (a stream is over its receive limit): nothing arrives
+  /// meanwhile, through no fault of the server.
+  var readingPaused: Bool { state.withLock { $0.overLimit > 0 } }
+
   /// A stream was reset for stalling: the server may still be wedged behind it for a while.
   func stallReset() { state.withLock { $0.lastStallReset = .now } }
 

@@ -200,6 +200,10 @@ public final class ClusterNetwork: Sendable {
         try startDaemon(
           name: name, in: namespace, [tools.testServer, "http", "--port", port, "--name", greeting, "--bind", service.ipv4],
           ready: (.tcp, service.ipv4, service.port))
+      case .tcpReset:
+        try startDaemon(
+          name: name, in: namespace, [tools.testServer, "reset", "--port", port, "--bind", service.ipv4],
+          ready: (.tcp, service.ipv4, service.port))
       case .udpEcho:
         try startDaemon(
           name: name, in: namespace, [tools.testServer, "udp-echo", "--port", port, "--bind", service.ipv4],

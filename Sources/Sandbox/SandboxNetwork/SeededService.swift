@@ -10,6 +10,8 @@ public struct SeededService: Sendable, Equatable {
     case udpEcho
     /// `iperf3 -s`.
     case iperf3
+    /// `kftray-testserver reset`: accepts, reads once, then resets the connection (RST).
+    case tcpReset
     /// The address exists, nothing listens: a connect is refused (RST).
     case closed
     /// The address is a blackhole route in the node namespace: SYNs vanish, a connect times out.
@@ -70,6 +72,7 @@ public enum ClusterAddressing {
     SeededService(hostname: "closed.default.svc.cluster.local", ipv4: "10.96.0.15", port: 7001, behavior: .closed, placement: .services),
     SeededService(hostname: "firewalled.default.svc.cluster.local", ipv4: "10.96.0.16", port: 7002, behavior: .firewalled, placement: .services),
     SeededService(hostname: "bulk.default.svc.cluster.local", ipv4: "10.96.0.17", port: 5201, behavior: .iperf3, placement: .services),
+    SeededService(hostname: "reset.default.svc.cluster.local", ipv4: "10.96.0.18", port: 7003, behavior: .tcpReset, placement: .services),
     SeededService(hostname: "database.region.rds.amazonaws.com", ipv4: "203.0.113.10", port: 5432, behavior: .tcpEcho, placement: .external),
   ]
 }

@@ -11,6 +11,9 @@ public enum TestServerMode: Sendable, Equatable {
   case http(name: String)
   /// UDP: every datagram is sent back to its sender.
   case udpEcho
+  /// TCP: accepts, reads what the client sends first (up to 1 s), then resets the connection (RST,
+  /// not FIN): a target that breaks connections after they started.
+  case reset
 }
 
 /// A tiny POSIX server for the sandbox cluster: blocking sockets, one thread per listener and per
@@ -85,6 +88,7 @@ public final class TestServer: Sendable {
         switch mode {
         case .echo: TCPEcho.run(connection)
         case let .http(name): HelloHTTP.run(connection, name: name)
+        case .reset: TCPReset.run(connection)
         case .udpEcho: break
         }
       }
@@ -104,6 +108,18 @@ enum TCPEcho {
     }
     // The client finished sending: finish ours too, so a half-closing client reads to the end.
     shutdown(fd, Int32(SHUT_WR))
+  }
+}
+
+enum TCPReset {
+  static func run(_ fd: Int32) {
+    var timeout = timeval(tv_sec: 1, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    _ = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+    // Linger on with a zero timeout: close() then sends RST and drops whatever is queued.
+    var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
   }
 }
 

@@ -12,7 +12,7 @@ struct KFTraySandbox: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "kftray-sandbox",
     abstract: "A local Kubernetes API server for kubectl-kftray's tests, benchmarks and demo.",
-    subcommands: [Up.self, Down.self, Serve.self])
+    subcommands: [Up.self, Down.self, Restart.self, Serve.self])
 }
 
 struct ServerOptions: ParsableArguments {
@@ -138,9 +138,30 @@ struct Down: ParsableCommand {
   }
 }
 
+struct Restart: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Restart the API server of DIR: it saves its objects on SIGTERM, and starts again on the same port with the same PKI, tokens and objects (resourceVersions kept).")
+
+  @Option(name: .long, help: "The sandbox directory.")
+  var dir: String
+
+  func run() async throws {
+    do {
+      let port = try await Daemon.restart(files: SandboxFiles(directory: URL(fileURLWithPath: dir)))
+      print("restarted the API server on https://127.0.0.1:\(port)")
+    } catch let failure as Daemon.Failure {
+      FileHandle.standardError.write(Data("kftray-sandbox: \(failure)\n".utf8))
+      throw ExitCode.failure
+    }
+  }
+}
+
 struct Serve: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Run the sandbox API server in the foreground (what `up` starts).")
+
+  /// Seconds a stop may take after SIGTERM before the process ends anyway (under `down`'s 5 s grace).
+  static let stopDeadline: Double = 3
 
   @OptionGroup var options: ServerOptions
   @OptionGroup var logging: RequestLogOption
@@ -162,14 +183,36 @@ struct Serve: AsyncParsableCommand {
       Data("kftray-sandbox: serving \(sandbox.serverURL)\nkftray-sandbox: kubeconfig \(sandbox.kubeconfigPath)\n".utf8))
     FileHandle.standardOutput.write(
       Data("kftray-sandbox: node \(sandbox.kubelet.nodeName), kubelet https://127.0.0.1:\(sandbox.kubelet.port)\n".utf8))
-    // SIGTERM/SIGINT close the listener; the process then leaves through `waitUntilClosed`.
+    // SIGTERM/SIGINT: save the store first (for `restart`), here on the signal's dispatch queue, then
+    // close everything. The save must not wait for the graceful part: that runs on the cooperative
+    // pool and the event loops, either of which may be busy or blocked, and `restart` (like `down`)
+    // kills a server that does not end in time.
+    let storePath = options.files.store.path
+    let stopDeadline = Self.stopDeadline
+    let apiOnly = !sandboxOptions.cluster
     let signals = ([SIGTERM, SIGINT] as [Int32]).map { number -> DispatchSourceSignal in
       signal(number, SIG_IGN)
       let source = DispatchSource.makeSignalSource(signal: number)
       source.setEventHandler {
+        do {
+          let saved = try sandbox.saveStore()
+          output.write(Data("kftray-sandbox: saved \(saved.objects) objects at resourceVersion \(saved.resourceVersion) to \(storePath)\n".utf8))
+        } catch {
+          output.write(Data("kftray-sandbox: could not save the store: \(error)\n".utf8))
+        }
+        // The API server alone has nothing to tidy that a cut-short stop would leave behind; the full
+        // sandbox's node (pods, network) gets all of `down`'s grace, and `down` removes what is left.
+        if apiOnly {
+          Thread.detachNewThread {
+            Thread.sleep(forTimeInterval: stopDeadline)
+            output.write(Data("kftray-sandbox: the graceful stop took over \(stopDeadline) s; exiting\n".utf8))
+            Glibc.exit(0)
+          }
+        }
         Task {
+          output.write(Data("kftray-sandbox: stopping\n".utf8))
           await sandbox.shutdown()
-          FileHandle.standardOutput.write(Data("kftray-sandbox: stopped\n".utf8))
+          output.write(Data("kftray-sandbox: stopped\n".utf8))
           Glibc.exit(0)
         }
       }

@@ -1,5 +1,5 @@
 // kftray-testserver: the seeded services of the sandbox cluster (and the `kftray-sandbox/testserver`
-// image): `echo --port P`, `http --port P --name N`, `udp-echo --port P`. Serves until killed.
+// image): `echo --port P`, `http --port P --name N`, `udp-echo --port P`, `reset --port P`. Serves until killed.
 import ArgumentParser
 import Foundation
 import SeededServices
@@ -48,9 +48,15 @@ struct UDPEcho: ParsableCommand {
   func run() throws { try serve(.udpEcho, options) }
 }
 
+struct Reset: ParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "TCP: accept, read once, then reset the connection (RST).")
+  @OptionGroup var options: Options
+  func run() throws { try serve(.reset, options) }
+}
+
 @main
 struct TestServerCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "kftray-testserver", abstract: "The sandbox cluster's seeded services.",
-    subcommands: [Echo.self, HTTP.self, UDPEcho.self])
+    subcommands: [Echo.self, HTTP.self, UDPEcho.self, Reset.self])
 }

@@ -351,7 +351,7 @@ final class ProxyPrinter: Sendable {
       case .peerOpened(let peer): if verbose { terminal.err("[\(label)] udp peer \(peer)") }
       case .peerClosed(let peer, let out, let `in`, let why):
         if verbose { terminal.err("[\(label)] udp peer \(peer) closed (\(why)): \(out) datagrams sent, \(`in`) received") }
-      case .sessionLost(let why): terminal.err("[\(label)] lost the port-forward session (\(why)); reconnecting")
+      case .sessionLost(let why): terminal.err("[\(label)] lost the port-forward session: \(why); reconnecting")
       case .sessionOpened: break
       }
     case .podLost(let label, let pod, let why):
@@ -361,7 +361,7 @@ final class ProxyPrinter: Sendable {
     case .recoveryFailed(let label, let error, let retry):
       terminal.err("[\(label)] could not replace the relay pod: \(error)\n  retrying in \(Self.format(retry))")
     case .sessionLost(let label, let why):
-      terminal.err("[\(label)] lost the port-forward session (\(why)); reconnecting")
+      terminal.err("[\(label)] lost the port-forward session: \(why); reconnecting")
     case .reconnected(let label):
       terminal.err("[\(label)] reconnected")
     case .deletedPod(let namespace, let pod):

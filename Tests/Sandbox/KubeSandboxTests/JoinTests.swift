@@ -29,56 +29,10 @@ struct JoinTests {
 
     func start() throws -> Running {
       if let running { return running }
-      let base = try Teardown.temporaryDirectory("kftray-join")
-      let api = base + "/api"
-      let node = base + "/node"
-      let certificates = base + "/certs"
-      let home = base + "/home"
-      for dir in [certificates, home] { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-      // The node first: at exit `down` runs in this order, the node before its API server.
-      Teardown.register(node)
-      Teardown.register(api)
-      let owner = String(getpid())
-      let up = try Binaries.run(Binaries.path("kftray-sandbox"), ["up", "--dir", api, "--api-only", "--owner-pid", owner])
-      guard up.status == 0 else { throw TestFailure("up --api-only failed: \(up.stderr)\(up.stdout)") }
-      let server = try Self.serverURL(kubeconfig: api + "/kubeconfig")
-
-      // An operator's part: a node identity and a kubelet serving certificate from the cluster's CA.
-      let issuer = CertificateIssuer(directory: certificates, caCertificate: api + "/ca.crt", caKey: api + "/ca.key")
-      try issuer.issue("node", subject: "/O=system:nodes/CN=system:node:\(JoinTests.nodeName)", extensions: "extendedKeyUsage=clientAuth")
-      try issuer.issue(
-        "kubelet", subject: "/O=system:nodes/CN=system:node:\(JoinTests.nodeName)",
-        extensions: "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost")
-      let nodeKubeconfig = certificates + "/node.kubeconfig"
-      try """
-        apiVersion: v1
-        kind: Config
-        clusters: [{name: foreign, cluster: {server: "\(server)", certificate-authority: "\(api)/ca.crt"}}]
-        users: [{name: node, user: {client-certificate: "\(certificates)/node.crt", client-key: "\(certificates)/node.key"}}]
-        contexts: [{name: node, context: {cluster: foreign, user: node}}]
-        current-context: node
-        """.write(toFile: nodeKubeconfig, atomically: true, encoding: .utf8)
-
-      let join = try Binaries.run(
-        Binaries.path("kftray-sandbox"),
-        [
-          "up", "--dir", node, "--owner-pid", owner, "--join", nodeKubeconfig, "--node-name", JoinTests.nodeName,
-          "--kubelet-cert", certificates + "/kubelet.crt", "--kubelet-key", certificates + "/kubelet.key",
-          "--kubelet-client-ca", api + "/ca.crt",
-        ])
-      guard join.status == 0 else { throw TestFailure("up --join failed: \(join.stderr)\(join.stdout)") }
-      #expect(join.stdout.contains("joined node \(JoinTests.nodeName)"))
-      let result = Running(apiDirectory: api, nodeDirectory: node, kubeconfig: api + "/kubeconfig", home: home)
+      let split = try SplitSandbox.start(nodeName: JoinTests.nodeName)
+      let result = Running(apiDirectory: split.apiDirectory, nodeDirectory: split.nodeDirectory, kubeconfig: split.kubeconfig, home: split.home)
       running = result
       return result
-    }
-
-    static func serverURL(kubeconfig: String) throws -> String {
-      let text = try String(contentsOfFile: kubeconfig, encoding: .utf8)
-      guard let line = text.split(separator: "\n").first(where: { $0.contains("server: https://127.0.0.1:") }) else {
-        throw TestFailure("no server in \(kubeconfig)")
-      }
-      return line.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "server: ", with: "")
     }
   }
 
@@ -239,32 +193,5 @@ extension JoinTests {
     #expect(result.status == 1)
     #expect(result.stderr.contains("no node can run it: 0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector"), "\(result.stderr)")
     #expect(result.stderr.contains("--node-selector"), "\(result.stderr)")
-  }
-}
-
-/// Issues a P-256 key and a certificate signed by a cluster CA with openssl (an operator's tools, not
-/// the sandbox's), one `NAME.key`/`NAME.crt` pair per call.
-struct CertificateIssuer {
-  let directory: String
-  let caCertificate: String
-  let caKey: String
-
-  func issue(_ name: String, subject: String, extensions: String) throws {
-    let key = "\(directory)/\(name).key"
-    let request = "\(directory)/\(name).csr"
-    let extensionFile = "\(directory)/\(name).ext"
-    try "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\(extensions)\n"
-      .write(toFile: extensionFile, atomically: true, encoding: .utf8)
-    for arguments in [
-      ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key],
-      ["req", "-new", "-key", key, "-subj", subject, "-out", request],
-      [
-        "x509", "-req", "-in", request, "-CA", caCertificate, "-CAkey", caKey, "-set_serial", String(Int.random(in: 1...Int(Int32.max))),
-        "-days", "2", "-sha256", "-extfile", extensionFile, "-out", "\(directory)/\(name).crt",
-      ],
-    ] {
-      let result = try ProcessRunner.run("/usr/bin/openssl", arguments)
-      guard result.status == 0 else { throw TestFailure("openssl \(arguments[0]) failed: \(result.stderr)") }
-    }
   }
 }

@@ -55,6 +55,17 @@ private final class LoopbackClient {
 
 @Suite("kftray-testserver (loopback)")
 struct TestServerTests {
+  @Test("reset accepts, reads what comes first, then resets the connection (RST, not an orderly end)")
+  func reset() throws {
+    let server = try TestServer.start(mode: .reset, port: 0, addresses: ["127.0.0.1"])
+    let client = try LoopbackClient(port: server.port)
+    client.send("hello\n")
+    var buffer = [UInt8](repeating: 0, count: 64)
+    let n = buffer.withUnsafeMutableBytes { recv(client.fd, $0.baseAddress, $0.count, 0) }
+    let code = errno
+    #expect(n == -1 && code == ECONNRESET, "recv returned \(n), errno \(code)")
+  }
+
   @Test("echo sends everything back and ends after the client does")
   func echo() throws {
     let server = try TestServer.start(mode: .echo, port: 0, addresses: ["127.0.0.1"])

@@ -86,6 +86,10 @@ extension StatusError {
     StatusError(code: 410, reason: "Expired", message: message)
   }
 
+  /// What a kube-apiserver that is shutting down answers a write (`errors.NewServiceUnavailable`).
+  public static let shuttingDown = StatusError(
+    code: 503, reason: "ServiceUnavailable", message: "the API server is shutting down, try again later")
+
   public static func internalError(_ message: String) -> StatusError {
     StatusError(
       code: 500, reason: "InternalError", message: "Internal error occurred: \(message)",

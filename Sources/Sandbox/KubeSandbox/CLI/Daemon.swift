@@ -13,6 +13,8 @@ public enum Daemon {
     case spawnFailed(Int32)
     case exitedEarly(log: String)
     case notReady(log: String)
+    case notRunning(directory: String)
+    case cannotRestart(String)
 
     public var description: String {
       switch self {
@@ -21,6 +23,9 @@ public enum Daemon {
       case .spawnFailed(let code): return "could not start the server process: \(String(cString: strerror(code)))"
       case .exitedEarly(let log): return "the server process exited during start-up. Its log:\n\(log)"
       case .notReady(let log): return "the server did not become ready in time. Its log:\n\(log)"
+      case .notRunning(let directory):
+        return "no sandbox is running in \(directory); start one with `kftray-sandbox up --api-only --dir \(directory)`"
+      case .cannotRestart(let why): return why
       }
     }
   }
@@ -46,7 +51,8 @@ public enum Daemon {
     if let pid = runningPID(files) { throw Failure.alreadyRunning(pid: pid, directory: files.directory.path) }
     try files.createDirectory()
     // Left over from a crashed run: never mistake an old kubeconfig for the new server's.
-    for stale in [files.kubeconfig, files.nodeKubeconfig, files.joinedNode, files.pid, files.log] {
+    // A saved store belongs to `restart`; a new sandbox starts from the seed.
+    for stale in [files.kubeconfig, files.nodeKubeconfig, files.joinedNode, files.pid, files.log, files.store] {
       try? FileManager.default.removeItem(at: stale)
     }
 
@@ -80,6 +86,53 @@ public enum Daemon {
       try await Task.sleep(nanoseconds: 100_000_000)
     }
     stop(pid: pid)
+    throw Failure.notReady(log: logTail(files))
+  }
+
+  /// `restart`: stops the API server of `files` with SIGTERM (it saves its store to `DIR/store.json`
+  /// first, see `serve`), then starts it again with the same arguments on the port it had, so the
+  /// same kubeconfig reaches it, and waits until `/readyz` answers. Only for an API server (`up` or
+  /// `up --api-only`): a joined node has none. Returns the port.
+  public static func restart(files: SandboxFiles, timeout: TimeInterval = 90) async throws -> Int {
+    guard let pid = runningPID(files) else { throw Failure.notRunning(directory: files.directory.path) }
+    guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else {
+      throw Failure.cannotRestart("cannot read the command line of the server (pid \(pid))")
+    }
+    var arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    guard !arguments.contains("--join") else {
+      throw Failure.cannotRestart("\(files.directory.path) holds a joined node, which has no API server to restart")
+    }
+    guard !arguments.isEmpty, let port = serverPort(files) else {
+      throw Failure.cannotRestart("no kubeconfig with the server's port in \(files.directory.path)")
+    }
+    // The same port (the first start may have asked for any free one): clients keep their kubeconfig.
+    if let index = arguments.firstIndex(of: "--port"), index + 1 < arguments.count {
+      arguments[index + 1] = String(port)
+    } else {
+      arguments += ["--port", String(port)]
+    }
+    try? FileManager.default.removeItem(at: files.store)
+    // Grace as `down`'s: the server saves at once and ends within 3 s (see `serve`); a kill here
+    // would mean it never got to save, which the check below reports.
+    stop(pid: pid, grace: 10)
+    guard FileManager.default.fileExists(atPath: files.store.path) else {
+      throw Failure.cannotRestart("the server did not save its objects when stopped. Its log:\n\(logTail(files))")
+    }
+    let newPID = try spawnDetached(arguments, log: files.log.path)
+    try Data("\(newPID)\n".utf8).write(to: files.pid, options: .atomic)
+    let ca = (try? String(contentsOf: files.caCertificate, encoding: .utf8)) ?? ""
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+      var status: Int32 = 0
+      if waitpid(newPID, &status, WNOHANG) == newPID {
+        try? FileManager.default.removeItem(at: files.pid)
+        throw Failure.exitedEarly(log: logTail(files))
+      }
+      // The old process is gone, so whatever answers on the port now is the new one.
+      if await ReadinessProbe.isReady(port: port, caPEM: ca) { return port }
+      try await Task.sleep(nanoseconds: 50_000_000)
+    }
+    stop(pid: newPID)
     throw Failure.notReady(log: logTail(files))
   }
 

@@ -33,12 +33,15 @@ public struct SandboxFiles: Sendable {
   public var nodeState: URL { file("node") }
   /// `up --join`: the joined node's name and kubelet port, written once its Node is registered.
   public var joinedNode: URL { file("node.joined") }
+  /// The API server's objects, saved when it stops on SIGTERM and loaded by the next `serve` (see
+  /// `StoreSnapshot`); `up` and `down` remove it, `restart` keeps it.
+  public var store: URL { file("store.json") }
 
   public var all: [URL] {
     [
       caCertificate, caKey, serverCertificate, serverKey, adminCertificate, adminKey, kubeletClientCertificate,
       kubeletClientKey, nodeCertificate, nodeKey, nodeKubeconfig, tokens, kubeconfig, log, pid, podLogs, nodeState,
-      joinedNode,
+      joinedNode, store,
     ]
   }
 

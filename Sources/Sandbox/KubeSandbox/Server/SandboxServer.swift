@@ -68,8 +68,16 @@ public enum SandboxServer {
     let pki = try PKI.loadOrCreate(in: files)
     let tokens = try loadOrCreateTokens(files)
 
-    let store = ObjectStore(historyLimit: options.watchHistory)
-    Seed.populate(store)
+    // A store saved by the previous server in this directory (`kftray-sandbox restart`) is taken up
+    // once, then removed: a later crash must not bring back state older than what clients saw since.
+    let store: ObjectStore
+    if let snapshot = try StoreSnapshot.read(from: files.store) {
+      store = ObjectStore(historyLimit: options.watchHistory, restoring: snapshot)
+      try? FileManager.default.removeItem(at: files.store)
+    } else {
+      store = ObjectStore(historyLimit: options.watchHistory)
+      Seed.populate(store)
+    }
     let nodeLifecycle = NodeLifecycleController(store: store)
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     let server: HTTPSServer
@@ -193,6 +201,16 @@ public final class RunningSandbox: Sendable {
   /// Resolves when the listener closes (for the foreground `serve`).
   public func waitUntilClosed() async {
     try? await server.channel.closeFuture.get()
+  }
+
+  /// Refuses further writes and saves the store to `DIR/store.json` for the next `serve` in this
+  /// directory. Synchronous and independent of the event loops and the cooperative pool, so that a
+  /// stop that hangs later cannot lose the state. Returns how many objects at which resourceVersion.
+  @discardableResult
+  public func saveStore() throws -> (objects: Int, resourceVersion: UInt64) {
+    let snapshot = store.freeze()
+    try snapshot.write(to: files.store)
+    return (snapshot.objects.count, snapshot.revision)
   }
 
   public func shutdown() async {

@@ -3,7 +3,7 @@ import Foundation
 import NIOConcurrencyHelpers
 
 /// Identifies one stored object. Cluster-scoped objects have an empty namespace.
-public struct ObjectKey: Hashable, Sendable {
+public struct ObjectKey: Hashable, Sendable, Codable {
   public var resource: String
   public var namespace: String
   public var name: String
@@ -15,13 +15,13 @@ public struct ObjectKey: Hashable, Sendable {
   }
 }
 
-public enum WatchEventType: String, Sendable {
+public enum WatchEventType: String, Sendable, Codable {
   case added = "ADDED", modified = "MODIFIED", deleted = "DELETED", bookmark = "BOOKMARK", error = "ERROR"
 }
 
 /// A change as the store records it. `previous` is the object before a modification, so a watcher with
 /// a selector can tell "now matches" (ADDED) from "no longer matches" (DELETED), as kube's cacher does.
-public struct StoreEvent: Sendable {
+public struct StoreEvent: Sendable, Codable {
   public var type: WatchEventType
   public var key: ObjectKey
   public var object: JSONValue
@@ -63,13 +63,46 @@ public final class ObjectStore: Sendable {
     /// but no API watch, so `watcherCount` leaves them out.
     var observers: [UInt64: Watcher] = [:]
     var nextWatcherID: UInt64 = 1
+    /// Set by `freeze` (the server is stopping and has saved its state): every later write is
+    /// refused, so nothing a client was told succeeded is missing from the saved snapshot.
+    var frozen = false
   }
 
-  private let state = NIOLockedValueBox(State())
+  private let state: NIOLockedValueBox<State>
   public let historyLimit: Int
 
   public init(historyLimit: Int) {
     self.historyLimit = max(1, historyLimit)
+    state = NIOLockedValueBox(State())
+  }
+
+  /// A store as `freeze` left it in another process: the same objects, resourceVersion counter and
+  /// watch history, so a watch that resumes from a resourceVersion it saw before the restart gets
+  /// the changes after it, or `410 Expired` where the history no longer reaches back (as from
+  /// kube-apiserver, whose revisions live on in etcd across its restarts).
+  public init(historyLimit: Int, restoring snapshot: StoreSnapshot) {
+    self.historyLimit = max(1, historyLimit)
+    var restored = State()
+    restored.revision = snapshot.revision
+    for entry in snapshot.objects { restored.objects[entry.key] = entry.object }
+    let history = snapshot.history.suffix(self.historyLimit)
+    restored.history = CircularBuffer(history)
+    // What the kept history no longer covers reads as evicted: older resumes get 410.
+    restored.evictedThrough = max(snapshot.evictedThrough, history.first.map { $0.resourceVersion - 1 } ?? snapshot.revision)
+    state = NIOLockedValueBox(restored)
+  }
+
+  /// Refuses every later write (503, as a stopping kube-apiserver answers) and returns the state
+  /// at that instant: what `kftray-sandbox restart` saves before the process ends.
+  public func freeze() -> StoreSnapshot {
+    state.withLockedValue { state in
+      state.frozen = true
+      return StoreSnapshot(
+        revision: state.revision, evictedThrough: state.evictedThrough,
+        objects: state.objects.sorted { ($0.key.resource, $0.key.namespace, $0.key.name) < ($1.key.resource, $1.key.namespace, $1.key.name) }
+          .map { StoreSnapshot.Entry(key: $0.key, object: $0.value) },
+        history: Array(state.history))
+    }
   }
 
   /// `withLockedValue` rethrows untyped errors; this keeps the store's typed `StatusError`.
@@ -103,6 +136,7 @@ public final class ObjectStore: Sendable {
     prepare: (inout JSONValue) throws(StatusError) -> Void = { _ throws(StatusError) in }
   ) throws(StatusError) -> JSONValue {
     try locked { state throws(StatusError) -> JSONValue in
+      if state.frozen { throw .shuttingDown }
       var object = object
       var name = object["metadata"]?["name"]?.stringValue ?? ""
       if name.isEmpty, let prefix = object["metadata"]?["generateName"]?.stringValue, !prefix.isEmpty {
@@ -128,6 +162,7 @@ public final class ObjectStore: Sendable {
     _ key: ObjectKey, transform: (JSONValue) throws(StatusError) -> JSONValue
   ) throws(StatusError) -> JSONValue {
     try locked { state throws(StatusError) -> JSONValue in
+      if state.frozen { throw .shuttingDown }
       guard let current = state.objects[key] else { throw .notFound(resource: key.resource, name: key.name) }
       var updated = try transform(current)
       updated.set("metadata", "resourceVersion", to: current["metadata"]?["resourceVersion"])
@@ -146,6 +181,7 @@ public final class ObjectStore: Sendable {
   @discardableResult
   public func delete(_ key: ObjectKey) throws(StatusError) -> JSONValue {
     try locked { state throws(StatusError) -> JSONValue in
+      if state.frozen { throw .shuttingDown }
       guard var object = state.objects.removeValue(forKey: key) else {
         throw .notFound(resource: key.resource, name: key.name)
       }
