@@ -3,9 +3,13 @@
 # kubectl's plugin discovery) against real `kubectl port-forward` to the relay pod that proxy
 # created, in the same run and the same mode (WebSocket tunnel vs tunnel, SPDY vs SPDY), the two
 # clients taking turns round by round; then the time from starting the command to the first byte
-# through a new relay pod, against the manual habit (kubectl run, kubectl wait, kubectl port-forward). Starts its own sandbox and stops it at
-# exit. Prints the table and writes bench-results.json (path printed at the end; BENCH_RESULTS
-# overrides it).
+# through a new relay pod, against the manual habit (kubectl run, kubectl wait, kubectl port-forward). During
+# the bulk phase the CPU of every process on the path is sampled (client, sandbox daemon, relay, target,
+# probe) and set against the TLS cipher's own cost (openssl speed, same run). Then the same probes
+# (smaller) through `kftray-bench delay-proxy`, a loopback proxy adding a round-trip time between
+# both clients and the API server (BENCH_RTTS, ms), and the idle RSS of a running forward. Starts its
+# own sandbox and stops it at exit. Prints the table and writes bench-results.json (path printed at
+# the end; BENCH_RESULTS overrides it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +20,15 @@ CONCURRENT_BYTES=${BENCH_CONCURRENT_BYTES:-65536}
 MODES=${BENCH_MODES:-"websocket spdy"}
 RUNS=${BENCH_RUNS:-3}
 KUBECTL=${KUBECTL:-/usr/bin/kubectl}
+# The remote API server: round-trip times in ms (set empty to skip), smaller probes, an optional rate cap.
+RTTS=${BENCH_RTTS-"20 80"}
+REMOTE_BULK_BYTES=${BENCH_REMOTE_BULK_BYTES:-64M}
+REMOTE_LATENCY_COUNT=${BENCH_REMOTE_LATENCY_COUNT:-200}
+REMOTE_CONCURRENT=${BENCH_REMOTE_CONCURRENT:-100}
+REMOTE_STARTUP_RUNS=${BENCH_REMOTE_STARTUP_RUNS:-3}
+REMOTE_RATE=${BENCH_REMOTE_RATE:-}
+IDLE_SECONDS=${BENCH_IDLE_SECONDS:-5}
+TLS_SECONDS=${BENCH_TLS_SECONDS:-3}
 
 # BENCH_SCRATCH_PATH lets the release build live apart from a debug build running at the same time.
 BUILD=(swift build -c release --scratch-path "${BENCH_SCRATCH_PATH:-.build}")
@@ -124,50 +137,65 @@ stop_forward() {
   wait "$1" 2>/dev/null || true
 }
 
+# Samples the CPU of every process on the bulk path (the client given, the sandbox daemon, the relay
+# pod's process, the target pod's process) into FILE.
+path_sample() {
+  "$BENCH" path-stats --role "client=$2" --role "sandbox=$DAEMON_PID" --role "relay=$RELAY_PID" \
+    --role "target=$TARGET_PID" >"$1" || echo "   path sample failed" >&2
+}
+
 # Runs every probe for one mode with both clients, alternating them round by round (engine,
 # kubectl, engine, ...), so that a drift of the machine's state hits both alike. Every probe is
 # repeated RUNS times: the report takes medians, CPU over all bulk runs, and the highest peak RSS.
+# OUT: where the files go; the sizes are arguments so the remote rows can be smaller. PATH_COST=yes
+# samples the whole path around each client's transfers (loopback only: through the delay proxy
+# its own CPU would be on the path).
 run_mode() {
-  local mode=$1 impl r
+  local out_root=$1 mode=$2 bulk_bytes=$3 latency_count=$4 concurrent=$5 path_cost=$6 impl r
   declare -A pid port
-  for impl in engine kubectl; do mkdir -p "$RUN/$mode/$impl"; done
-  echo "== $mode: bulk, $RUNS x ($BULK_BYTES to the pod, then $BULK_BYTES from it) per client"
+  for impl in engine kubectl; do mkdir -p "$out_root/$mode/$impl"; done
+  echo "== $mode: bulk, $RUNS x ($bulk_bytes to the pod, then $bulk_bytes from it) per client"
   for impl in engine kubectl; do
-    start_forward "$impl" "$mode" "$BULK_TARGET" "$RUN/$mode/$impl/forward-bulk.log"
+    start_forward "$impl" "$mode" "$BULK_TARGET" "$out_root/$mode/$impl/forward-bulk.log"
     pid[$impl]=$FWD_PID port[$impl]=$FWD_PORT
-    "$BENCH" stats --pid "${pid[$impl]}" >"$RUN/$mode/$impl/cpu-before.json"
+    "$BENCH" stats --pid "${pid[$impl]}" >"$out_root/$mode/$impl/cpu-before.json"
   done
+  if [[ $path_cost == yes ]]; then
+    RELAY_PID=$("$BENCH" pod-pid --pod "$RELAY_POD" --ancestor "$DAEMON_PID")
+  fi
   for r in $(seq 1 "$RUNS"); do
     for impl in engine kubectl; do
-      local out="$RUN/$mode/$impl"
-      timeout 180 "$BENCH" bulk --port "${port[$impl]}" --bytes "$BULK_BYTES" --direction up >"$out/bulk-up-$r.json" \
+      local out="$out_root/$mode/$impl"
+      if [[ $path_cost == yes ]]; then path_sample "$out/path-before-$r.json" "${pid[$impl]}"; fi
+      timeout 180 "$BENCH" bulk --port "${port[$impl]}" --bytes "$bulk_bytes" --direction up >"$out/bulk-up-$r.json" \
         || echo "   $impl upload failed" >&2
-      timeout 180 "$BENCH" bulk --port "${port[$impl]}" --bytes "$BULK_BYTES" --direction down >"$out/bulk-down-$r.json" \
+      timeout 180 "$BENCH" bulk --port "${port[$impl]}" --bytes "$bulk_bytes" --direction down >"$out/bulk-down-$r.json" \
         || echo "   $impl download failed" >&2
+      if [[ $path_cost == yes ]]; then path_sample "$out/path-after-$r.json" "${pid[$impl]}"; fi
     done
   done
   for impl in engine kubectl; do
-    "$BENCH" stats --pid "${pid[$impl]}" >"$RUN/$mode/$impl/cpu-after.json"
+    "$BENCH" stats --pid "${pid[$impl]}" >"$out_root/$mode/$impl/cpu-after.json"
     stop_forward "${pid[$impl]}"
   done
 
   for impl in engine kubectl; do
-    start_forward "$impl" "$mode" "$ECHO_TARGET" "$RUN/$mode/$impl/forward-echo.log"
+    start_forward "$impl" "$mode" "$ECHO_TARGET" "$out_root/$mode/$impl/forward-echo.log"
     pid[$impl]=$FWD_PID port[$impl]=$FWD_PORT
   done
-  echo "== $mode: latency, $RUNS x $LATENCY_COUNT x connect + 1-byte echo per client"
+  echo "== $mode: latency, $RUNS x $latency_count x connect + 1-byte echo per client"
   for r in $(seq 1 "$RUNS"); do
     for impl in engine kubectl; do
-      timeout 400 "$BENCH" latency --port "${port[$impl]}" --count "$LATENCY_COUNT" >"$RUN/$mode/$impl/latency-$r.json" \
+      timeout 400 "$BENCH" latency --port "${port[$impl]}" --count "$latency_count" >"$out_root/$mode/$impl/latency-$r.json" \
         || echo "   $impl latency probe failed" >&2
     done
   done
-  echo "== $mode: concurrent, $RUNS x $CONCURRENT connections x $CONCURRENT_BYTES bytes echoed per client"
+  echo "== $mode: concurrent, $RUNS x $concurrent connections x $CONCURRENT_BYTES bytes echoed per client"
   for r in $(seq 1 "$RUNS"); do
     for impl in engine kubectl; do
-      local out="$RUN/$mode/$impl"
+      local out="$out_root/$mode/$impl"
       "$BENCH" stats --pid "${pid[$impl]}" --reset-peak >/dev/null
-      timeout 200 "$BENCH" concurrent --port "${port[$impl]}" --connections "$CONCURRENT" --bytes "$CONCURRENT_BYTES" \
+      timeout 200 "$BENCH" concurrent --port "${port[$impl]}" --connections "$concurrent" --bytes "$CONCURRENT_BYTES" \
         >"$out/concurrent-$r.json" || echo "   $impl concurrent probe failed" >&2
       "$BENCH" stats --pid "${pid[$impl]}" >"$out/rss-$r.json"
     done
@@ -175,41 +203,109 @@ run_mode() {
   for impl in engine kubectl; do stop_forward "${pid[$impl]}"; done
 }
 
+# The RSS of a running forward after IDLE_SECONDS with no traffic: proxy (its own new relay pod) and
+# kubectl port-forward to that pod.
+run_idle() {
+  local impl
+  declare -A pid
+  mkdir -p "$RUN/idle"
+  echo "== idle: RSS of a running forward after ${IDLE_SECONDS} s without traffic"
+  for impl in engine kubectl; do
+    start_forward "$impl" websocket "$ECHO_TARGET" "$RUN/idle/forward-$impl.log"
+    pid[$impl]=$FWD_PID
+  done
+  sleep "$IDLE_SECONDS"
+  for impl in engine kubectl; do
+    "$BENCH" stats --pid "${pid[$impl]}" >"$RUN/idle/$impl.json"
+    stop_forward "${pid[$impl]}"
+  done
+}
+
+# The TLS cipher the session negotiates (curl with the engine's own TLS 1.3 list, through the same
+# libcurl and OpenSSL), measured with openssl speed in this run.
+run_tls_anchor() {
+  local server ca
+  server=$("$KUBECTL" config view --minify --context "$CONTEXT" -o jsonpath='{.clusters[0].cluster.server}')
+  ca="$WORK/ca.crt"
+  "$KUBECTL" config view --raw --minify --context "$CONTEXT" -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' \
+    | base64 -d >"$ca"
+  echo "== tls: the negotiated cipher, openssl speed ${TLS_SECONDS} s each way"
+  curl -sv --cacert "$ca" --tls13-ciphers 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256' \
+    -o /dev/null "$server/version" 2>"$RUN/tls-curl.log" || true
+  "$BENCH" tls-anchor --curl-log "$RUN/tls-curl.log" --seconds "$TLS_SECONDS" >"$RUN/tls.json" \
+    || echo "   TLS anchor failed (see $RUN/tls-curl.log)" >&2
+}
+
+# Everything again with the API server RTT ms away: a delay proxy on loopback between both clients
+# and the API server (a kubeconfig copy whose server is the proxy, tls-server-name the name in the
+# sandbox's serving certificate); the kubelet <-> API server leg stays local, as for users.
+run_remote() {
+  local rtt=$1 out="$RUN/remote-${1}ms" proxy_port api_port proxy_pid
+  mkdir -p "$out"
+  api_port=$("$KUBECTL" config view --minify --context "$CONTEXT" -o jsonpath='{.clusters[0].cluster.server}')
+  api_port=${api_port##*:}
+  proxy_port=$(free_port)
+  "$BENCH" delay-proxy --listen "127.0.0.1:$proxy_port" --to "127.0.0.1:$api_port" --rtt "${rtt}ms" \
+    ${REMOTE_RATE:+--rate "$REMOTE_RATE"} >"$out/delay-proxy.log" 2>&1 &
+  proxy_pid=$!
+  BACKGROUND+=("$proxy_pid")
+  wait_for_line "$out/delay-proxy.log" '^listening on ' "$proxy_pid" >/dev/null
+  cp "$SANDBOX/kubeconfig" "$out/kubeconfig"
+  "$KUBECTL" config --kubeconfig "$out/kubeconfig" set-cluster kftray-sandbox \
+    --server "https://127.0.0.1:$proxy_port" --tls-server-name kubernetes >/dev/null
+  echo "== remote API server: RTT $rtt ms${REMOTE_RATE:+, $REMOTE_RATE}"
+  export KUBECONFIG="$out/kubeconfig"
+  for mode in $MODES; do
+    run_mode "$out" "$mode" "$REMOTE_BULK_BYTES" "$REMOTE_LATENCY_COUNT" "$REMOTE_CONCURRENT" no
+  done
+  run_startup "$out/startup" "$REMOTE_STARTUP_RUNS" "r$rtt"
+  export KUBECONFIG="$SANDBOX/kubeconfig"
+  stop_forward "$proxy_pid"
+}
+
 # Start to first byte through a new relay pod, STARTUP_RUNS times each, alternating: proxy (its -v
 # line "relay pod NS/NAME: Ready" marks Ready) against the manual habit it replaces (kubectl run of
 # the same relay image, kubectl wait for Ready, kubectl port-forward), each followed by its clean-up.
 run_startup() {
-  local r port name
-  mkdir -p "$RUN/startup"
-  echo "== startup: $STARTUP_RUNS x start to first byte, proxy and the manual habit"
-  for r in $(seq 1 "$STARTUP_RUNS"); do
+  local out=$1 runs=$2 tag=$3 r port name
+  mkdir -p "$out"
+  echo "== startup: $runs x start to first byte, proxy and the manual habit"
+  for r in $(seq 1 "$runs"); do
     port=$(free_port)
-    "$BENCH" startup --port "$port" --ready-marker ": Ready" --log "$RUN/startup/proxy-$r.log" -- \
+    "$BENCH" startup --port "$port" --ready-marker ": Ready" --log "$out/proxy-$r.log" -- \
       "$KUBECTL" kftray proxy -v --context "$CONTEXT" -n "$NS" --address 127.0.0.1 "$port:$ECHO_TARGET" \
-      >"$RUN/startup/proxy-$r.json" || echo "   proxy startup probe failed" >&2
+      >"$out/proxy-$r.json" || echo "   proxy startup probe failed" >&2
     port=$(free_port)
-    name=manual-relay-$r
+    name=manual-relay-$tag-$r
     # The same relay pod as proxy's: its env, port and TCP readiness probe (kubectl wait then waits for
     # the probe too), so both sides pay the same pod start.
     local overrides
     overrides=$(printf '{"spec":{"containers":[{"name":"%s","image":"ghcr.io/hcavarsan/kftray-server:v0.27.30",%s}]}}' "$name" \
       "\"env\":[{\"name\":\"LOCAL_PORT\",\"value\":\"$RELAY_PORT\"},{\"name\":\"REMOTE_ADDRESS\",\"value\":\"${ECHO_TARGET%:*}\"},{\"name\":\"REMOTE_PORT\",\"value\":\"${ECHO_TARGET#*:}\"},{\"name\":\"PROXY_TYPE\",\"value\":\"tcp\"}],\"ports\":[{\"containerPort\":$RELAY_PORT}],\"readinessProbe\":{\"tcpSocket\":{\"port\":$RELAY_PORT},\"periodSeconds\":1,\"timeoutSeconds\":1}")
-    "$BENCH" startup --port "$port" --ready-marker "READY" --log "$RUN/startup/manual-$r.log" -- bash -c "
+    "$BENCH" startup --port "$port" --ready-marker "READY" --log "$out/manual-$r.log" -- bash -c "
       '$KUBECTL' --context $CONTEXT -n $NS run $name --image=ghcr.io/hcavarsan/kftray-server:v0.27.30 --restart=Never \
         --overrides='$overrides' >/dev/null &&
       '$KUBECTL' --context $CONTEXT -n $NS wait --for=condition=Ready pod/$name --timeout=60s >/dev/null &&
       echo READY && exec '$KUBECTL' --context $CONTEXT -n $NS port-forward --address 127.0.0.1 pod/$name $port:$RELAY_PORT" \
-      >"$RUN/startup/manual-$r.json" || echo "   manual startup probe failed" >&2
+      >"$out/manual-$r.json" || echo "   manual startup probe failed" >&2
     kube delete pod "$name" --grace-period=0 --force >/dev/null 2>&1 || true
   done
 }
 
 echo "== sandbox in $SANDBOX"
 "$BIN/kftray-sandbox" up --dir "$SANDBOX" --owner-pid $$ >/dev/null
+# The API server, the kubelet and the node agent are one process; the pods are its children.
+DAEMON_PID=$(cat "$SANDBOX/apiserver.pid")
 prepare_targets
+TARGET_PID=$("$BENCH" pod-pid --pod bulk-server --ancestor "$DAEMON_PID")
+run_tls_anchor
 
-for mode in $MODES; do run_mode "$mode"; done
-run_startup
+BENCH_START=$SECONDS
+for mode in $MODES; do run_mode "$RUN" "$mode" "$BULK_BYTES" "$LATENCY_COUNT" "$CONCURRENT" yes; done
+run_startup "$RUN/startup" "$STARTUP_RUNS" local
+run_idle
+for rtt in $RTTS; do run_remote "$rtt"; done
+echo "== measured in $((SECONDS - BENCH_START)) s (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
 
 echo
 "$BENCH" report --directory "$RUN" --output "$RESULTS"

@@ -6,10 +6,14 @@ import Foundation
 /// Layout read: `<dir>/<mode>/<impl>/` with mode `websocket|spdy`, impl `engine|kubectl`, and the
 /// files `bulk-up-<n>.json`, `bulk-down-<n>.json` (`BulkTransfer.Result`, one per run),
 /// `cpu-before.json`, `cpu-after.json` (`ProcessStats.Sample` around all bulk runs),
-/// `latency-<n>.json`, `concurrent-<n>.json`, and `rss-<n>.json` (the sample taken right after
-/// each concurrent run, peak reset before it). Repeated runs: throughput, wall time and the
-/// latency percentiles are medians over the runs, CPU per GiB covers all bulk runs, failures are
-/// summed and the peak RSS is the highest.
+/// `path-before-<n>.json`, `path-after-<n>.json` (`PathCost.Sample` of every process on the path
+/// around run n's two transfers), `latency-<n>.json`, `concurrent-<n>.json`, and `rss-<n>.json`
+/// (the sample taken right after each concurrent run, peak reset before it). `<dir>/tls.json` is
+/// the `TLSAnchor.Result`, `<dir>/startup/{proxy,manual}-<n>.json` the start-to-first-byte runs,
+/// `<dir>/idle/{engine,kubectl}.json` the idle forwarders' samples, and `<dir>/remote-<rtt>/` holds
+/// the same mode and startup layout measured through the delay proxy. Repeated runs: throughput,
+/// wall time and the latency percentiles are medians over the runs, CPU per GiB covers all bulk
+/// runs, failures are summed and the peak RSS is the highest.
 public enum BenchReport {
   public struct Figure: Codable, Sendable {
     public var mode: String
@@ -26,6 +30,9 @@ public enum BenchReport {
   public struct Document: Codable, Sendable {
     public var figures: [Figure]
     public var raw: [String: [String: Raw]]
+    public var tls: TLSAnchor.Result?
+    /// Lines printed under the table (the sandbox daemon's threads).
+    public var notes: [String] = []
   }
 
   public struct Raw: Codable, Sendable {
@@ -35,7 +42,13 @@ public enum BenchReport {
     public var uploadRuns: [Double] = []
     public var downloadRuns: [Double] = []
     public var bulkBytes: Double?
+    public var bulkSeconds: Double?
     public var cpuSecondsBulk: Double?
+    /// CPU spent by each process on the path during the bulk runs (role: client, sandbox, relay,
+    /// target, probe), summed over the runs; `pathBytes` is what those runs moved.
+    public var path: [String: PathCost.Spent] = [:]
+    public var pathBytes: Double?
+    public var pathCores: Int?
     public var latencyRuns: [LatencyProbe.Result] = []
     public var latencyP50Microseconds: Double?
     public var latencyP99Microseconds: Double?
@@ -75,8 +88,27 @@ public enum BenchReport {
     r.downloadRuns = downs.map(\.bitsPerSecond)
     r.uploadBitsPerSecond = median(r.uploadRuns)
     r.downloadBitsPerSecond = median(r.downloadRuns)
-    if !ups.isEmpty || !downs.isEmpty { r.bulkBytes = Double((ups + downs).reduce(0) { $0 + $1.bytes }) }
+    if !ups.isEmpty || !downs.isEmpty {
+      r.bulkBytes = Double((ups + downs).reduce(0) { $0 + $1.bytes })
+      r.bulkSeconds = (ups + downs).reduce(0) { $0 + $1.seconds }
+    }
     if let before, let after { r.cpuSecondsBulk = after.cpuSeconds - before.cpuSeconds }
+    // The whole path, run by run: only runs with both samples and both transfers count.
+    let pathBefore = runs(PathCost.Sample.self, dir + "/path-before")
+    let pathAfter = runs(PathCost.Sample.self, dir + "/path-after")
+    var pathBytes = 0.0
+    for run in 0..<min(pathBefore.count, pathAfter.count, ups.count, downs.count) {
+      var spent = PathCost.spent(before: pathBefore[run], after: pathAfter[run])
+      let probe = (ups[run].cpuSeconds ?? 0) + (downs[run].cpuSeconds ?? 0)
+      // The probe is one process per transfer, each single-threaded: its busiest thread is the
+      // larger of the two.
+      spent["probe"] = PathCost.Spent(
+        cpuSeconds: probe, busiestThreadSeconds: max(ups[run].cpuSeconds ?? 0, downs[run].cpuSeconds ?? 0))
+      for (role, value) in spent { r.path[role] = r.path[role].map { $0 + value } ?? value }
+      pathBytes += Double(ups[run].bytes + downs[run].bytes)
+      r.pathCores = pathAfter[run].cores
+    }
+    if pathBytes > 0 { r.pathBytes = pathBytes }
     r.latencyRuns = runs(LatencyProbe.Result.self, dir + "/latency")
     r.latencyP50Microseconds = median(r.latencyRuns.map(\.p50Microseconds))
     r.latencyP99Microseconds = median(r.latencyRuns.map(\.p99Microseconds))
@@ -88,68 +120,231 @@ public enum BenchReport {
     return r
   }
 
+  /// The roles `make bench` samples, in table order, with what each is.
+  static let roles: [(key: String, label: String)] = [
+    ("client", "client (plugin or kubectl)"),
+    ("sandbox", "sandbox daemon (API server + kubelet + node agent: one process)"),
+    ("relay", "relay (pod process)"),
+    ("target", "target (bulk-server pod)"),
+    ("probe", "probe (kftray-bench bulk)"),
+  ]
+
+  /// Collects figures for one table section.
+  struct Section {
+    let mode: String
+    var figures: [Figure] = []
+
+    mutating func add(
+      _ name: String, _ unit: String, _ ev: Double?, _ kv: Double?, _ target: String,
+      _ met: ((Double, Double) -> Bool)? = nil
+    ) {
+      let ratio = ev.flatMap { e in kv.flatMap { k in k == 0 ? nil : e / k } }
+      let ok = met.flatMap { met in ev.flatMap { e in kv.map { k in met(e, k) } } }
+      figures.append(Figure(mode: mode, name: name, unit: unit, engine: ev, kubectl: kv, ratio: ratio, target: target, met: ok))
+    }
+  }
+
+  /// The ratio goals of one group of rows (loopback or a remote API server).
+  struct Goals {
+    var p50 = 0.6
+    var p99: Double? = 0.8
+    var concurrentWall = 0.7
+    var throughput: Double? = 1.5
+    var cpu: Double? = 0.7
+  }
+
+  static let mebibit = 8.0 * 1024 * 1024
+
+  static func perGiB(_ r: Raw) -> Double? {
+    guard let cpu = r.cpuSecondsBulk, let bytes = r.bulkBytes else { return nil }
+    return PathCost.perGiB(cpu, bytes: bytes)
+  }
+
+  /// The rows every group has: throughput, latency, concurrency, the client's CPU and memory.
+  static func clientRows(_ section: inout Section, _ e: Raw, _ k: Raw, _ goals: Goals) {
+    func ratioTarget(_ op: String, _ value: Double?) -> String { value.map { "ratio \(op) \($0)" } ?? "-" }
+    let thr = goals.throughput
+    section.add(
+      "throughput to pod", "MiB/s", e.uploadBitsPerSecond.map { $0 / mebibit }, k.uploadBitsPerSecond.map { $0 / mebibit },
+      ratioTarget(">=", thr), thr.map { goal in { $0 >= goal * $1 } })
+    section.add(
+      "throughput from pod", "MiB/s", e.downloadBitsPerSecond.map { $0 / mebibit },
+      k.downloadBitsPerSecond.map { $0 / mebibit }, ratioTarget(">=", thr), thr.map { goal in { $0 >= goal * $1 } })
+    section.add(
+      "connect+echo p50", "ms", e.latencyP50Microseconds.map { $0 / 1000 }, k.latencyP50Microseconds.map { $0 / 1000 },
+      ratioTarget("<=", goals.p50)
+    ) { [p50 = goals.p50] in $0 <= p50 * $1 }
+    section.add(
+      "connect+echo p99", "ms", e.latencyP99Microseconds.map { $0 / 1000 }, k.latencyP99Microseconds.map { $0 / 1000 },
+      ratioTarget("<=", goals.p99), goals.p99.map { goal in { $0 <= goal * $1 } })
+    section.add(
+      "latency failures", "count", e.latencyFailures.map(Double.init), k.latencyFailures.map(Double.init), "engine 0"
+    ) { e, _ in e == 0 }
+    let connections = (e.concurrentRuns + k.concurrentRuns).first?.connections ?? 500
+    section.add(
+      "\(connections) concurrent failures", "count", e.concurrentFailures.map(Double.init),
+      k.concurrentFailures.map(Double.init), "engine 0"
+    ) { e, _ in e == 0 }
+    section.add(
+      "\(connections) concurrent wall", "s", e.concurrentWallSeconds, k.concurrentWallSeconds,
+      ratioTarget("<=", goals.concurrentWall)
+    ) { [wall = goals.concurrentWall] in $0 <= wall * $1 }
+    section.add(
+      "CPU per GiB (bulk)", "s/GiB", perGiB(e), perGiB(k), ratioTarget("<=", goals.cpu), goals.cpu.map { goal in { $0 <= goal * $1 } })
+    section.add(
+      "peak RSS (concurrent)", "MiB", e.peakRSSKiBConcurrent.map { Double($0) / 1024 },
+      k.peakRSSKiBConcurrent.map { Double($0) / 1024 }, "< 60 and < kubectl"
+    ) { $0 < 60 && $0 < $1 }
+  }
+
+  /// What one client's bulk runs cost the whole path, and the ceiling that leaves.
+  struct PathFigures {
+    var perGiB: [String: Double] = [:]
+    var nonClientPerGiB: Double?
+    var wholePerGiB: Double?
+    /// Bytes per second over all bulk runs (total bytes / total seconds).
+    var throughput: Double?
+    var ceiling: Double?
+    var share: Double? { throughput.flatMap { t in ceiling.map { t / $0 } } }
+  }
+
+  static func pathFigures(_ r: Raw) -> PathFigures {
+    var p = PathFigures()
+    if let bulkBytes = r.bulkBytes, let seconds = r.bulkSeconds, seconds > 0 { p.throughput = bulkBytes / seconds }
+    guard let bytes = r.pathBytes, bytes > 0 else { return p }
+    for (role, spent) in r.path { p.perGiB[role] = PathCost.perGiB(spent.cpuSeconds, bytes: bytes) }
+    let others = r.path.filter { $0.key != "client" }
+    let nonClient = others.values.reduce(0) { $0 + $1.cpuSeconds }
+    p.nonClientPerGiB = PathCost.perGiB(nonClient, bytes: bytes)
+    p.wholePerGiB = PathCost.perGiB(r.path.values.reduce(0) { $0 + $1.cpuSeconds }, bytes: bytes)
+    let busiest = others.values.map(\.busiestThreadSeconds).max() ?? 0
+    p.ceiling = PathCost.ceiling(
+      cores: r.pathCores ?? 1, nonClientSecondsPerByte: nonClient / bytes, busiestThreadSecondsPerByte: busiest / bytes)
+    return p
+  }
+
+  /// The whole path's rows for one mode (loopback only).
+  static func pathRows(_ section: inout Section, _ e: Raw, _ k: Raw, tls: TLSAnchor.Result?, throughputGoal: Double) {
+    let pe = pathFigures(e)
+    let pk = pathFigures(k)
+    guard !e.path.isEmpty || !k.path.isEmpty else { return }
+    for (role, label) in roles {
+      section.add("path CPU per GiB: \(label)", "s/GiB", pe.perGiB[role], pk.perGiB[role], "-")
+    }
+    section.add("path CPU per GiB: all but the client", "s/GiB", pe.nonClientPerGiB, pk.nonClientPerGiB, "-")
+    section.add("path CPU per GiB: whole path", "s/GiB", pe.wholePerGiB, pk.wholePerGiB, "-")
+    let mib = 1024.0 * 1024
+    section.add("bulk throughput, both directions", "MiB/s", pe.throughput.map { $0 / mib }, pk.throughput.map { $0 / mib }, "-")
+    section.add("ceiling if the client cost nothing", "MiB/s", pe.ceiling.map { $0 / mib }, pk.ceiling.map { $0 / mib }, "-")
+    // The throughput goal: 1.5x kubectl, unless the ceiling of the engine's own runs is below that.
+    let wanted = pk.throughput.map { throughputGoal * $0 }
+    let ceilingBinds = wanted.flatMap { w in pe.ceiling.map { $0 < w } } ?? false
+    section.add(
+      "share of the ceiling", "fraction", pe.share, pk.share,
+      ceilingBinds ? "engine >= 0.9 (ceiling < \(throughputGoal)x kubectl)" : "throughput ratio >= \(throughputGoal) (below the ceiling)"
+    ) { _, _ in
+      if ceilingBinds { return (pe.share ?? 0) >= 0.9 }
+      return (pe.throughput ?? 0) >= throughputGoal * (pk.throughput ?? .infinity)
+    }
+    if let tls {
+      section.add(
+        "client CPU per GiB / TLS cipher's (\(tls.evp))", "x", perGiB(e).map { $0 / tls.secondsPerGiB },
+        perGiB(k).map { $0 / tls.secondsPerGiB }, "engine <= 3"
+      ) { e, _ in e <= 3 }
+    }
+  }
+
+  static func startupFigures(_ directory: String, mode: String) -> [Figure] {
+    let proxyRuns = runs(StartupProbe.Result.self, "\(directory)/proxy")
+    let manualRuns = runs(StartupProbe.Result.self, "\(directory)/manual")
+    guard !proxyRuns.isEmpty || !manualRuns.isEmpty else { return [] }
+    var section = Section(mode: mode)
+    section.add(
+      "start to first byte (median)", "ms", median(proxyRuns.compactMap(\.totalMilliseconds)),
+      median(manualRuns.compactMap(\.totalMilliseconds)), "ratio <= 0.5"
+    ) { $0 <= 0.5 * $1 }
+    section.add(
+      "first byte after pod Ready (median)", "ms", median(proxyRuns.compactMap(\.afterReadyMilliseconds)),
+      median(manualRuns.compactMap(\.afterReadyMilliseconds)), "engine < 1000"
+    ) { e, _ in e < 1000 }
+    let failures = (proxyRuns + manualRuns).filter { $0.failure != nil }.count
+    if failures > 0 {
+      section.add(
+        "startup failures", "count", Double(proxyRuns.filter { $0.failure != nil }.count),
+        Double(manualRuns.filter { $0.failure != nil }.count), "engine 0"
+      ) { e, _ in e == 0 }
+    }
+    return section.figures
+  }
+
+  /// `remote-<rtt>` directories, in the order of their round-trip times.
+  static func remoteDirectories(_ directory: String) -> [String] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    return names.filter { $0.hasPrefix("remote-") }.sorted {
+      (DelayProxy.parseDuration(String($0.dropFirst(7))) ?? .zero) < (DelayProxy.parseDuration(String($1.dropFirst(7))) ?? .zero)
+    }
+  }
+
   public static func build(directory: String) -> Document {
     var figures: [Figure] = []
     var raws: [String: [String: Raw]] = [:]
-    for mode in ["websocket", "spdy"] {
+    var notes: [String] = []
+    let tls = load(TLSAnchor.Result.self, "\(directory)/tls.json")
+    let modes = ["websocket", "spdy"]
+    for mode in modes {
       let e = raw("\(directory)/\(mode)/engine")
       let k = raw("\(directory)/\(mode)/kubectl")
       raws[mode] = ["engine": e, "kubectl": k]
-      func add(_ name: String, _ unit: String, _ ev: Double?, _ kv: Double?, _ target: String, _ met: (Double, Double) -> Bool) {
-        let ratio = ev.flatMap { e in kv.flatMap { k in k == 0 ? nil : e / k } }
-        let ok = ev.flatMap { e in kv.map { k in met(e, k) } }
-        figures.append(Figure(mode: mode, name: name, unit: unit, engine: ev, kubectl: kv, ratio: ratio, target: target, met: ok))
-      }
-      let mib = 8.0 * 1024 * 1024
-      add("throughput to pod", "MiB/s", e.uploadBitsPerSecond.map { $0 / mib }, k.uploadBitsPerSecond.map { $0 / mib },
-        "ratio >= 1.5") { $0 >= 1.5 * $1 }
-      add("throughput from pod", "MiB/s", e.downloadBitsPerSecond.map { $0 / mib }, k.downloadBitsPerSecond.map { $0 / mib },
-        "ratio >= 1.5") { $0 >= 1.5 * $1 }
-      add("connect+echo p50", "ms", e.latencyP50Microseconds.map { $0 / 1000 }, k.latencyP50Microseconds.map { $0 / 1000 },
-        "ratio <= 0.6") { $0 <= 0.6 * $1 }
-      add("connect+echo p99", "ms", e.latencyP99Microseconds.map { $0 / 1000 }, k.latencyP99Microseconds.map { $0 / 1000 },
-        "ratio <= 0.8") { $0 <= 0.8 * $1 }
-      add("latency failures", "count", e.latencyFailures.map(Double.init), k.latencyFailures.map(Double.init),
-        "engine 0") { e, _ in e == 0 }
-      add("500 concurrent failures", "count", e.concurrentFailures.map(Double.init), k.concurrentFailures.map(Double.init),
-        "engine 0") { e, _ in e == 0 }
-      add("500 concurrent wall", "s", e.concurrentWallSeconds, k.concurrentWallSeconds, "ratio <= 0.7") { $0 <= 0.7 * $1 }
-      func perGiB(_ r: Raw) -> Double? {
-        guard let cpu = r.cpuSecondsBulk, let bytes = r.bulkBytes, bytes > 0 else { return nil }
-        return cpu / (bytes / 1_073_741_824)
-      }
-      add("CPU per GiB (bulk)", "s/GiB", perGiB(e), perGiB(k), "ratio <= 0.7") { $0 <= 0.7 * $1 }
-      add("peak RSS (concurrent)", "MiB", e.peakRSSKiBConcurrent.map { Double($0) / 1024 },
-        k.peakRSSKiBConcurrent.map { Double($0) / 1024 }, "< 60 and < kubectl") { $0 < 60 && $0 < $1 }
+      var section = Section(mode: mode)
+      clientRows(&section, e, k, Goals())
+      pathRows(&section, e, k, tls: tls, throughputGoal: 1.5)
+      figures += section.figures
+      notes += daemonThreadNotes(mode: mode, e, k)
     }
-    // Start to first byte through a new relay pod: `proxy` against the manual habit it replaces.
-    let proxyRuns = runs(StartupProbe.Result.self, "\(directory)/startup/proxy")
-    let manualRuns = runs(StartupProbe.Result.self, "\(directory)/startup/manual")
-    if !proxyRuns.isEmpty || !manualRuns.isEmpty {
-      let proxyTotal = median(proxyRuns.compactMap(\.totalMilliseconds))
-      let manualTotal = median(manualRuns.compactMap(\.totalMilliseconds))
-      let ratio = proxyTotal.flatMap { p in manualTotal.flatMap { m in m == 0 ? nil : p / m } }
-      figures.append(
-        Figure(
-          mode: "startup", name: "start to first byte (median)", unit: "ms", engine: proxyTotal, kubectl: manualTotal,
-          ratio: ratio, target: "ratio <= 0.5", met: ratio.map { $0 <= 0.5 }))
-      let afterReady = median(proxyRuns.compactMap(\.afterReadyMilliseconds))
-      let manualAfter = median(manualRuns.compactMap(\.afterReadyMilliseconds))
-      figures.append(
-        Figure(
-          mode: "startup", name: "first byte after pod Ready (median)", unit: "ms", engine: afterReady, kubectl: manualAfter,
-          ratio: afterReady.flatMap { a in manualAfter.flatMap { m in m == 0 ? nil : a / m } }, target: "engine < 1000",
-          met: afterReady.map { $0 < 1000 }))
-      let failures = (proxyRuns + manualRuns).filter { $0.failure != nil }.count
-      if failures > 0 {
-        figures.append(
-          Figure(
-            mode: "startup", name: "startup failures", unit: "count", engine: Double(proxyRuns.filter { $0.failure != nil }.count),
-            kubectl: Double(manualRuns.filter { $0.failure != nil }.count), ratio: nil, target: "engine 0",
-            met: proxyRuns.allSatisfy { $0.failure == nil }))
-      }
+    if let tls {
+      var section = Section(mode: "tls")
+      section.add(
+        "cipher \(tls.cipher): (encrypt + decrypt) / 2 per GiB, one core", "s/GiB", tls.secondsPerGiB, nil, "-")
+      figures += section.figures
     }
-    return Document(figures: figures, raw: raws)
+    figures += startupFigures("\(directory)/startup", mode: "startup")
+    let idleEngine = load(ProcessStats.Sample.self, "\(directory)/idle/engine.json")
+    let idleKubectl = load(ProcessStats.Sample.self, "\(directory)/idle/kubectl.json")
+    if idleEngine != nil || idleKubectl != nil {
+      var section = Section(mode: "idle")
+      section.add(
+        "RSS of a running forward, idle", "MiB", idleEngine.map { Double($0.rssKiB) / 1024 },
+        idleKubectl.map { Double($0.rssKiB) / 1024 }, "-")
+      figures += section.figures
+    }
+    for remote in remoteDirectories(directory) {
+      let rtt = String(remote.dropFirst("remote-".count))
+      for mode in modes {
+        let e = raw("\(directory)/\(remote)/\(mode)/engine")
+        let k = raw("\(directory)/\(remote)/\(mode)/kubectl")
+        guard e.latencyRuns.count + e.concurrentRuns.count + e.uploadRuns.count > 0 else { continue }
+        raws["\(mode) rtt \(rtt)"] = ["engine": e, "kubectl": k]
+        var section = Section(mode: "\(mode) rtt \(rtt)")
+        clientRows(&section, e, k, Goals(p50: 0.55, p99: nil, concurrentWall: 0.5, throughput: nil, cpu: nil))
+        figures += section.figures
+      }
+      figures += startupFigures("\(directory)/\(remote)/startup", mode: "startup rtt \(rtt)")
+    }
+    return Document(figures: figures, raw: raws, tls: tls, notes: notes)
+  }
+
+  /// The sandbox daemon's CPU per GiB by thread name: its two NIO event loops serve the API server
+  /// and the kubelet alike, so this splits by thread, not by component.
+  static func daemonThreadNotes(mode: String, _ e: Raw, _ k: Raw) -> [String] {
+    var lines: [String] = []
+    for (impl, r) in [("engine", e), ("kubectl", k)] {
+      guard let sandbox = r.path["sandbox"], let bytes = r.pathBytes else { continue }
+      let parts = sandbox.byThreadName.sorted { $0.value > $1.value }.prefix(6).compactMap { name, seconds in
+        PathCost.perGiB(seconds, bytes: bytes).map { "\(name) \(String(format: "%.3f", $0))" }
+      }
+      lines.append("\(mode), \(impl) runs: sandbox daemon s/GiB by thread: \(parts.joined(separator: ", "))")
+    }
+    return lines
   }
 
   public static func table(_ document: Document) -> String {
@@ -163,6 +358,7 @@ public enum BenchReport {
       lines.append(
         "| \(fig.mode) | \(fig.name) | \(fig.unit) | \(f(fig.engine)) | \(f(fig.kubectl)) | \(f(fig.ratio)) | \(fig.target) | \(met) |")
     }
+    if !document.notes.isEmpty { lines += [""] + document.notes }
     return lines.joined(separator: "\n")
   }
 }

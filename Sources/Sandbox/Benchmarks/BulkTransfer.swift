@@ -21,6 +21,9 @@ public enum BulkTransfer {
     public var bytes: Int
     public var seconds: Double
     public var bitsPerSecond: Double
+    /// The probe's own CPU seconds during the transfer (connect to the last byte): the probe is on
+    /// the measured path too.
+    public var cpuSeconds: Double?
   }
 
   static let chunk = 256 * 1024
@@ -60,6 +63,8 @@ public enum BulkTransfer {
   }
 
   public static func run(port: UInt16, bytes: Int, upload: Bool) throws(BenchError) -> Result {
+    // The probe's CPU from here on: what moving the bytes costs it, not its own start.
+    let cpuAtStart = ProcessStats.ownCPUSeconds()
     let fd = try LoopbackSocket.connect(port: port, timeoutSeconds: 120)
     defer { close(fd) }
     var header: [UInt8] = [upload ? UInt8(ascii: "U") : UInt8(ascii: "D")]
@@ -81,7 +86,9 @@ public enum BulkTransfer {
       _ = send(fd, &ack, 1, Int32(MSG_NOSIGNAL))
     }
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    return Result(direction: upload ? "to pod" : "from pod", bytes: bytes, seconds: seconds, bitsPerSecond: Double(bytes) * 8 / seconds)
+    return Result(
+      direction: upload ? "to pod" : "from pod", bytes: bytes, seconds: seconds, bitsPerSecond: Double(bytes) * 8 / seconds,
+      cpuSeconds: ProcessStats.ownCPUSeconds() - cpuAtStart)
   }
 
   private static func readFully(_ fd: Int32, _ buffer: inout [UInt8], _ count: Int) -> Bool {

@@ -24,25 +24,31 @@ enum LoopbackSocket {
     return addr
   }
 
-  /// A blocking connection to 127.0.0.1:port with TCP_NODELAY and I/O timeouts.
-  static func connect(port: UInt16, timeoutSeconds: Int = 30) throws(BenchError) -> Int32 {
+  /// A blocking connection to host:port (loopback) with TCP_NODELAY and, unless nil, I/O timeouts.
+  static func connect(port: UInt16, host: String = "127.0.0.1", timeoutSeconds: Int? = 30) throws(BenchError) -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw BenchError("socket(): \(errnoText())") }
-    var one: Int32 = 1
-    setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-    var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-    var addr = address(port: port)
+    setNoDelay(fd)
+    if let timeoutSeconds {
+      var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+      setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+    var addr = address(port: port, host: host)
     let rc = withUnsafePointer(to: &addr) {
       $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
     guard rc == 0 else {
       let code = errno
       Glibc.close(fd)
-      throw BenchError("connect 127.0.0.1:\(port): \(errnoText(code))")
+      throw BenchError("connect \(host):\(port): \(errnoText(code))")
     }
     return fd
+  }
+
+  static func setNoDelay(_ fd: Int32) {
+    var one: Int32 = 1
+    setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
   }
 
   /// A listening socket on `host` (an IPv4 literal; 127.0.0.1 unless a server runs as a pod, where it

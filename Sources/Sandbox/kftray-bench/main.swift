@@ -16,7 +16,10 @@ struct KftrayBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "kftray-bench",
     abstract: "Port-forward benchmarks: the engine as a process, load probes, process stats, report.",
-    subcommands: [Forward.self, EchoServerCommand.self, BulkServer.self, Bulk.self, Latency.self, Concurrent.self, Startup.self, Stats.self, Report.self])
+    subcommands: [
+      Forward.self, EchoServerCommand.self, BulkServer.self, Bulk.self, Latency.self, Concurrent.self, Startup.self, Stats.self,
+      PathStats.self, PodPID.self, TLSAnchorCommand.self, DelayProxyCommand.self, Report.self,
+    ])
 }
 
 /// Writes a line straight to fd 1 (unbuffered: stdout is a file the bench script watches).
@@ -182,6 +185,79 @@ struct Stats: ParsableCommand {
       return
     }
     emitLine(json(try ProcessStats.sample(pid: pid)))
+  }
+}
+
+struct PathStats: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "path-stats",
+    abstract: "CPU seconds of several processes and of each of their live threads, as JSON (see PathCost).")
+  @Option(name: .long, help: "ROLE=PID, once per process on the path (client, sandbox, relay, target).")
+  var role: [String] = []
+
+  func run() throws {
+    var roles: [String: Int32] = [:]
+    for entry in role {
+      let parts = entry.split(separator: "=", maxSplits: 1)
+      guard parts.count == 2, let pid = Int32(parts[1]) else { throw ValidationError("--role takes ROLE=PID, not \(entry)") }
+      roles[String(parts[0])] = pid
+    }
+    emitLine(json(try PathCost.sample(roles: roles)))
+  }
+}
+
+struct PodPID: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "pod-pid", abstract: "The pid of a sandbox pod's process (HOSTNAME=POD in its environment, under ANCESTOR).")
+  @Option(name: .long) var pod: String
+  @Option(name: .long, help: "The sandbox daemon's pid (apiserver.pid in its directory).") var ancestor: Int32
+
+  func run() throws {
+    emitLine(String(try ProcessStats.podProcess(pod: pod, ancestor: ancestor)))
+  }
+}
+
+struct TLSAnchorCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "tls-anchor",
+    abstract: "The negotiated cipher (from curl -v output) measured with openssl speed, encrypt and decrypt; prints JSON.")
+  @Option(name: .long, help: "A file with curl -v output of a request to the API server.") var curlLog: String
+  @Option(name: .long, help: "openssl speed's seconds per direction.") var seconds = 3
+
+  func run() throws {
+    emitLine(json(try TLSAnchor.measure(curlLog: curlLog, seconds: seconds)))
+  }
+}
+
+struct DelayProxyCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "delay-proxy",
+    abstract: "A loopback TCP proxy adding a round-trip time (and optionally a rate cap) between a client and a server.")
+  @Option(name: .long, help: "127.x.y.z:PORT to listen on (port 0 picks one).") var listen: String
+  @Option(name: .long, help: "127.x.y.z:PORT to forward to.") var to: String
+  @Option(name: .long, help: "Round-trip time to add, e.g. 20ms: each direction is delayed by half.") var rtt: String
+  @Option(name: .long, help: "Rate cap per direction, tc's spelling (100mbit).") var rate: String?
+  @Option(name: .long, help: "Bytes in flight per direction before the sender waits.") var window = 4 << 20
+
+  func run() throws {
+    func endpoint(_ text: String) throws -> (String, UInt16) {
+      guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
+        throw ValidationError("\(text): give HOST:PORT")
+      }
+      return (String(text[..<colon]), port)
+    }
+    let (listenHost, listenPort) = try endpoint(listen)
+    let (targetHost, targetPort) = try endpoint(to)
+    guard let roundTrip = DelayProxy.parseDuration(rtt) else { throw ValidationError("--rtt: a duration like 20ms") }
+    var bytesPerSecond: Double?
+    if let rate {
+      guard let parsed = DelayProxy.parseRate(rate) else { throw ValidationError("--rate: a rate like 100mbit") }
+      bytesPerSecond = parsed
+    }
+    let settings = DelayProxy.Settings(
+      listenHost: listenHost, listenPort: listenPort, targetHost: targetHost, targetPort: targetPort, roundTrip: roundTrip,
+      bytesPerSecond: bytesPerSecond, window: window)
+    try DelayProxy.serve(settings) { emitLine("listening on \(listenHost):\($0)") }
   }
 }
 
