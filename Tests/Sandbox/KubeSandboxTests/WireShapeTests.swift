@@ -2,6 +2,7 @@ import Foundation
 import KubeletAPI
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOEmbedded
 import NIOPosix
 import NIOSSL
 import PortForwardCodecs
@@ -70,6 +71,18 @@ struct WireShapeTests {
     #expect(sizes(16384) == [4, 16384, 2])
     #expect(sizes(70000) == [10, 70000, 2])
     #expect(shape(70000)[0].prefix(2) == [0x02, 127])
+  }
+
+  /// The API server's writes to the client: each cut into Go's records, each record flushed on its
+  /// own. (The wire test below rarely sees a cut: spdystream's small writes use up the growing record
+  /// sizes before any payload comes, so this pins the writer directly.)
+  @Test func goTLSWriterWritesAndFlushesRecordByRecord() throws {
+    let recorder = WriteRecorder()
+    let channel = EmbeddedChannel(handlers: [recorder, GoTLSWriterHarness()])
+    try channel.writeInbound(ByteBuffer(repeating: 1, count: 16384))
+    try channel.writeInbound(ByteBuffer(repeating: 2, count: 4))
+    #expect(recorder.events == ["w1186", "f", "w2372", "f", "w3558", "f", "w4744", "f", "w4524", "f", "w4", "f"])
+    _ = try channel.finish()
   }
 
   /// The API server's reads of the kubelet stream do not depend on how the bytes arrive.
@@ -203,6 +216,10 @@ struct WireShapeTests {
       #expect(seen.count >= expectedRecords.count)
       #expect(Array(seen.suffix(expectedRecords.count)) == expectedRecords, "seen \(seen.suffix(40)) expected \(expectedRecords.suffix(40))")
       #expect(expectedRecords.contains(4) && expectedRecords.max() == RealWireShape.maxRecordPayload)
+      if mode == .spdy {
+        // Stated on the wire itself: each DATA frame's two 4-byte header pieces are records of their own.
+        #expect(seen.filter { $0 == 4 }.count >= 2 * (payload.count / 32768))
+      }
     }
   }
 
@@ -410,5 +427,28 @@ final class RecordTap: Sendable {
 
     func channelInactive(context: ChannelHandlerContext) { client.close(promise: nil) }
     func errorCaught(context: ChannelHandlerContext, error: Error) { context.close(promise: nil) }
+  }
+}
+
+/// Hands every inbound buffer to a `GoTLSWriter` (as the proxies hand it kubelet reads).
+private final class GoTLSWriterHarness: ChannelInboundHandler {
+  typealias InboundIn = ByteBuffer
+  private var writer = GoTLSWriter()
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    writer.write(unwrapInboundIn(data), to: context)
+  }
+}
+
+/// Notes each write's size and each flush on their way to the socket.
+private final class WriteRecorder: ChannelOutboundHandler {
+  typealias OutboundIn = ByteBuffer
+  var events: [String] = []
+  func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+    events.append("w\(unwrapOutboundIn(data).readableBytes)")
+    context.write(data, promise: promise)
+  }
+  func flush(context: ChannelHandlerContext) {
+    events.append("f")
+    context.flush()
   }
 }
