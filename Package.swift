@@ -151,6 +151,7 @@ let tests: [Target] = [
     dependencies: [
       "KubeSandbox", "KubeletAPI", "PortForwardCodecs", "TestSupport", "KubeClient",
       .product(name: "NIOCore", package: "swift-nio"),
+      .product(name: "NIOEmbedded", package: "swift-nio"),  // GoTLSWriter's writes and flushes, one by one
       .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
       .product(name: "NIOPosix", package: "swift-nio"),
       .product(name: "NIOSSL", package: "swift-nio-ssl"),

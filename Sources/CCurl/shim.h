@@ -5,6 +5,7 @@
 #define KFTRAY_CCURL_SHIM_H
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <poll.h>
 
 static inline CURLcode kc_setopt_long(CURL *h, CURLoption o, long v) { return curl_easy_setopt(h, o, v); }
@@ -35,6 +36,30 @@ static inline CURLcode kc_getinfo_ptr(CURL *h, CURLINFO i, void **v) { return cu
 
 static inline CURLMcode kc_multi_setopt_long(CURLM *m, CURLMoption o, long v) { return curl_multi_setopt(m, o, v); }
 static inline CURLSHcode kc_share_setopt_long(CURLSH *s, CURLSHoption o, long v) { return curl_share_setopt(s, o, v); }
+
+// OpenSSL read-ahead for a long-lived upgraded connection. Without it OpenSSL asks the socket for
+// each record's 5-byte header, then for its body: two recv calls per record, and a real API server
+// sends many small records (a 4-byte SPDY header piece, a WebSocket frame header, `80 00`). With it
+// one recv takes whatever the socket holds, up to the read buffer set here.
+// SSL_CTX_set_read_ahead and SSL_CTX_set_default_read_buffer_len are macros over SSL_CTX_ctrl
+// (SSL_CTRL_SET_READ_AHEAD 41, SSL_CTRL_SET_DEFAULT_READ_BUFFER_LEN 127, openssl/ssl.h). The
+// function is looked up in the libssl libcurl has loaded: the plugin links no TLS library itself,
+// and a libcurl on another TLS library never calls the callback (curl_easy_setopt then fails,
+// which the caller ignores).
+static inline CURLcode kc_ssl_ctx_read_ahead(CURL *curl, void *ssl_ctx, void *userptr) {
+  (void)curl;
+  (void)userptr;
+  typedef long (*kc_ssl_ctx_ctrl)(void *, int, long, void *);
+  kc_ssl_ctx_ctrl ctrl = (kc_ssl_ctx_ctrl)dlsym(RTLD_DEFAULT, "SSL_CTX_ctrl");
+  if (ctrl != NULL) {
+    ctrl(ssl_ctx, 41, 1, NULL);
+    ctrl(ssl_ctx, 127, 64 * 1024, NULL);
+  }
+  return CURLE_OK;
+}
+static inline CURLcode kc_enable_tls_read_ahead(CURL *h) {
+  return curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, kc_ssl_ctx_read_ahead);
+}
 
 // Macros with casts that Swift does not import.
 static inline long kc_http_version_1_1(void) { return (long)CURL_HTTP_VERSION_1_1; }

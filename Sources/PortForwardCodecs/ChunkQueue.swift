@@ -72,6 +72,20 @@ struct ChunkQueue {
     return gathered[...]
   }
 
+  /// Removes and returns up to `n` bytes from the first chunk only, never copying: a consumer that can
+  /// take a payload in pieces (streamed DATA, WebSocket fragments) gets it without any gathering.
+  /// Empty when the queue is.
+  mutating func readContiguous(upTo n: Int) -> ArraySlice<UInt8> {
+    guard n > 0, count > 0 else { return [] }
+    let first = chunks[head]
+    let take = min(n, first.count)
+    let out = first.prefix(take)
+    consumeHead(first, take)
+    count -= take
+    compact()
+    return out
+  }
+
   /// Drops the next `n` bytes. Precondition: `n <= count`.
   mutating func skip(_ n: Int) {
     precondition(n <= count, "ChunkQueue.skip past the end")

@@ -8,20 +8,33 @@
 ///   kills a spdystream session throws a `SPDYError`; SETTINGS and WINDOW_UPDATE decode normally
 ///   so the session can ignore them. After an error the decoder keeps throwing it.
 ///
+/// - With `streamingData`, a DATA payload is returned in pieces as its bytes arrive (each piece a
+///   slice of one appended chunk, never gathered); the frame's flags (FIN) come with the last
+///   piece, the others have none. A client behind a real API server gets each 32 KiB DATA frame
+///   cut into several WebSocket messages or TLS records, so whole frames would mostly straddle.
+///
 /// Not Sendable: it owns the session's inbound zlib context (see `HeaderDecompressor`).
 public final class SPDYFrameDecoder {
   /// Largest frame payload accepted; default is the 24-bit maximum (16 MiB − 1).
   public let maxFrameLength: Int
+  /// Hand out DATA payloads piece by piece.
+  public let streamingData: Bool
   private var queue = ChunkQueue()
   private let decompressor: HeaderDecompressor
   private var failure: SPDYError?
+  /// Streaming: the DATA frame whose payload is being handed out, and how much of it is left.
+  private var dataRemaining = 0
+  private var dataStreamID: SPDYStreamID = 0
+  private var dataFlags = SPDYFlags()
 
   /// - Parameters:
   ///   - maxFrameLength: refuse frames whose length field exceeds this (checked from the header,
   ///     before the payload is buffered). Clamped to 0…16 MiB − 1.
   ///   - maxHeaderBlockSize: refuse header blocks that decompress to more than this.
-  public init(maxFrameLength: Int = SPDYWire.maxFrameLength, maxHeaderBlockSize: Int = 1 << 20) {
+  ///   - streamingData: return DATA payloads in pieces as they arrive (see above).
+  public init(maxFrameLength: Int = SPDYWire.maxFrameLength, maxHeaderBlockSize: Int = 1 << 20, streamingData: Bool = false) {
     self.maxFrameLength = min(max(0, maxFrameLength), SPDYWire.maxFrameLength)
+    self.streamingData = streamingData
     decompressor = HeaderDecompressor(maxBlockSize: maxHeaderBlockSize)
   }
 
@@ -53,6 +66,12 @@ public final class SPDYFrameDecoder {
   }
 
   private func decodeOne() throws(SPDYError) -> SPDYFrame? {
+    if dataRemaining > 0 {
+      guard queue.count > 0 else { return nil }
+      let piece = queue.readContiguous(upTo: dataRemaining)
+      dataRemaining -= piece.count
+      return .data(SPDYDataFrame(streamID: dataStreamID, flags: dataRemaining == 0 ? dataFlags : [], payload: piece))
+    }
     guard queue.count >= SPDYWire.frameHeaderLength else { return nil }
     let word0 = queue.peekUInt32(0)
     let word1 = queue.peekUInt32(4)
@@ -68,6 +87,15 @@ public final class SPDYFrameDecoder {
       // Fail on impossible lengths before waiting for (possibly 16 MiB of) payload.
       try Self.checkLength(type, length: length, flags: flags)
       controlType = type
+    } else if streamingData {
+      let streamID = word0 & SPDYWire.maxStreamID
+      guard streamID != 0 else { throw .zeroStreamID(.data) }
+      queue.skip(SPDYWire.frameHeaderLength)
+      guard length > 0 else { return .data(SPDYDataFrame(streamID: streamID, flags: flags, payload: [])) }
+      dataRemaining = length
+      dataStreamID = streamID
+      dataFlags = flags
+      return try decodeOne()
     }
     guard queue.count >= SPDYWire.frameHeaderLength + length else { return nil }
     queue.skip(SPDYWire.frameHeaderLength)

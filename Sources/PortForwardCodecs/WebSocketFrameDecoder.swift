@@ -14,6 +14,14 @@ public enum WebSocketPeer: Sendable {
 /// when more bytes are needed (nothing copied in that case). Unfragmented unmasked messages are
 /// returned as slices of the appended chunks; fragmented ones are gathered into one buffer. After a
 /// fatal error the decoder keeps throwing it; after a close frame it returns nil and drops input.
+///
+/// With `streamingPayloads` (for a byte stream carried in binary messages, like the SPDY tunnel,
+/// whose reader does not care where messages end) unmasked binary and continuation payloads are
+/// returned as `.binary` pieces as soon as they arrive, without waiting for the frame or the message
+/// to complete and without gathering: a real API server sends a message per kubelet TLS record, as
+/// several 4 KiB frames or a frame followed by an empty final one (`RealWireShape` in the sandbox).
+/// The framing rules (continuations only inside a fragmented message, the size limit, control
+/// frames only between frames) are checked all the same.
 public struct WebSocketFrameDecoder: Sendable {
   /// Largest message accepted (sum of its fragments); checked from frame headers, before the
   /// payload is buffered, so a hostile length cannot make us wait for or allocate gigabytes.
@@ -25,10 +33,17 @@ public struct WebSocketFrameDecoder: Sendable {
   private var inFragmentedMessage = false
   private var closed = false
   private var failure: WebSocketError?
+  /// Hand out data payloads piece by piece (unmasked frames only).
+  public let streamingPayloads: Bool
+  /// Streaming: payload bytes of the current data frame not handed out yet.
+  private var frameRemaining = 0
+  /// Streaming: the current message's length so far, for the size limit (nothing is gathered).
+  private var messageLength: UInt64 = 0
 
-  public init(maxMessageSize: Int = 16 << 20, framesFrom peer: WebSocketPeer = .server) {
+  public init(maxMessageSize: Int = 16 << 20, framesFrom peer: WebSocketPeer = .server, streamingPayloads: Bool = false) {
     self.maxMessageSize = max(0, maxMessageSize)
     self.peer = peer
+    self.streamingPayloads = streamingPayloads
   }
 
   public var bufferedByteCount: Int { queue.count }
@@ -56,6 +71,13 @@ public struct WebSocketFrameDecoder: Sendable {
   private mutating func decode() throws(WebSocketError) -> WebSocketEvent? {
     // Each pass consumes at least the 2-byte header, so this ends when the bytes run out.
     while !closed {
+      if frameRemaining > 0 {
+        // Inside a streamed payload: whatever of it is here, from one chunk, without a copy.
+        guard queue.count > 0 else { return nil }
+        let piece = queue.readContiguous(upTo: frameRemaining)
+        frameRemaining -= piece.count
+        return .binary(piece)
+      }
       guard queue.count >= 2 else { return nil }
       let b0 = queue.peek(0)
       let b1 = queue.peek(1)
@@ -92,8 +114,15 @@ public struct WebSocketFrameDecoder: Sendable {
         if length > UInt64(maxMessageSize) { throw .messageTooLarge(length: length, limit: maxMessageSize) }
       case .continuation:
         if !inFragmentedMessage { throw .unexpectedContinuation }
-        let total = UInt64(fragments.count) + length
+        let total = (streamingPayloads ? messageLength : UInt64(fragments.count)) + length
         if total > UInt64(maxMessageSize) { throw .messageTooLarge(length: total, limit: maxMessageSize) }
+      }
+      if streamingPayloads && !masked && (opcode == .binary || opcode == .continuation) {
+        queue.skip(headerLength)
+        messageLength = (opcode == .binary ? 0 : messageLength) + length
+        inFragmentedMessage = !fin
+        frameRemaining = Int(length)  // ≤ maxMessageSize, checked above
+        continue
       }
       let maskLength = masked ? 4 : 0
       let frameLength = headerLength + maskLength + Int(length)  // length ≤ maxMessageSize or ≤ 125 here

@@ -181,7 +181,10 @@ public final class ForwardedStream: Sendable {
 
   // MARK: Session reader side (never blocks)
 
-  func receiveData(_ payload: ArraySlice<UInt8>, fin: Bool, onErrorStream: Bool) {
+  /// Takes a DATA payload (a whole frame's or a piece of one). Returns the readable callback to run
+  /// instead of running it, so that the session reader can wake each consumer once per received
+  /// chunk, after all of its frames, and outside its own lock.
+  func receiveData(_ payload: ArraySlice<UInt8>, fin: Bool, onErrorStream: Bool) -> (@Sendable () -> Void)? {
     var overflow = false
     var wentOver = false
     var wasOver = false
@@ -229,7 +232,7 @@ public final class ForwardedStream: Sendable {
       writer.reset(streamID: dataStreamID)
       writer.reset(streamID: errorStreamID)
     }
-    handler?()
+    return handler
   }
 
   func receiveReset(_ status: SPDYRstStatus, onErrorStream: Bool) {

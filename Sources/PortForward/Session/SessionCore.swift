@@ -51,7 +51,13 @@ final class SessionCore: Sendable {
   init(tunnel: Bool, options: PortForwardSessionOptions) {
     self.tunnel = tunnel
     self.options = options
-    reader = Mutex(ReaderState(webSocket: tunnel ? WebSocketFrameDecoder() : nil, spdy: SPDYFrameDecoder()))
+    // Streaming decoders: a real API server cuts each 32 KiB DATA frame into several WebSocket
+    // messages and frames (or TLS records); payload pieces go to the streams as they arrive, as
+    // slices of the received chunk, instead of being gathered twice (message, then frame).
+    reader = Mutex(
+      ReaderState(
+        webSocket: tunnel ? WebSocketFrameDecoder(streamingPayloads: true) : nil,
+        spdy: SPDYFrameDecoder(streamingData: true)))
     writer = FrameWriter(webSocketTunnel: tunnel) { [slot] append in slot.write(append) }
   }
 
@@ -161,6 +167,8 @@ final class SessionCore: Sendable {
     life.withLock { $0.lastFrame = .now }
     var failure: String?
     var peerClosed: String?
+    // Consumers to wake, once each, after the whole chunk was decoded.
+    var wake = ReadableWakeups()
     reader.withLock { r in
       do {
         if r.webSocket != nil {
@@ -177,11 +185,12 @@ final class SessionCore: Sendable {
         } else {
           r.spdy.append(chunk)
         }
-        while let frame = try r.spdy.nextFrame() { dispatch(frame) }
+        while let frame = try r.spdy.nextFrame() { dispatch(frame, wake: &wake) }
       } catch {
         failure = "\(error)"
       }
     }
+    wake.run()
     if let failure {
       terminate(.protocolError(failure), abortConnection: true)
     } else if let peerClosed {
@@ -190,11 +199,12 @@ final class SessionCore: Sendable {
     }
   }
 
-  private func dispatch(_ frame: SPDYFrame) {
+  private func dispatch(_ frame: SPDYFrame, wake: inout ReadableWakeups) {
     switch frame {
     case .data(let data):
       guard let stream = streams.lookup(data.streamID) else { return }
-      stream.receiveData(data.payload, fin: data.isFin, onErrorStream: data.streamID == stream.errorStreamID)
+      let handler = stream.receiveData(data.payload, fin: data.isFin, onErrorStream: data.streamID == stream.errorStreamID)
+      if let handler { wake.add(stream, handler) }
     case .rstStream(let rst):
       guard let stream = streams.lookup(rst.streamID) else { return }
       stream.receiveReset(rst.status, onErrorStream: rst.streamID == stream.errorStreamID)
@@ -290,4 +300,17 @@ final class ConnectionSlot: Sendable {
 
   /// What was written while no connection was attached (the reader's unit tests run without one).
   var unattachedBytes: [UInt8] { state.withLock { $0.early } }
+}
+
+/// The readable callbacks one received chunk owes, one per stream however many DATA pieces it got.
+/// A chunk carries a handful of streams at most, so a linear search beats hashing.
+struct ReadableWakeups {
+  private var pending: [(stream: ObjectIdentifier, handler: @Sendable () -> Void)] = []
+
+  mutating func add(_ stream: ForwardedStream, _ handler: @escaping @Sendable () -> Void) {
+    let id = ObjectIdentifier(stream)
+    if !pending.contains(where: { $0.stream == id }) { pending.append((id, handler)) }
+  }
+
+  func run() { for entry in pending { entry.handler() } }
 }

@@ -115,9 +115,22 @@ extension ResourceAPI {
 /// The SPDY upgrade proxied byte for byte: the kubelet's response (101 or an error) is relayed as it
 /// comes, then bytes flow both ways until either side closes. Event-loop confined; the kubelet
 /// connection lives on the client connection's loop.
+///
+/// Towards the client the bytes keep the real API server's write and record sizes (`RealWireShape`):
+/// the response head as one write, then one write per kubelet record (`KubeletRecordReader`), each cut
+/// into records as Go's TLS does (`GoTLSWriter`).
 final class SPDYUpgradeProxy: ChannelInboundHandler, KubeletConnectionOwner {
   typealias InboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
+
+  private enum Phase {
+    /// The kubelet's response head is still coming.
+    case head([UInt8])
+    /// After a 101: kubelet records, shaped.
+    case upgraded
+    /// After a refusal: relayed as it comes until the kubelet closes.
+    case refused
+  }
 
   private let endpoint: KubeletEndpoint
   private let dialer: KubeletDialer
@@ -125,6 +138,9 @@ final class SPDYUpgradeProxy: ChannelInboundHandler, KubeletConnectionOwner {
   private let kubelet = KubeletLeg()
   private var context: ChannelHandlerContext?
   private var closed = false
+  private var phase = Phase.head([])
+  private var reader = KubeletRecordReader()
+  private var writer = GoTLSWriter()
 
   init(endpoint: KubeletEndpoint, dialer: KubeletDialer, upgradeRequest: [UInt8]) {
     self.endpoint = endpoint
@@ -170,7 +186,37 @@ final class SPDYUpgradeProxy: ChannelInboundHandler, KubeletConnectionOwner {
   }
 
   func kubeletRead(_ buffer: ByteBuffer) {
-    context?.write(wrapOutboundOut(buffer), promise: nil)
+    guard let context else { return }
+    switch phase {
+    case .head(var bytes):
+      var buffer = buffer
+      bytes += buffer.readBytes(length: buffer.readableBytes) ?? []
+      guard let end = WebSocketTunnel.headEnd(bytes) else {
+        phase = .head(bytes)
+        return
+      }
+      let (status, _) = WebSocketTunnel.parseHead(Array(bytes[..<end]))
+      let rest = context.channel.allocator.buffer(bytes: bytes[end...])
+      if status == 101 {
+        phase = .upgraded
+        writer.write(context.channel.allocator.buffer(bytes: bytes[..<end]), to: context)
+        reader.append(rest)
+        relayRecords(context)
+      } else {
+        phase = .refused
+        context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
+      }
+    case .upgraded:
+      reader.append(buffer)
+      relayRecords(context)
+    case .refused:
+      context.write(wrapOutboundOut(buffer), promise: nil)
+    }
+  }
+
+  /// One write to the client per kubelet record, as kube-apiserver's io.Copy does.
+  private func relayRecords(_ context: ChannelHandlerContext) {
+    while let read = reader.nextRead() { writer.write(read, to: context) }
   }
 
   func kubeletReadComplete() { context?.flush() }

@@ -8,7 +8,8 @@ import PortForwardCodecs
 /// is relayed raw, so the client sees an upgrade failure (kubectl then falls back to SPDY).
 ///
 /// After the switch: binary messages from the client (masked) are unwrapped into the SPDY byte stream
-/// towards the kubelet; kubelet bytes go to the client as unmasked binary messages, one per read.
+/// towards the kubelet; kubelet bytes go to the client as unmasked binary messages, one per kubelet TLS
+/// record, framed as gorilla/websocket frames them, in the records Go's TLS cuts (`RealWireShape`).
 /// Pings are answered with pongs; a text message or a close frame closes both connections (a close is
 /// answered with a close frame first); the kubelet closing sends close 1000 to the client.
 final class WebSocketTunnel: ChannelInboundHandler, KubeletConnectionOwner {
@@ -35,6 +36,8 @@ final class WebSocketTunnel: ChannelInboundHandler, KubeletConnectionOwner {
   private var responseHead: [UInt8] = []
   /// Client bytes that arrive before the WebSocket is up (a well-behaved client sends none).
   private var decoder = WebSocketFrameDecoder(framesFrom: .client)
+  private var reader = KubeletRecordReader()
+  private var writer = GoTLSWriter()
 
   init(endpoint: KubeletEndpoint, dialer: KubeletDialer, upgradeRequest: [UInt8], acceptValue: String) {
     self.endpoint = endpoint
@@ -87,7 +90,7 @@ final class WebSocketTunnel: ChannelInboundHandler, KubeletConnectionOwner {
         case .ping(let payload):
           var frame: [UInt8] = []
           try? WebSocketFrameEncoder.encodeFrame(opcode: .pong, payload: payload, maskingKey: nil, into: &frame)
-          context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: frame)), promise: nil)
+          writer.write(context.channel.allocator.buffer(bytes: frame), to: context)
         case .pong:
           break
         case .close(let code, _):
@@ -115,7 +118,8 @@ final class WebSocketTunnel: ChannelInboundHandler, KubeletConnectionOwner {
     let body = [UInt8(code >> 8), UInt8(truncatingIfNeeded: code)] + Array(reason.utf8)
     try? WebSocketFrameEncoder.encodeFrame(opcode: .close, payload: body[...], maskingKey: nil, into: &frame)
     let channel = context.channel
-    context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(bytes: frame))).whenComplete { _ in
+    writer.write(channel.allocator.buffer(bytes: frame), to: context)
+    context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
       channel.close(promise: nil)
     }
   }
@@ -150,14 +154,16 @@ final class WebSocketTunnel: ChannelInboundHandler, KubeletConnectionOwner {
       let response =
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         + "Sec-WebSocket-Accept: \(acceptValue)\r\nSec-WebSocket-Protocol: \(KubeletProxy.tunnelPrefix)\(negotiated)\r\n\r\n"
-      context.write(wrapOutboundOut(context.channel.allocator.buffer(string: response)), promise: nil)
-      if !rest.isEmpty { sendBinary(rest[...]) }
-      context.flush()
+      // gorilla writes the 101 head with one write on the hijacked connection.
+      writer.write(context.channel.allocator.buffer(string: response), to: context)
+      reader.append(context.channel.allocator.buffer(bytes: rest))
+      relayRecords(context)
       // Frames the client sent early (gorilla's server would refuse them; we keep them in order).
       pumpClientFrames()
       kubelet.flush()
     case .tunneling:
-      if let bytes = buffer.readBytes(length: buffer.readableBytes) { sendBinary(bytes[...]) }
+      reader.append(buffer)
+      relayRecords(context)
     case .relayingRefusal:
       context.write(wrapOutboundOut(buffer), promise: nil)
     case .closed:
@@ -165,12 +171,14 @@ final class WebSocketTunnel: ChannelInboundHandler, KubeletConnectionOwner {
     }
   }
 
-  private func sendBinary(_ bytes: ArraySlice<UInt8>) {
-    guard let context else { return }
-    var frame: [UInt8] = []
-    frame.reserveCapacity(bytes.count + 10)
-    try? WebSocketFrameEncoder.encodeFrame(opcode: .binary, payload: bytes, maskingKey: nil, into: &frame)
-    context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: frame)), promise: nil)
+  /// One binary message per kubelet record (`TunnelingConnection.Write` per io.Copy read), each in
+  /// gorilla's frames and writes.
+  private func relayRecords(_ context: ChannelHandlerContext) {
+    while let read = reader.nextRead() {
+      for write in GorillaMessageWriter.writes(message: read, allocator: context.channel.allocator) {
+        writer.write(write, to: context)
+      }
+    }
   }
 
   func kubeletReadComplete() { context?.flush() }

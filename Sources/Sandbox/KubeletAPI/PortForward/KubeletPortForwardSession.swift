@@ -48,6 +48,8 @@ final class KubeletPortForwardSession: ChannelInboundHandler {
   private let idleTimeout: TimeAmount
   private var lastActivity = NIODeadline.now()
   private var idleTimer: Scheduled<Void>?
+  /// The records Go's TLS would cut this connection's writes into (`RealWireShape`).
+  private var recordSizer = GoTLSRecordSizer()
 
   init(
     pod: KubeletPod, directory: any KubeletPodDirectory, dialer: any PodPortDialer,
@@ -269,6 +271,9 @@ final class KubeletPortForwardSession: ChannelInboundHandler {
     dialer.dial(pod: pod, port: data.port, on: loop) { channel in
       channel.eventLoop.makeCompletedFuture {
         bound.value.channel = channel
+        // containerd reads the pod socket with io.Copy's 32 KiB buffer: one read, one DATA frame.
+        try channel.syncOptions?.setOption(
+          ChannelOptions.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: RealWireShape.copyBufferSize))
         try channel.pipeline.syncOperations.addHandler(PodSocketHandler(session: session, forward: bound))
       }
     }.whenComplete { result in
@@ -341,7 +346,19 @@ final class KubeletPortForwardSession: ChannelInboundHandler {
         context.close(promise: nil)
         return
       }
-      context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: header)), promise: nil)
+      // spdystream's framer writes the stream id, the flags and length, then the payload, each as its
+      // own TLS write (RealWireShape).
+      goWrite(context.channel.allocator.buffer(bytes: header[..<4]), context: context)
+      goWrite(context.channel.allocator.buffer(bytes: header[4...]), context: context)
+      goWrite(buffer.readSlice(length: length)!, context: context)
+    }
+  }
+
+  /// One `tls.Conn.Write` of Go's: a write per record it would make (NIOSSL turns each into one record).
+  private func goWrite(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
+    var buffer = buffer
+    while buffer.readableBytes > 0 {
+      let length = recordSizer.nextRecord(remaining: buffer.readableBytes)
       context.write(wrapOutboundOut(buffer.readSlice(length: length)!), promise: nil)
     }
   }
@@ -391,8 +408,11 @@ final class KubeletPortForwardSession: ChannelInboundHandler {
     guard let context else { return }
     lastActivity = .now()
     do {
-      let bytes = try encoder.encode(frame)
-      context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
+      var bytes = context.channel.allocator.buffer(bytes: try encoder.encode(frame))
+      // The framer's field-by-field writes (RealWireShape).
+      for length in SpdystreamWrites.writes(header: bytes.readableBytesView.prefix(8)) {
+        goWrite(bytes.readSlice(length: length)!, context: context)
+      }
     } catch {
       context.close(promise: nil)
     }
