@@ -238,7 +238,7 @@ public final class DynamicFrontend: Sendable {
     var timeout = timeval(tv_sec: 0, tv_usec: 0)
     setsockopt(client.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     var endpoint: (storage: sockaddr_storage, length: socklen_t)?
-    var fromRelay: [UInt8] = []
+    var fromRelay = DatagramStreamReader()
     var datagramsOut: UInt64 = 0
     var datagramsIn: UInt64 = 0
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536 + 512, alignment: 16)
@@ -278,12 +278,12 @@ public final class DynamicFrontend: Sendable {
       if descriptors[2].revents != 0 {
         let n = (try? upstream.receive(into: buffer)) ?? 0
         if n == 0 { return }
-        fromRelay += UnsafeRawBufferPointer(rebasing: buffer[..<n])
-        while fromRelay.count >= 4 {
-          let length = Int(UDPFraming.length(header: fromRelay))
-          guard fromRelay.count >= 4 + length else { break }
-          let body = Array(fromRelay[4..<4 + length])
-          fromRelay.removeFirst(4 + length)
+        fromRelay.append(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+        // A frame too long for a datagram: the relay is not speaking the protocol; end the association.
+        while true {
+          let next: ArraySlice<UInt8>?
+          do { next = try fromRelay.next() } catch { return }
+          guard let body = next else { break }
           guard var endpoint else { continue }
           let datagram = [0, 0, 0] + body  // RSV RSV FRAG, then the source's address, port and data
           _ = datagram.withUnsafeBytes { bytes in
@@ -345,19 +345,30 @@ struct FrontendRequest {
 
 protocol Conversation {
   /// Reads the client's handshake and request; nil when it is not one (the answer is already sent).
-  func readRequest(_ client: Socket) -> FrontendRequest?
+  func readRequest(_ client: some FrontendClient) -> FrontendRequest?
   /// Answers the request with the relay's outcome.
-  func reply(_ client: Socket, _ reply: DynamicDestination.Reply, to request: FrontendRequest)
+  func reply(_ client: some FrontendClient, _ reply: DynamicDestination.Reply, to request: FrontendRequest)
 }
 
-extension Socket {
+/// The client connection as the conversations see it: exact reads and best-effort answers. A socket
+/// in the proxy; bytes in memory for `FrontendRequestParser` (the fuzz targets), so both run the
+/// same parsing code.
+protocol FrontendClient {
   /// Exactly `count` bytes, or nil at the end of the stream, an error or the receive timeout.
+  func read(_ count: Int) -> [UInt8]?
+  /// Sends an answer; a client that went away is not an error here (the connection ends anyway).
+  func answer(_ bytes: [UInt8])
+}
+
+extension Socket: FrontendClient {
   func read(_ count: Int) -> [UInt8]? {
     guard count > 0 else { return [] }
     var bytes = [UInt8](repeating: 0, count: count)
     let n = bytes.withUnsafeMutableBytes { (try? receiveExactly(into: $0)) ?? 0 }
     return n == count ? bytes : nil
   }
+
+  func answer(_ bytes: [UInt8]) { try? sendAll(bytes) }
 }
 
 /// RFC 1928 (and 1929 when credentials are set): CONNECT and UDP ASSOCIATE; BIND is answered
@@ -365,27 +376,27 @@ extension Socket {
 struct SocksConversation: Conversation {
   let kind: DynamicFrontend.Kind
 
-  func readRequest(_ client: Socket) -> FrontendRequest? {
+  func readRequest(_ client: some FrontendClient) -> FrontendRequest? {
     guard let greeting = client.read(2), greeting[0] == 5, let methods = client.read(Int(greeting[1])) else { return nil }
     if case .socks(let credentials?) = kind {
       guard methods.contains(2) else {
-        try? client.sendAll([5, 0xFF])
+        client.answer([5, 0xFF])
         return nil
       }
-      try? client.sendAll([5, 2])
+      client.answer([5, 2])
       guard let head = client.read(2), head[0] == 1, let user = client.read(Int(head[1])), let plen = client.read(1),
         let password = client.read(Int(plen[0]))
       else { return nil }
       // Compared whole, so the time taken does not tell how much of a guess was right.
       let ok = Array(user) == Array(credentials.user.utf8) && Array(password) == Array(credentials.password.utf8)
-      try? client.sendAll([1, ok ? 0 : 1])
+      client.answer([1, ok ? 0 : 1])
       guard ok else { return nil }
     } else {
       guard methods.contains(0) else {
-        try? client.sendAll([5, 0xFF])
+        client.answer([5, 0xFF])
         return nil
       }
-      try? client.sendAll([5, 0])
+      client.answer([5, 0])
     }
     guard let head = client.read(4), head[0] == 5 else { return nil }
     let address: DynamicDestination.Address
@@ -411,20 +422,20 @@ struct SocksConversation: Conversation {
     return FrontendRequest(destination: .init(command: command, address: address, port: UInt16(port[0]) << 8 | UInt16(port[1])))
   }
 
-  func reply(_ client: Socket, _ reply: DynamicDestination.Reply, to request: FrontendRequest) {
+  func reply(_ client: some FrontendClient, _ reply: DynamicDestination.Reply, to request: FrontendRequest) {
     socksReply(client, reply)
   }
 
-  func socksReply(_ client: Socket, _ reply: DynamicDestination.Reply) {
+  func socksReply(_ client: some FrontendClient, _ reply: DynamicDestination.Reply) {
     // BND.ADDR and BND.PORT are the relay's, which mean nothing here: 0.0.0.0:0.
-    try? client.sendAll([5, reply.rawValue, 0, 1, 0, 0, 0, 0, 0, 0])
+    client.answer([5, reply.rawValue, 0, 1, 0, 0, 0, 0, 0, 0])
   }
 }
 
 /// HTTP/1.1 CONNECT (RFC 9110 §9.3.6), and absolute-form requests (`GET http://host/path`) for plain
 /// HTTP, which are sent on in origin form.
 struct HTTPConnectConversation: Conversation {
-  func readRequest(_ client: Socket) -> FrontendRequest? {
+  func readRequest(_ client: some FrontendClient) -> FrontendRequest? {
     var head: [UInt8] = []
     while head.count < 16 * 1024 {
       guard let byte = client.read(1) else { return nil }
@@ -452,10 +463,10 @@ struct HTTPConnectConversation: Conversation {
     return FrontendRequest(destination: destination, pending: rest, isTunnel: false)
   }
 
-  func reply(_ client: Socket, _ reply: DynamicDestination.Reply, to request: FrontendRequest) {
+  func reply(_ client: some FrontendClient, _ reply: DynamicDestination.Reply, to request: FrontendRequest) {
     switch reply {
     case .succeeded:
-      if request.isTunnel { try? client.sendAll(Array("HTTP/1.1 200 Connection established\r\n\r\n".utf8)) }
+      if request.isTunnel { client.answer(Array("HTTP/1.1 200 Connection established\r\n\r\n".utf8)) }
     case .notAllowed: _ = answer(client, 403, "Forbidden", reply.description)
     case .ttlExpired: _ = answer(client, 504, "Gateway Timeout", reply.description)
     default: _ = answer(client, 502, "Bad Gateway", reply.description)
@@ -463,9 +474,9 @@ struct HTTPConnectConversation: Conversation {
   }
 
   @discardableResult
-  func answer(_ client: Socket, _ code: Int, _ reason: String, _ detail: String? = nil) -> FrontendRequest? {
+  func answer(_ client: some FrontendClient, _ code: Int, _ reason: String, _ detail: String? = nil) -> FrontendRequest? {
     let body = (detail ?? reason) + "\n"
-    try? client.sendAll(
+    client.answer(
       Array("HTTP/1.1 \(code) \(reason)\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)".utf8))
     return nil
   }
