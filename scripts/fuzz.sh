@@ -55,6 +55,8 @@ fi
 
 # A leak in a parser is memory that grows with every input: LeakSanitizer reports it as a crash.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"
+# Swift's own crash backtracer reads memory AddressSanitizer guards and buries the real report.
+export SWIFT_BACKTRACE=enable=no
 
 run_target() {
   local target=$1

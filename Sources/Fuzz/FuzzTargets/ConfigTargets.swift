@@ -39,6 +39,7 @@ enum KubeconfigTarget {
     }
 
     // Merge rules: the union of names, the first current-context.
+    guard paths.count > 1 else { return }
     let each = paths.map { path in Result { () throws(KubeconfigError) in try Self.loader([path]).contextNames() } }
     let merged = Result { () throws(KubeconfigError) in try loader.contextNames() }
     if each.allSatisfy({ if case .success = $0 { true } else { false } }) {

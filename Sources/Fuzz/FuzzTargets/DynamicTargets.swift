@@ -74,7 +74,7 @@ enum HTTPConnectTarget {
     try check(outcome.consumed <= input.count, "read \(outcome.consumed) of \(input.count) bytes")
     try check(outcome.consumed <= 16 * 1024, "read \(outcome.consumed) bytes of head, over the 16 KiB limit")
     guard let request = outcome.destination else {
-      try check(outcome.answered.isEmpty || outcome.answered.starts(with: Array("HTTP/1.1 400 ".utf8)),
+      try check(outcome.answered.isEmpty || outcome.answered.starts(with: Array("HTTP/1.1 4".utf8)),
         "refused with \(String(decoding: outcome.answered, as: UTF8.self).debugDescription)")
       return
     }
@@ -95,8 +95,10 @@ enum HTTPConnectTarget {
       try check(rest == Array(read[(firstLineEnd + 2)...]),
         "the headers sent on (\(hex(rest))) are not the client's (\(hex(read[(firstLineEnd + 2)...])))")
       let line = String(decoding: outcome.pending[..<rewrittenEnd], as: UTF8.self)
-      try check(line.split(separator: " ").count == 3, "rewritten request line \(line.debugDescription)")
-      try check(!line.lowercased().contains(" http://"), "request line still in absolute form: \(line.debugDescription)")
+      let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+      try check(parts.count == 3 && parts[1].hasPrefix("/") && parts[2].hasPrefix("HTTP/") && !parts[0].isEmpty
+          && parts[0].allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "!#$%&'*+-.^_`|~".contains($0)) },
+        "rewritten request line \(line.debugDescription) is not METHOD /path HTTP/x.y")
     }
     try checkDestination(request, "http-connect")
   }

@@ -409,6 +409,12 @@ struct SocksConversation: Conversation {
       address = .ipv6(b)
     case 3:
       guard let n = client.read(1), let name = client.read(Int(n[0])), !name.isEmpty else { return nil }
+      // Read to the end first (the port), so the answer is not taken for the start of the stream.
+      guard DynamicDestination.isResolvableName(name) else {
+        guard client.read(2) != nil else { return nil }
+        socksReply(client, .hostUnreachable)
+        return nil
+      }
       address = .name(String(decoding: name, as: UTF8.self))
     default:
       socksReply(client, .addressTypeNotSupported)
@@ -442,12 +448,15 @@ struct HTTPConnectConversation: Conversation {
       head += byte
       if head.count >= 4, head.suffix(4) == [13, 10, 13, 10] { break }
     }
-    let text = String(decoding: head, as: UTF8.self)
-    let lines = text.components(separatedBy: "\r\n")
-    let parts = lines[0].split(separator: " ")
-    guard parts.count == 3 else { return answer(client, 400, "Bad Request") }
-    let method = String(parts[0])
-    let target = String(parts[1])
+    guard head.suffix(4) == [13, 10, 13, 10] else { return answer(client, 431, "Request Header Fields Too Large") }
+    // Sliced as bytes: the headers after the request line go to the target exactly as the client sent
+    // them (a String round trip would replace bytes that are not UTF-8 and shift the cut).
+    let lineEnd = (0..<head.count - 1).first { head[$0] == 13 && head[$0 + 1] == 10 }!
+    // method SP request-target SP HTTP-version (RFC 9112 §3); anything else is not sent on.
+    let parts = head[..<lineEnd].split(separator: 32).map { String(validating: $0, as: UTF8.self) }
+    guard parts.count == 3, let method = parts[0], let target = parts[1], let version = parts[2],
+      Self.isToken(method), Self.isHTTPVersion(version)
+    else { return answer(client, 400, "Bad Request") }
     if method == "CONNECT" {
       guard let destination = Self.hostPort(target, defaultPort: nil) else { return answer(client, 400, "Bad Request") }
       return FrontendRequest(destination: destination)
@@ -458,8 +467,8 @@ struct HTTPConnectConversation: Conversation {
     let authority = afterScheme.prefix { $0 != "/" }
     let path = afterScheme.dropFirst(authority.count)
     guard let destination = Self.hostPort(String(authority), defaultPort: 80) else { return answer(client, 400, "Bad Request") }
-    let requestLine = "\(method) \(path.isEmpty ? "/" : path) \(parts[2])\r\n"
-    let rest = Array(requestLine.utf8) + Array(head.dropFirst(lines[0].utf8.count + 2))
+    let requestLine = "\(method) \(path.isEmpty ? "/" : path) \(version)\r\n"
+    let rest = Array(requestLine.utf8) + Array(head[(lineEnd + 2)...])
     return FrontendRequest(destination: destination, pending: rest, isTunnel: false)
   }
 
@@ -481,6 +490,20 @@ struct HTTPConnectConversation: Conversation {
     return nil
   }
 
+  /// RFC 9110 §5.6.2 token (a method).
+  static func isToken(_ text: String) -> Bool {
+    !text.isEmpty && text.utf8.allSatisfy { byte in
+      (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(byte)
+    }
+  }
+
+  /// `HTTP/` DIGIT `.` DIGIT.
+  static func isHTTPVersion(_ text: String) -> Bool {
+    let bytes = Array(text.utf8)
+    return bytes.count == 8 && bytes.starts(with: Array("HTTP/".utf8)) && bytes[6] == UInt8(ascii: ".")
+      && [bytes[5], bytes[7]].allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+  }
+
   /// `host:port`, `[v6]:port`, or `host` with a default port.
   static func hostPort(_ text: String, defaultPort: UInt16?) -> DynamicDestination.Request? {
     var host = text
@@ -493,7 +516,7 @@ struct HTTPConnectConversation: Conversation {
       host = String(text[..<colon])
       port = UInt16(text[text.index(after: colon)...])
     }
-    guard let port, port > 0, !host.isEmpty else { return nil }
+    guard let port, port > 0, DynamicDestination.isResolvableName(host.utf8) else { return nil }
     var v4 = in_addr()
     var v6 = in6_addr()
     if inet_pton(AF_INET, host, &v4) == 1 { return .init(address: .ipv4(withUnsafeBytes(of: &v4) { Array($0) }), port: port) }
