@@ -30,16 +30,17 @@ build() {
     -Xswiftc "-sanitize=$1" -Xswiftc -DKFTRAY_LIBFUZZER -Xswiftc -use-ld=lld
 }
 started=$(date +%s)
+mkdir -p "$scratch"
 echo "== building kftray-fuzz with -sanitize=$sanitizers (in $scratch)"
-if ! build "$sanitizers" > "$scratch.log" 2>&1; then
+if ! build "$sanitizers" > "$scratch/build.log" 2>&1; then
   if [ "$sanitizers" != fuzzer ]; then
-    tail -20 "$scratch.log"
+    tail -20 "$scratch/build.log"
     echo "== the $sanitizers build failed; fuzzing without AddressSanitizer"
     sanitizers=fuzzer
-    build fuzzer > "$scratch.log" 2>&1 || { tail -40 "$scratch.log"; echo "fuzz build failed (log: $scratch.log)"; exit 2; }
+    build fuzzer > "$scratch/build.log" 2>&1 || { tail -40 "$scratch/build.log"; echo "fuzz build failed (log: $scratch/build.log)"; exit 2; }
   else
-    tail -40 "$scratch.log"
-    echo "fuzz build failed (log: $scratch.log)"
+    tail -40 "$scratch/build.log"
+    echo "fuzz build failed (log: $scratch/build.log)"
     exit 2
   fi
 fi
