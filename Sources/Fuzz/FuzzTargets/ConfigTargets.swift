@@ -3,10 +3,10 @@ import KFTray
 import KubeClient
 
 /// The kubeconfig loader through its public API, as kubectl's flags reach it. The input is up to three
-/// files separated by 0x01 bytes, listed in KUBECONFIG in that order (merge rules). Invariants: loading
-/// is deterministic; the merged names are the union of each file's names when every file parses; the
+/// files separated by 0x01 bytes, listed in KUBECONFIG in that order (merge rules). Invariants: the
+/// merged names are the union of each file's names when every file parses; the
 /// current context is the first file's that sets one; a loaded config points at a server and names
-/// only files that were given.
+/// only files that were given; every error has a message.
 enum KubeconfigTarget {
   /// One scratch directory per process (the loader reads files, so the inputs are written there).
   static let scratch: String = {
@@ -26,9 +26,9 @@ enum KubeconfigTarget {
     defer { for path in paths { try? FileManager.default.removeItem(atPath: path) } }
     let loader = Self.loader(paths)
 
+    // (Loading twice to compare would double the cost of this slow target for little: Yams' resolver
+    // runs regular expressions on every scalar.)
     let first = Result { () throws(KubeconfigError) in try loader.load() }
-    let second = Result { () throws(KubeconfigError) in try loader.load() }
-    try check(first == second, "two loads of the same files differ: \(first) / \(second)")
     if case .failure(let error) = first {
       try check(!error.description.isEmpty, "an error without a message: \(error)")
     }
