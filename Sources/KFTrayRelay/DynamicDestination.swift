@@ -134,10 +134,10 @@ public enum DynamicDestination {
   /// Whether a destination name can be passed to the resolver as it is. The allow-list judges the whole
   /// name but getaddrinfo reads a C string, so a NUL would let `evil.example\0.cluster.local` pass a
   /// `*.cluster.local` rule and resolve `evil.example`; bytes that are not UTF-8 would be replaced on
-  /// the way (and a 255-byte name grow past what the header can carry). Such names, and empty ones,
-  /// are refused.
+  /// the way (and a 255-byte name grow past what the header can carry). Such names, empty ones and
+  /// ones longer than the header's 255 bytes (which `encode` would cut) are refused.
   public static func isResolvableName(_ bytes: some Collection<UInt8>) -> Bool {
-    !bytes.isEmpty && !bytes.contains(0) && String(validating: bytes, as: UTF8.self) != nil
+    !bytes.isEmpty && bytes.count <= 255 && !bytes.contains(0) && String(validating: bytes, as: UTF8.self) != nil
   }
 
   /// Reads a request through `read` (which returns exactly the bytes asked for, or nil at the end).
