@@ -56,6 +56,9 @@ fi
 
 # A leak in a parser is memory that grows with every input: LeakSanitizer reports it as a crash.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"
+# Scratch files of the targets (the kubeconfig target writes its inputs) stay under the build directory.
+export TMPDIR="$PWD/$scratch/tmp"
+mkdir -p "$TMPDIR"
 # Swift's own crash backtracer reads memory AddressSanitizer guards and buries the real report.
 export SWIFT_BACKTRACE=enable=no
 

@@ -8,14 +8,12 @@ import KubeClient
 /// current context is the first file's that sets one; a loaded config points at a server and names
 /// only files that were given; every error has a message.
 enum KubeconfigTarget {
-  /// One scratch directory per process (the loader reads files, so the inputs are written there).
-  static let scratch: String = {
+  static func run(_ input: [UInt8]) throws(InvariantViolation) {
+    // The loader reads files: the inputs are written to a directory of their own, removed afterwards.
     var template = Array((NSTemporaryDirectory() + "/kftray-fuzz-kubeconfig.XXXXXX").utf8CString)
     guard let made = mkdtemp(&template) else { fatalError("mkdtemp: \(String(cString: strerror(errno)))") }
-    return String(cString: made)
-  }()
-
-  static func run(_ input: [UInt8]) throws(InvariantViolation) {
+    let scratch = String(cString: made)
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
     let parts = input.split(separator: 1, maxSplits: 2, omittingEmptySubsequences: false)
     let paths = parts.indices.map { "\(scratch)/config-\($0)" }
     for (part, path) in zip(parts, paths) {
@@ -23,8 +21,7 @@ enum KubeconfigTarget {
         fatalError("cannot write \(path)")
       }
     }
-    defer { for path in paths { try? FileManager.default.removeItem(atPath: path) } }
-    let loader = Self.loader(paths)
+    let loader = Self.loader(paths, in: scratch)
 
     // (Loading twice to compare would double the cost of this slow target for little: Yams' resolver
     // runs regular expressions on every scalar.)
@@ -40,7 +37,7 @@ enum KubeconfigTarget {
 
     // Merge rules: the union of names, the first current-context.
     guard paths.count > 1 else { return }
-    let each = paths.map { path in Result { () throws(KubeconfigError) in try Self.loader([path]).contextNames() } }
+    let each = paths.map { path in Result { () throws(KubeconfigError) in try Self.loader([path], in: scratch).contextNames() } }
     let merged = Result { () throws(KubeconfigError) in try loader.contextNames() }
     if each.allSatisfy({ if case .success = $0 { true } else { false } }) {
       let union = Set(each.flatMap { (try? $0.get()) ?? [] })
@@ -48,7 +45,7 @@ enum KubeconfigTarget {
         throw InvariantViolation("every file parses alone but the merge fails: \(merged)")
       }
       try check(Set(names) == union && names.count == union.count, "merged contexts \(names), expected \(union.sorted())")
-      let currents = paths.map { (try? Self.loader([$0]).currentContext()) ?? nil }
+      let currents = paths.map { (try? Self.loader([$0], in: scratch).currentContext()) ?? nil }
       let expected = currents.compactMap { $0 }.first
       let current = try? loader.currentContext()
       try check(current == expected, "merged current-context \(String(describing: current)), expected \(String(describing: expected))")
@@ -57,7 +54,7 @@ enum KubeconfigTarget {
     }
   }
 
-  static func loader(_ paths: [String]) -> KubeconfigLoader {
+  static func loader(_ paths: [String], in scratch: String) -> KubeconfigLoader {
     // Hermetic: no home config, no in-cluster fallback, relative paths against the scratch directory.
     KubeconfigLoader(
       environment: ["KUBECONFIG": paths.joined(separator: ":")], homeDirectory: scratch,
