@@ -15,7 +15,7 @@ PLUGIN ?=
 # How often each fault case runs under `make faults` (`make test` runs each once).
 FAULT_REPEATS ?= 10
 
-.PHONY: deps profile-deps build test faults demo sandbox-up sandbox-down dist clean bench docs install uninstall
+.PHONY: deps profile-deps build test faults demo sandbox-up sandbox-down dist clean bench fuzz docs install uninstall
 
 deps:
 	@scripts/install-deps.sh
@@ -50,6 +50,12 @@ sandbox-down:
 # Engine vs kubectl port-forward through its own sandbox: table + bench-results.json.
 bench: deps
 	@scripts/bench.sh
+
+# libFuzzer + AddressSanitizer on every parser that reads outside bytes, FUZZ_SECONDS per target, from
+# the seeds in Tests/FuzzSeeds; a finding is left in .build-fuzz/findings with its reproduce command.
+FUZZ_SECONDS ?= 30
+fuzz: deps
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # Release archive for this platform and the krew manifest that points at it.
 dist: deps

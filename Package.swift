@@ -131,6 +131,20 @@ let sandbox: [Target] = [
     path: "Sources/Sandbox/kftray-bench"),
 ]
 
+// MARK: - Fuzzing (Sources/Fuzz)
+
+// libFuzzer targets for every parser that reads bytes from outside, and their invariants. Built with
+// the sanitizers only by scripts/fuzz.sh (`make fuzz`); the plain build gives `kftray-fuzz replay` and
+// the seed test. Not part of the product: nothing depends on it.
+let fuzz: [Target] = [
+  // The declaration of libFuzzer's LLVMFuzzerRunDriver (defined by the runtime -sanitize=fuzzer links).
+  .systemLibrary(name: "CLibFuzzer", path: "Sources/Fuzz/CLibFuzzer"),
+  .target(
+    name: "FuzzTargets", dependencies: ["PortForwardCodecs", "KubeClient", "KFTray", "KFTrayRelay"],
+    path: "Sources/Fuzz/FuzzTargets"),
+  .executableTarget(name: "kftray-fuzz", dependencies: ["FuzzTargets", "CLibFuzzer"], path: "Sources/Fuzz/kftray-fuzz"),
+]
+
 // MARK: - Tests
 
 let tests: [Target] = [
@@ -138,6 +152,8 @@ let tests: [Target] = [
   .target(name: "TestSupport", dependencies: ["ChildProcess", "KubeClient"], path: "Tests/TestSupport"),
   .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "TestSupport"]),
   .testTarget(name: "PortForwardCodecsTests", dependencies: ["PortForwardCodecs"]),
+  // Replays Tests/FuzzSeeds (seeds and regressions, read by path) through the fuzz targets' invariants.
+  .testTarget(name: "FuzzSeedTests", dependencies: ["FuzzTargets"]),
   // The engine against the sandbox's API server and kubelet.
   .testTarget(name: "PortForwardTests", dependencies: ["PortForward", "PortForwardCodecs", "KubeClient", "TestSupport"]),
   // Golden/ holds the relay pod manifests the tests compare against (read by path, not as resources).
@@ -189,5 +205,5 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
   ],
-  targets: product + sandbox + tests
+  targets: product + sandbox + fuzz + tests
 )

@@ -79,7 +79,9 @@ public enum DynamicDestination {
       address = .ipv6(Array(rest.prefix(16)))
       rest = rest.dropFirst(16)
     case 3:
-      guard let length = rest.first, rest.count >= 1 + Int(length), length > 0 else { return nil }
+      guard let length = rest.first, rest.count >= 1 + Int(length), isResolvableName(rest.dropFirst().prefix(Int(length))) else {
+        return nil
+      }
       address = .name(String(decoding: rest.dropFirst().prefix(Int(length)), as: UTF8.self))
       rest = rest.dropFirst(1 + Int(length))
     default:
@@ -123,7 +125,20 @@ public enum DynamicDestination {
     }
   }
 
-  public enum DecodeError: Error, Sendable, Equatable { case badMagic, unknownCommand(UInt8), unknownAddressType(UInt8), truncated }
+  public enum DecodeError: Error, Sendable, Equatable {
+    case badMagic, unknownCommand(UInt8), unknownAddressType(UInt8), truncated
+    /// A name the resolver would not see as the allow-list does (see `isResolvableName`).
+    case unresolvableName
+  }
+
+  /// Whether a destination name can be passed to the resolver as it is. The allow-list judges the whole
+  /// name but getaddrinfo reads a C string, so a NUL would let `evil.example\0.cluster.local` pass a
+  /// `*.cluster.local` rule and resolve `evil.example`; bytes that are not UTF-8 would be replaced on
+  /// the way (and a 255-byte name grow past what the header can carry). Such names, empty ones and
+  /// ones longer than the header's 255 bytes (which `encode` would cut) are refused.
+  public static func isResolvableName(_ bytes: some Collection<UInt8>) -> Bool {
+    !bytes.isEmpty && bytes.count <= 255 && !bytes.contains(0) && String(validating: bytes, as: UTF8.self) != nil
+  }
 
   /// Reads a request through `read` (which returns exactly the bytes asked for, or nil at the end).
   public static func decode(_ read: (Int) -> [UInt8]?) throws(DecodeError) -> Request {
@@ -140,6 +155,7 @@ public enum DynamicDestination {
       address = .ipv6(b)
     case 3:
       guard let length = read(1), let name = read(Int(length[0])), !name.isEmpty else { throw .truncated }
+      guard isResolvableName(name) else { throw .unresolvableName }
       address = .name(String(decoding: name, as: UTF8.self))
     default:
       throw .unknownAddressType(head[5])

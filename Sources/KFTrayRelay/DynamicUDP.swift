@@ -22,7 +22,7 @@ enum DynamicUDP {
     var outcome = Outcome()
     var sockets: [Int32: Socket] = [:]  // by family
     var resolved: [String: SocketAddress] = [:]
-    var pending: [UInt8] = []
+    var frames = DatagramStreamReader()
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
     defer {
       buffer.deallocate()
@@ -61,14 +61,12 @@ enum DynamicUDP {
       let n: Int
       do { n = try client.receive(into: buffer) } catch { return outcome }
       if n == 0 { return outcome }
-      pending += UnsafeRawBufferPointer(rebasing: buffer[..<n])
-      // Every complete frame: [length][address][payload].
-      while pending.count >= 4 {
-        let length = Int(UDPFraming.length(header: pending))
-        guard length <= UDPFraming.maximumPayload + 262 else { return outcome }
-        guard pending.count >= 4 + length else { break }
-        let body = pending[4..<4 + length]
-        pending.removeFirst(4 + length)
+      frames.append(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+      // Every complete frame: [length][address][payload]; one too long for a datagram ends the stream.
+      while true {
+        let next: ArraySlice<UInt8>?
+        do { next = try frames.next() } catch { return outcome }
+        guard let body = next else { break }
         guard let (address, port, payload) = DynamicDestination.decodeAddress(body) else { continue }
         let name: String? = if case .name(let n) = address { n } else { nil }
         let key = "\(address.host):\(port)"

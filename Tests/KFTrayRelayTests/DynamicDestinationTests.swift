@@ -34,6 +34,18 @@ import Testing
     #expect(throws: DynamicDestination.DecodeError.truncated) { try Self.decode([0x4B, 0x46, 0x54, 0x01, 1, 3, 0]) }
   }
 
+  /// getaddrinfo reads a C string: a name with a NUL would be judged whole by the allow-list and
+  /// resolved only up to the NUL. Names that are not UTF-8 would change on the way. Both are refused.
+  @Test func namesTheResolverWouldSeeDifferentlyAreRefused() {
+    let nul = Array("evil.example".utf8) + [0] + Array(".cluster.local".utf8)
+    #expect(throws: DynamicDestination.DecodeError.unresolvableName) {
+      try Self.decode([0x4B, 0x46, 0x54, 0x01, 1, 3, UInt8(nul.count)] + nul + [0, 80])
+    }
+    #expect(throws: DynamicDestination.DecodeError.unresolvableName) { try Self.decode([0x4B, 0x46, 0x54, 0x01, 1, 3, 2, 0xC3, 0x28, 0, 80]) }
+    #expect(DynamicDestination.decodeAddress([3, UInt8(nul.count)] + nul[...] + [0, 53]) == nil)
+    #expect(DynamicDestination.decodeAddress([3, 3, 0x77, 0x65, 0x62, 0, 53]) != nil)
+  }
+
   @Test func allowListRules() throws {
     let allow = try AllowList(parsing: "10.96.0.0/16, *.cluster.local, db.example.com:5432, [fd00::/8]:443, 192.0.2.7:8000-8100")
     #expect(allow.allows(name: "web.default.svc.cluster.local", addresses: [], port: 80))

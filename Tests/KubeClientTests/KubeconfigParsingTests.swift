@@ -37,6 +37,43 @@ struct KubeconfigParsingTests {
     #expect(throws: KubeconfigError.self) { try ServerURLParser.parse(text, location: nil) }
   }
 
+  /// Found by the kubeconfig fuzz target: Yams traps on a mapping key that is itself a mapping or a
+  /// sequence, and expands aliases without limit. kubectl refuses both; so does the loader, by file.
+  @Test(arguments: [
+    ("contexts: [?{name: z}]\n", "is not a string"),
+    ("clusters:\n- ? [a, b]\n  : x\n", "a mapping key at line 2"),
+    ("users: !!set {? {a: b}}\n", "is not a string"),
+    (Self.aliasBomb(levels: 7), "excessive aliasing"),
+  ] as [(String, String)])
+  func yamlKubectlRefusesIsRefused(_ yaml: String, _ reason: String) throws {
+    let box = try KubeconfigSandbox()
+    defer { box.remove() }
+    try box.write(["k": yaml])
+    let loader = KubeconfigLoader(environment: ["KUBECONFIG": box.path("k")], homeDirectory: box.dir, workingDirectory: box.dir)
+    do {
+      _ = try loader.contextNames()
+      Issue.record("loaded \(yaml.debugDescription)")
+    } catch {
+      guard case .invalidYAML(let path, let why) = error else {
+        Issue.record("\(error)")
+        return
+      }
+      #expect(path == box.path("k"))
+      #expect(why.contains(reason), "\(why)")
+    }
+  }
+
+  /// `l0: &l0 [x, x, ...]`, `l1: &l1 [*l0, *l0, ...]`: 10^levels values once expanded.
+  static func aliasBomb(levels: Int) -> String {
+    var lines: [String] = []
+    for level in 0..<levels {
+      let item: String = level == 0 ? "x" : "*l\(level - 1)"
+      let items: String = Array(repeating: item, count: 10).joined(separator: ", ")
+      lines.append("l\(level): &l\(level) [\(items)]")
+    }
+    return lines.joined(separator: "\n") + "\n"
+  }
+
   @Test func completionHelpersNeedNoValidUser() throws {
     let box = try KubeconfigSandbox()
     defer { box.remove() }

@@ -238,7 +238,7 @@ public final class DynamicFrontend: Sendable {
     var timeout = timeval(tv_sec: 0, tv_usec: 0)
     setsockopt(client.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     var endpoint: (storage: sockaddr_storage, length: socklen_t)?
-    var fromRelay: [UInt8] = []
+    var fromRelay = DatagramStreamReader()
     var datagramsOut: UInt64 = 0
     var datagramsIn: UInt64 = 0
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536 + 512, alignment: 16)
@@ -278,12 +278,12 @@ public final class DynamicFrontend: Sendable {
       if descriptors[2].revents != 0 {
         let n = (try? upstream.receive(into: buffer)) ?? 0
         if n == 0 { return }
-        fromRelay += UnsafeRawBufferPointer(rebasing: buffer[..<n])
-        while fromRelay.count >= 4 {
-          let length = Int(UDPFraming.length(header: fromRelay))
-          guard fromRelay.count >= 4 + length else { break }
-          let body = Array(fromRelay[4..<4 + length])
-          fromRelay.removeFirst(4 + length)
+        fromRelay.append(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+        // A frame too long for a datagram: the relay is not speaking the protocol; end the association.
+        while true {
+          let next: ArraySlice<UInt8>?
+          do { next = try fromRelay.next() } catch { return }
+          guard let body = next else { break }
           guard var endpoint else { continue }
           let datagram = [0, 0, 0] + body  // RSV RSV FRAG, then the source's address, port and data
           _ = datagram.withUnsafeBytes { bytes in
@@ -345,19 +345,30 @@ struct FrontendRequest {
 
 protocol Conversation {
   /// Reads the client's handshake and request; nil when it is not one (the answer is already sent).
-  func readRequest(_ client: Socket) -> FrontendRequest?
+  func readRequest(_ client: some FrontendClient) -> FrontendRequest?
   /// Answers the request with the relay's outcome.
-  func reply(_ client: Socket, _ reply: DynamicDestination.Reply, to request: FrontendRequest)
+  func reply(_ client: some FrontendClient, _ reply: DynamicDestination.Reply, to request: FrontendRequest)
 }
 
-extension Socket {
+/// The client connection as the conversations see it: exact reads and best-effort answers. A socket
+/// in the proxy; bytes in memory for `FrontendRequestParser` (the fuzz targets), so both run the
+/// same parsing code.
+protocol FrontendClient {
   /// Exactly `count` bytes, or nil at the end of the stream, an error or the receive timeout.
+  func read(_ count: Int) -> [UInt8]?
+  /// Sends an answer; a client that went away is not an error here (the connection ends anyway).
+  func answer(_ bytes: [UInt8])
+}
+
+extension Socket: FrontendClient {
   func read(_ count: Int) -> [UInt8]? {
     guard count > 0 else { return [] }
     var bytes = [UInt8](repeating: 0, count: count)
     let n = bytes.withUnsafeMutableBytes { (try? receiveExactly(into: $0)) ?? 0 }
     return n == count ? bytes : nil
   }
+
+  func answer(_ bytes: [UInt8]) { try? sendAll(bytes) }
 }
 
 /// RFC 1928 (and 1929 when credentials are set): CONNECT and UDP ASSOCIATE; BIND is answered
@@ -365,27 +376,27 @@ extension Socket {
 struct SocksConversation: Conversation {
   let kind: DynamicFrontend.Kind
 
-  func readRequest(_ client: Socket) -> FrontendRequest? {
+  func readRequest(_ client: some FrontendClient) -> FrontendRequest? {
     guard let greeting = client.read(2), greeting[0] == 5, let methods = client.read(Int(greeting[1])) else { return nil }
     if case .socks(let credentials?) = kind {
       guard methods.contains(2) else {
-        try? client.sendAll([5, 0xFF])
+        client.answer([5, 0xFF])
         return nil
       }
-      try? client.sendAll([5, 2])
+      client.answer([5, 2])
       guard let head = client.read(2), head[0] == 1, let user = client.read(Int(head[1])), let plen = client.read(1),
         let password = client.read(Int(plen[0]))
       else { return nil }
       // Compared whole, so the time taken does not tell how much of a guess was right.
       let ok = Array(user) == Array(credentials.user.utf8) && Array(password) == Array(credentials.password.utf8)
-      try? client.sendAll([1, ok ? 0 : 1])
+      client.answer([1, ok ? 0 : 1])
       guard ok else { return nil }
     } else {
       guard methods.contains(0) else {
-        try? client.sendAll([5, 0xFF])
+        client.answer([5, 0xFF])
         return nil
       }
-      try? client.sendAll([5, 0])
+      client.answer([5, 0])
     }
     guard let head = client.read(4), head[0] == 5 else { return nil }
     let address: DynamicDestination.Address
@@ -398,6 +409,12 @@ struct SocksConversation: Conversation {
       address = .ipv6(b)
     case 3:
       guard let n = client.read(1), let name = client.read(Int(n[0])), !name.isEmpty else { return nil }
+      // Read to the end first (the port), so the answer is not taken for the start of the stream.
+      guard DynamicDestination.isResolvableName(name) else {
+        guard client.read(2) != nil else { return nil }
+        socksReply(client, .hostUnreachable)
+        return nil
+      }
       address = .name(String(decoding: name, as: UTF8.self))
     default:
       socksReply(client, .addressTypeNotSupported)
@@ -411,32 +428,35 @@ struct SocksConversation: Conversation {
     return FrontendRequest(destination: .init(command: command, address: address, port: UInt16(port[0]) << 8 | UInt16(port[1])))
   }
 
-  func reply(_ client: Socket, _ reply: DynamicDestination.Reply, to request: FrontendRequest) {
+  func reply(_ client: some FrontendClient, _ reply: DynamicDestination.Reply, to request: FrontendRequest) {
     socksReply(client, reply)
   }
 
-  func socksReply(_ client: Socket, _ reply: DynamicDestination.Reply) {
+  func socksReply(_ client: some FrontendClient, _ reply: DynamicDestination.Reply) {
     // BND.ADDR and BND.PORT are the relay's, which mean nothing here: 0.0.0.0:0.
-    try? client.sendAll([5, reply.rawValue, 0, 1, 0, 0, 0, 0, 0, 0])
+    client.answer([5, reply.rawValue, 0, 1, 0, 0, 0, 0, 0, 0])
   }
 }
 
 /// HTTP/1.1 CONNECT (RFC 9110 §9.3.6), and absolute-form requests (`GET http://host/path`) for plain
 /// HTTP, which are sent on in origin form.
 struct HTTPConnectConversation: Conversation {
-  func readRequest(_ client: Socket) -> FrontendRequest? {
+  func readRequest(_ client: some FrontendClient) -> FrontendRequest? {
     var head: [UInt8] = []
     while head.count < 16 * 1024 {
       guard let byte = client.read(1) else { return nil }
       head += byte
       if head.count >= 4, head.suffix(4) == [13, 10, 13, 10] { break }
     }
-    let text = String(decoding: head, as: UTF8.self)
-    let lines = text.components(separatedBy: "\r\n")
-    let parts = lines[0].split(separator: " ")
-    guard parts.count == 3 else { return answer(client, 400, "Bad Request") }
-    let method = String(parts[0])
-    let target = String(parts[1])
+    guard head.suffix(4) == [13, 10, 13, 10] else { return answer(client, 431, "Request Header Fields Too Large") }
+    // Sliced as bytes: the headers after the request line go to the target exactly as the client sent
+    // them (a String round trip would replace bytes that are not UTF-8 and shift the cut).
+    let lineEnd = (0..<head.count - 1).first { head[$0] == 13 && head[$0 + 1] == 10 }!
+    // method SP request-target SP HTTP-version (RFC 9112 §3); anything else is not sent on.
+    let parts = head[..<lineEnd].split(separator: 32).map { String(validating: $0, as: UTF8.self) }
+    guard parts.count == 3, let method = parts[0], let target = parts[1], let version = parts[2],
+      Self.isToken(method), Self.isHTTPVersion(version)
+    else { return answer(client, 400, "Bad Request") }
     if method == "CONNECT" {
       guard let destination = Self.hostPort(target, defaultPort: nil) else { return answer(client, 400, "Bad Request") }
       return FrontendRequest(destination: destination)
@@ -447,15 +467,15 @@ struct HTTPConnectConversation: Conversation {
     let authority = afterScheme.prefix { $0 != "/" }
     let path = afterScheme.dropFirst(authority.count)
     guard let destination = Self.hostPort(String(authority), defaultPort: 80) else { return answer(client, 400, "Bad Request") }
-    let requestLine = "\(method) \(path.isEmpty ? "/" : path) \(parts[2])\r\n"
-    let rest = Array(requestLine.utf8) + Array(head.dropFirst(lines[0].utf8.count + 2))
+    let requestLine = "\(method) \(path.isEmpty ? "/" : path) \(version)\r\n"
+    let rest = Array(requestLine.utf8) + Array(head[(lineEnd + 2)...])
     return FrontendRequest(destination: destination, pending: rest, isTunnel: false)
   }
 
-  func reply(_ client: Socket, _ reply: DynamicDestination.Reply, to request: FrontendRequest) {
+  func reply(_ client: some FrontendClient, _ reply: DynamicDestination.Reply, to request: FrontendRequest) {
     switch reply {
     case .succeeded:
-      if request.isTunnel { try? client.sendAll(Array("HTTP/1.1 200 Connection established\r\n\r\n".utf8)) }
+      if request.isTunnel { client.answer(Array("HTTP/1.1 200 Connection established\r\n\r\n".utf8)) }
     case .notAllowed: _ = answer(client, 403, "Forbidden", reply.description)
     case .ttlExpired: _ = answer(client, 504, "Gateway Timeout", reply.description)
     default: _ = answer(client, 502, "Bad Gateway", reply.description)
@@ -463,11 +483,25 @@ struct HTTPConnectConversation: Conversation {
   }
 
   @discardableResult
-  func answer(_ client: Socket, _ code: Int, _ reason: String, _ detail: String? = nil) -> FrontendRequest? {
+  func answer(_ client: some FrontendClient, _ code: Int, _ reason: String, _ detail: String? = nil) -> FrontendRequest? {
     let body = (detail ?? reason) + "\n"
-    try? client.sendAll(
+    client.answer(
       Array("HTTP/1.1 \(code) \(reason)\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)".utf8))
     return nil
+  }
+
+  /// RFC 9110 §5.6.2 token (a method).
+  static func isToken(_ text: String) -> Bool {
+    !text.isEmpty && text.utf8.allSatisfy { byte in
+      (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(byte)
+    }
+  }
+
+  /// `HTTP/` DIGIT `.` DIGIT.
+  static func isHTTPVersion(_ text: String) -> Bool {
+    let bytes = Array(text.utf8)
+    return bytes.count == 8 && bytes.starts(with: Array("HTTP/".utf8)) && bytes[6] == UInt8(ascii: ".")
+      && [bytes[5], bytes[7]].allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
   }
 
   /// `host:port`, `[v6]:port`, or `host` with a default port.
@@ -482,7 +516,7 @@ struct HTTPConnectConversation: Conversation {
       host = String(text[..<colon])
       port = UInt16(text[text.index(after: colon)...])
     }
-    guard let port, port > 0, !host.isEmpty else { return nil }
+    guard let port, port > 0, DynamicDestination.isResolvableName(host.utf8) else { return nil }
     var v4 = in_addr()
     var v6 = in6_addr()
     if inet_pton(AF_INET, host, &v4) == 1 { return .init(address: .ipv4(withUnsafeBytes(of: &v4) { Array($0) }), port: port) }

@@ -80,12 +80,15 @@ struct KubeconfigParser {
   static let resolver = Resolver.basic.appending(.bool).appending(.null).appending(.merge)
 
   func parse(_ text: String) throws(KubeconfigError) -> KubeconfigDocument {
-    let root: Any?
+    // Composed, checked, then constructed (what Yams.load does in one step, minus the check).
+    let node: Node?
     do {
-      root = try Yams.load(yaml: text, Self.resolver)
+      node = try Yams.compose(yaml: text, Self.resolver)
     } catch {
       throw .invalidYAML(path: path, reason: "\(error)")
     }
+    if let node { try KubeconfigYAMLShape(path: path).check(node) }
+    let root = node?.any
     var doc = KubeconfigDocument(path: path)
     guard let root, !(root is NSNull) else { return doc }  // an empty file is an empty config
     let top = try map(root, "(top level)")
