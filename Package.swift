@@ -149,9 +149,9 @@ let fuzz: [Target] = [
 
 let tests: [Target] = [
   // Shared by the test targets: a sandbox cluster per test process, running the built binaries, loopback sockets.
-  .target(name: "TestSupport", dependencies: ["ChildProcess", "KubeClient"], path: "Tests/TestSupport"),
+  .target(name: "TestSupport", dependencies: ["ChildProcess", "KubeClient", "PortForwardCodecs"], path: "Tests/TestSupport"),
   .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "TestSupport"]),
-  .testTarget(name: "PortForwardCodecsTests", dependencies: ["PortForwardCodecs"]),
+  .testTarget(name: "PortForwardCodecsTests", dependencies: ["PortForwardCodecs", "TestSupport"]),
   // Replays Tests/FuzzSeeds (seeds and regressions, read by path) through the fuzz targets' invariants.
   .testTarget(name: "FuzzSeedTests", dependencies: ["FuzzTargets"]),
   // The engine against the sandbox's API server and kubelet.

@@ -1,36 +1,15 @@
 import Foundation
 import PortForwardCodecs
+import TestSupport
 import Testing
 
 /// The streaming modes the session reader uses: payloads handed out as they arrive, never gathered,
 /// whatever the split points; the framing rules still enforced.
 @Suite struct StreamingDecoderTests {
-  /// A real API server's message shapes (RealWireShape in the sandbox): 4-byte messages, a long message
-  /// as one non-final frame plus an empty final `80 00`, an 8000-byte message as 4096-byte frames.
+  /// A real API server's message shapes: 4-byte messages, a long message as one non-final frame plus
+  /// an empty final `80 00`, an 8000-byte message as 4096-byte frames.
   static func realServerStream(_ spdy: [UInt8]) -> [UInt8] {
-    var out: [UInt8] = []
-    var offset = 0
-    var sizes = [4, 4, 16384, 8000, 3]
-    while offset < spdy.count {
-      let size = min(sizes.isEmpty ? 16384 : sizes.removeFirst(), spdy.count - offset)
-      let message = spdy[offset..<(offset + size)]
-      offset += size
-      if size > 8220 {
-        WebSocketFrameEncoder.appendHeader(opcode: .binary, payloadLength: size, fin: false, maskingKey: nil, into: &out)
-        out += message
-        out += [0x80, 0x00]
-      } else {
-        var rest = message
-        var opcode = WebSocketOpcode.binary
-        repeat {
-          let piece = rest.prefix(4096)
-          rest = rest.dropFirst(piece.count)
-          try! WebSocketFrameEncoder.encodeFrame(opcode: opcode, payload: piece, fin: rest.isEmpty, maskingKey: nil, into: &out)
-          opcode = .continuation
-        } while !rest.isEmpty
-      }
-    }
-    return out
+    GorillaFraming.messages(spdy, cuts: [4, 4, 16384, 8000, 3])
   }
 
   static func spdyStream() throws -> (bytes: [UInt8], payload: [UInt8]) {

@@ -4,37 +4,14 @@ import Testing
 
 @testable import PortForward
 import PortForwardCodecs
+import TestSupport
 
 /// The session reader under a real API server's wire shape: a DATA frame cut into several WebSocket
 /// messages and frames arrives whole and in order, and each consumer is woken once per received
 /// chunk, however many pieces the chunk carried for it.
 @Suite struct SessionReaderShapeTests {
-  /// One binary message per piece, gorilla-style: above 8220 bytes a non-final frame then `80 00`,
-  /// otherwise 4096-byte frames.
   static func realServerMessages(_ spdy: [UInt8], cuts: [Int]) -> [UInt8] {
-    var out: [UInt8] = []
-    var offset = 0
-    var cuts = cuts[...]
-    while offset < spdy.count {
-      let size = min(cuts.popFirst() ?? 16384, spdy.count - offset)
-      let message = spdy[offset..<(offset + size)]
-      offset += size
-      if size > 8220 {
-        WebSocketFrameEncoder.appendHeader(opcode: .binary, payloadLength: size, fin: false, maskingKey: nil, into: &out)
-        out += message
-        out += [0x80, 0x00]
-      } else {
-        var rest = message
-        var opcode = WebSocketOpcode.binary
-        repeat {
-          let piece = rest.prefix(4096)
-          rest = rest.dropFirst(piece.count)
-          try! WebSocketFrameEncoder.encodeFrame(opcode: opcode, payload: piece, fin: rest.isEmpty, maskingKey: nil, into: &out)
-          opcode = .continuation
-        } while !rest.isEmpty
-      }
-    }
-    return out
+    GorillaFraming.messages(spdy, cuts: cuts)
   }
 
   @Test(arguments: [false, true])

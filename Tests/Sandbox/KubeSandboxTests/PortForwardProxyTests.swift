@@ -90,7 +90,7 @@ struct PortForwardProxyTests {
     try await PortForwardCluster.with { cluster in
       _ = try cluster.createPod("p", port: 80)
       let key = WebSocketHandshake.makeKey()
-      let (channel, inbox) = try await rawTLSConnection(cluster: cluster)
+      let (channel, inbox) = try await cluster.rawTLSConnection()
       defer { channel.close(promise: nil) }
       try await channel.writeAndFlush(
         ByteBuffer(
@@ -98,7 +98,7 @@ struct PortForwardProxyTests {
             + "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: \(key)\r\n"
             + "Sec-WebSocket-Protocol: SPDY/3.1+portforward.k8s.io\r\n\r\n")
       ).get()
-      let head = try await waitForHead(inbox)
+      let head = try await waitForResponseHead(inbox)
       let (status, headers) = WebSocketTunnel.parseHead(Array(head.utf8))
       #expect(status == 101, "\(head)")
       try WebSocketHandshake.validateResponse(status: status, headers: headers, key: key)
@@ -137,41 +137,5 @@ struct PortForwardProxyTests {
       server.append(inbox.withLockedValue { $0 })
       #expect(try server.nextEvent() == .close(code: 1003, reason: "invalid message type received"))
     }
-  }
-
-  private func rawTLSConnection(cluster: PortForwardCluster) async throws -> (Channel, NIOLockedValueBox<[UInt8]>) {
-    let files = cluster.sandbox.files
-    var tls = TLSConfiguration.makeClientConfiguration()
-    tls.certificateChain = try NIOSSLCertificate.fromPEMFile(files.adminCertificate.path).map { .certificate($0) }
-    tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: files.adminKey.path, format: .pem))
-    tls.trustRoots = .file(files.caCertificate.path)
-    tls.applicationProtocols = ["http/1.1"]
-    let context = try NIOSSLContext(configuration: tls)
-    let inbox = NIOLockedValueBox<[UInt8]>([])
-    let channel = try await ClientBootstrap(group: cluster.group)
-      .channelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture {
-          try channel.pipeline.syncOperations.addHandlers([
-            NIOSSLClientHandler(context: context, serverHostname: "localhost"), InboxHandler(inbox),
-          ])
-        }
-      }
-      .connect(host: "127.0.0.1", port: cluster.sandbox.port).get()
-    return (channel, inbox)
-  }
-
-  /// Reads the response head and leaves the bytes after it in `inbox`.
-  private func waitForHead(_ inbox: NIOLockedValueBox<[UInt8]>) async throws -> String {
-    let deadline = Date().addingTimeInterval(10)
-    while Date() < deadline {
-      let head: String? = inbox.withLockedValue { bytes in
-        guard let end = WebSocketTunnel.headEnd(bytes) else { return nil }
-        defer { bytes.removeFirst(end) }
-        return String(decoding: bytes[..<end], as: UTF8.self)
-      }
-      if let head { return head }
-      try await Task.sleep(nanoseconds: 20_000_000)
-    }
-    throw TestFailure("no response head")
   }
 }

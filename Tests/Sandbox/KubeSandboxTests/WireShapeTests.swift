@@ -121,7 +121,7 @@ struct WireShapeTests {
       _ = try cluster.createPod("p", port: echo.port)
       let tap = try await RecordTap.start(group: cluster.group, upstreamPort: cluster.sandbox.port)
       defer { Task { await tap.close() } }
-      let (channel, inbox) = try await connect(cluster: cluster, port: tap.port)
+      let (channel, inbox) = try await cluster.rawTLSConnection(port: tap.port)
       defer { channel.close(promise: nil) }
 
       let key = WebSocketHandshake.makeKey()
@@ -133,7 +133,7 @@ struct WireShapeTests {
         : "POST /api/v1/namespaces/default/pods/p/portforward HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n"
           + "Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\nContent-Length: 0\r\n\r\n"
       try await channel.writeAndFlush(ByteBuffer(string: request)).get()
-      let head = try await waitForHead(inbox)
+      let head = try await waitForResponseHead(inbox)
       #expect(head.hasPrefix("HTTP/1.1 101"), "\(head)")
 
       // Error and data streams for the echo port, then 300 KiB on the data stream.
@@ -237,41 +237,6 @@ struct WireShapeTests {
       offset += 8 + length
     }
     return total
-  }
-
-  private func connect(cluster: PortForwardCluster, port: Int) async throws -> (Channel, NIOLockedValueBox<[UInt8]>) {
-    let files = cluster.sandbox.files
-    var tls = TLSConfiguration.makeClientConfiguration()
-    tls.certificateChain = try NIOSSLCertificate.fromPEMFile(files.adminCertificate.path).map { .certificate($0) }
-    tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: files.adminKey.path, format: .pem))
-    tls.trustRoots = .file(files.caCertificate.path)
-    tls.applicationProtocols = ["http/1.1"]
-    let context = try NIOSSLContext(configuration: tls)
-    let inbox = NIOLockedValueBox<[UInt8]>([])
-    let channel = try await ClientBootstrap(group: cluster.group)
-      .channelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture {
-          try channel.pipeline.syncOperations.addHandlers([
-            NIOSSLClientHandler(context: context, serverHostname: "localhost"), InboxHandler(inbox),
-          ])
-        }
-      }
-      .connect(host: "127.0.0.1", port: port).get()
-    return (channel, inbox)
-  }
-
-  private func waitForHead(_ inbox: NIOLockedValueBox<[UInt8]>) async throws -> String {
-    let deadline = Date().addingTimeInterval(10)
-    while Date() < deadline {
-      let head: String? = inbox.withLockedValue { bytes in
-        guard let end = WebSocketTunnel.headEnd(bytes) else { return nil }
-        defer { bytes.removeFirst(end) }
-        return String(decoding: bytes[..<end], as: UTF8.self)
-      }
-      if let head { return head }
-      try await Task.sleep(nanoseconds: 20_000_000)
-    }
-    throw TestFailure("no response head")
   }
 }
 
