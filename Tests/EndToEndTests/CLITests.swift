@@ -102,21 +102,34 @@ import Testing
 @Suite struct SandboxOwnerTests {
   @Test func sandboxStopsWhenItsOwnerEnds() async throws {
     let dir = try Teardown.temporaryDirectory("kftray-owner")
-    let owner = try BackgroundProcess("/bin/sleep", ["2"], logPath: dir + "/sleep.log")
+    // The owner ends when the test says so, after `up` has read it: under load `up` can take longer
+    // than any fixed lifetime, and an owner that is gone (or a zombie) by then proves nothing.
+    let owner = try BackgroundProcess("/bin/sleep", ["600"], logPath: dir + "/sleep.log")
     let up = try Binaries.run(Binaries.path("kftray-sandbox"), ["up", "--dir", dir + "/sb", "--owner-pid", String(owner.pid)])
     try #require(up.status == 0, "\(up.stderr)")
     let pidText = try String(contentsOfFile: dir + "/sb/apiserver.pid", encoding: .utf8)
     let serverPID = try #require(Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
-    // Reap the owner when it exits, so that it is really gone rather than a zombie.
-    _ = owner.isRunning
+    #expect(kill(serverPID, 0) == 0, "the sandbox runs while its owner does")
+    owner.stop()  // SIGTERM and reaped: really gone, not a zombie
     let deadline = ContinuousClock.now + .seconds(30)
     while ContinuousClock.now < deadline, kill(serverPID, 0) == 0 {
-      _ = owner.isRunning
       try await Task.sleep(for: .milliseconds(200))
     }
     let log = (try? String(contentsOfFile: dir + "/sb/apiserver.log", encoding: .utf8)) ?? ""
     #expect(kill(serverPID, 0) != 0, "the sandbox server outlived its owner (pid \(owner.pid)); its log:\n\(log.suffix(3000))")
     #expect(!FileManager.default.fileExists(atPath: dir + "/sb/kubeconfig"), "its files are removed")
     _ = try? Binaries.run(Binaries.path("kftray-sandbox"), ["down", "--dir", dir + "/sb"])
+  }
+
+  @Test func anOwnerThatIsNotRunningIsRefused() throws {
+    let dir = try Teardown.temporaryDirectory("kftray-owner")
+    // pid_max itself is never a pid: no process has it.
+    let pidMax = try String(contentsOfFile: "/proc/sys/kernel/pid_max", encoding: .utf8)
+      .trimmingCharacters(in: .whitespacesAndNewlines)
+    let up = try Binaries.run(Binaries.path("kftray-sandbox"), ["up", "--api-only", "--dir", dir + "/sb", "--owner-pid", pidMax])
+    #expect(up.status == 1)
+    #expect(up.stderr.contains("the --owner-pid process \(pidMax) is not running"), "\(up.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: dir + "/sb/apiserver.pid"), "no server was started")
+    #expect(!FileManager.default.fileExists(atPath: dir + "/sb/kubeconfig"))
   }
 }

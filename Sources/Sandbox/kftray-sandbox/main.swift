@@ -31,6 +31,10 @@ struct ServerOptions: ParsableArguments {
   @Option(name: .long, help: "Stop the sandbox and remove its files when this process ends (for test runs).")
   var ownerPid: Int32?
 
+  /// What `up` read of the owner (see `OwnerProcess`), for the server it starts.
+  @Option(name: .long, help: .hidden)
+  var ownerStartTime: String?
+
   @Flag(name: .long, help: "Only the API server: no cluster network and no node agent, so pods never run (no root needed).")
   var apiOnly = false
 
@@ -38,7 +42,10 @@ struct ServerOptions: ParsableArguments {
 
   var files: SandboxFiles { SandboxFiles(directory: URL(fileURLWithPath: dir)) }
   var sandboxOptions: SandboxOptions {
-    var options = SandboxOptions(port: port, watchHistory: watchHistory, ownerPID: ownerPid)
+    var options = SandboxOptions(port: port, watchHistory: watchHistory)
+    options.owner = ownerPid.map { pid in
+      ownerStartTime.map { OwnerProcess(pid: pid, startTime: $0) } ?? OwnerProcess(current: pid)
+    }
     options.cluster = !apiOnly
     options.watchBookmarkInterval = watchBookmarkInterval
     options.join = join.options
@@ -219,9 +226,9 @@ struct Serve: AsyncParsableCommand {
       source.resume()
       return source
     }
-    if let owner = options.ownerPid {
+    if let owner = sandboxOptions.owner {
       let files = options.files
-      OwnerWatch.start(owner) {
+      owner.watch {
         // Files first: once the server is shut down, `run` returns and the process may end at once.
         files.removeAll()
         Task {
@@ -249,49 +256,13 @@ struct Serve: AsyncParsableCommand {
       source.resume()
       return source
     }
-    if let owner = options.ownerPid {
-      OwnerWatch.start(owner) { continuation.yield() }
+    if let owner = options.sandboxOptions.owner {
+      owner.watch { continuation.yield() }
     }
     for await _ in stops { break }
     await node.shutdown()
     options.files.removeAll()
     output.write(Data("kftray-sandbox: stopped\n".utf8))
     withExtendedLifetime(signals) {}
-  }
-}
-
-/// Calls `ended` once the process `pid` is gone. On a thread of its own, not a task: the daemon's
-/// cooperative pool (one thread per core) can be busy for long stretches, and an owner watch that
-/// never gets to run leaves the sandbox behind.
-///
-/// A pid alone does not identify a process for long: pids (and thread ids, which share their space,
-/// 32768 by default) are reused, and under the full test suite's thread churn an owner's pid was seen
-/// taken again within seconds, so `kill(pid, 0)` kept "finding" it. The process's start time (field
-/// 22 of /proc/PID/stat) tells a successor apart.
-enum OwnerWatch {
-  static func start(_ pid: Int32, ended: @escaping @Sendable () -> Void) {
-    let born = startTime(pid)
-    Thread.detachNewThread {
-      while isAlive(pid, born: born) { sleep(1) }
-      ended()
-    }
-  }
-
-  static func isAlive(_ pid: Int32, born: String?) -> Bool {
-    // kill(pid, 0) probes without signalling; EPERM still means the process exists.
-    guard kill(pid, 0) == 0 || errno == EPERM else { return false }
-    guard let born else { return true }
-    return startTime(pid) == born
-  }
-
-  /// Field 22 of /proc/PID/stat (after the parenthesised command, which may contain spaces); nil
-  /// where there is no /proc.
-  static func startTime(_ pid: Int32) -> String? {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-      let close = stat.lastIndex(of: ")")
-    else { return nil }
-    let fields = stat[stat.index(after: close)...].split(separator: " ")
-    // After ")": state is field 3, so start time (22) is the 20th.
-    return fields.count > 19 ? String(fields[19]) : nil
   }
 }

@@ -15,6 +15,7 @@ public enum Daemon {
     case notReady(log: String)
     case notRunning(directory: String)
     case cannotRestart(String)
+    case ownerNotRunning(pid: Int32)
 
     public var description: String {
       switch self {
@@ -26,6 +27,8 @@ public enum Daemon {
       case .notRunning(let directory):
         return "no sandbox is running in \(directory); start one with `kftray-sandbox up --api-only --dir \(directory)`"
       case .cannotRestart(let why): return why
+      case .ownerNotRunning(let pid):
+        return "the --owner-pid process \(pid) is not running, so the sandbox would stop at once; pass a running process (a test run passes its own pid)"
       }
     }
   }
@@ -49,6 +52,7 @@ public enum Daemon {
     executable: String, files: SandboxFiles, options: SandboxOptions, timeout: TimeInterval = 90
   ) async throws -> String {
     if let pid = runningPID(files) { throw Failure.alreadyRunning(pid: pid, directory: files.directory.path) }
+    if let owner = options.owner, !owner.isAlive { throw Failure.ownerNotRunning(pid: owner.pid) }
     try files.createDirectory()
     // Left over from a crashed run: never mistake an old kubeconfig for the new server's.
     // A saved store belongs to `restart`; a new sandbox starts from the seed.
@@ -60,7 +64,10 @@ public enum Daemon {
       executable, "serve", "--dir", files.directory.path, "--port", String(options.port), "--watch-history",
       String(options.watchHistory), "--watch-bookmark-interval", String(options.watchBookmarkInterval),
     ]
-    if let owner = options.ownerPID { arguments += ["--owner-pid", String(owner)] }
+    if let owner = options.owner {
+      arguments += ["--owner-pid", String(owner.pid)]
+      if let startTime = owner.startTime { arguments += ["--owner-start-time", startTime] }
+    }
     if let join = options.join {
       arguments += join.serveArguments
     } else if !options.cluster {

@@ -15,9 +15,8 @@ public struct SandboxOptions: Sendable {
   /// Receives one line per request (method, path and query, status, user, protocol); `serve` prints them
   /// to its log.
   public var requestLog: (@Sendable (String) -> Void)?
-  /// A process whose end stops the sandbox (and removes its files), so that a test run killed from
-  /// outside, which never reaches its teardown, leaves no daemon behind.
-  public var ownerPID: Int32?
+  /// A process whose end stops the sandbox (and removes its files).
+  public var owner: OwnerProcess?
   /// Run the real node: cluster network, node agent and its kubelet API (Linux, root). Without it the
   /// API server gets the in-process stand-in node (`SandboxNode`), which runs no pods: enough for tests
   /// of the API server alone, which can then run many sandboxes side by side without root.
@@ -30,12 +29,12 @@ public struct SandboxOptions: Sendable {
   public var nodeLog: @Sendable (String) -> Void = { _ in }
 
   public init(
-    port: Int = 0, watchHistory: Int = 1000, requestLog: (@Sendable (String) -> Void)? = nil, ownerPID: Int32? = nil
+    port: Int = 0, watchHistory: Int = 1000, requestLog: (@Sendable (String) -> Void)? = nil, owner: OwnerProcess? = nil
   ) {
     self.port = port
     self.watchHistory = watchHistory
     self.requestLog = requestLog
-    self.ownerPID = ownerPID
+    self.owner = owner
   }
 }
 
