@@ -137,11 +137,12 @@ stop_forward() {
   wait "$1" 2>/dev/null || true
 }
 
-# Samples the CPU of every process on the bulk path (the client given, the sandbox daemon, the relay
-# pod's process, the target pod's process) into FILE.
+# Samples the CPU of every process on the path into FILE: the client given, the sandbox daemon, the
+# relay pod's process (RELAY_PID), the target's process given and, when the API server is remote, the
+# delay proxy (DELAY_PID), which is the network between them and shares the cores.
 path_sample() {
   "$BENCH" path-stats --role "client=$2" --role "sandbox=$DAEMON_PID" --role "relay=$RELAY_PID" \
-    --role "target=$TARGET_PID" >"$1" || echo "   path sample failed" >&2
+    --role "target=$3" ${DELAY_PID:+--role "delay-proxy=$DELAY_PID"} >"$1" || echo "   path sample failed" >&2
 }
 
 # Runs every probe for one mode with both clients, alternating them round by round (engine,
@@ -149,7 +150,8 @@ path_sample() {
 # repeated RUNS times: the report takes medians, CPU over all bulk runs, and the highest peak RSS.
 # OUT: where the files go; the sizes are arguments so the remote rows can be smaller. PATH_COST=yes
 # samples the whole path around each client's transfers (loopback only: through the delay proxy
-# its own CPU would be on the path).
+# its own CPU would be on the path). The whole path is sampled around every concurrent run, the
+# delay proxy included: that run is CPU-bound, and its floor is what the path leaves to the client.
 run_mode() {
   local out_root=$1 mode=$2 bulk_bytes=$3 latency_count=$4 concurrent=$5 path_cost=$6 impl r
   declare -A pid port
@@ -166,12 +168,12 @@ run_mode() {
   for r in $(seq 1 "$RUNS"); do
     for impl in engine kubectl; do
       local out="$out_root/$mode/$impl"
-      if [[ $path_cost == yes ]]; then path_sample "$out/path-before-$r.json" "${pid[$impl]}"; fi
+      if [[ $path_cost == yes ]]; then path_sample "$out/path-before-$r.json" "${pid[$impl]}" "$TARGET_PID"; fi
       timeout 180 "$BENCH" bulk --port "${port[$impl]}" --bytes "$bulk_bytes" --direction up >"$out/bulk-up-$r.json" \
         || echo "   $impl upload failed" >&2
       timeout 180 "$BENCH" bulk --port "${port[$impl]}" --bytes "$bulk_bytes" --direction down >"$out/bulk-down-$r.json" \
         || echo "   $impl download failed" >&2
-      if [[ $path_cost == yes ]]; then path_sample "$out/path-after-$r.json" "${pid[$impl]}"; fi
+      if [[ $path_cost == yes ]]; then path_sample "$out/path-after-$r.json" "${pid[$impl]}" "$TARGET_PID"; fi
     done
   done
   for impl in engine kubectl; do
@@ -191,12 +193,15 @@ run_mode() {
     done
   done
   echo "== $mode: concurrent, $RUNS x $concurrent connections x $CONCURRENT_BYTES bytes echoed per client"
+  RELAY_PID=$("$BENCH" pod-pid --pod "$RELAY_POD" --ancestor "$DAEMON_PID")
   for r in $(seq 1 "$RUNS"); do
     for impl in engine kubectl; do
       local out="$out_root/$mode/$impl"
       "$BENCH" stats --pid "${pid[$impl]}" --reset-peak >/dev/null
+      path_sample "$out/concurrent-path-before-$r.json" "${pid[$impl]}" "$ECHO_PID"
       timeout 200 "$BENCH" concurrent --port "${port[$impl]}" --connections "$concurrent" --bytes "$CONCURRENT_BYTES" \
         >"$out/concurrent-$r.json" || echo "   $impl concurrent probe failed" >&2
+      path_sample "$out/concurrent-path-after-$r.json" "${pid[$impl]}" "$ECHO_PID"
       "$BENCH" stats --pid "${pid[$impl]}" >"$out/rss-$r.json"
     done
   done
@@ -249,6 +254,7 @@ run_remote() {
     ${REMOTE_RATE:+--rate "$REMOTE_RATE"} >"$out/delay-proxy.log" 2>&1 &
   proxy_pid=$!
   BACKGROUND+=("$proxy_pid")
+  DELAY_PID=$proxy_pid
   wait_for_line "$out/delay-proxy.log" '^listening on ' "$proxy_pid" >/dev/null
   cp "$SANDBOX/kubeconfig" "$out/kubeconfig"
   "$KUBECTL" config --kubeconfig "$out/kubeconfig" set-cluster kftray-sandbox \
@@ -260,6 +266,7 @@ run_remote() {
   done
   run_startup "$out/startup" "$REMOTE_STARTUP_RUNS" "r$rtt"
   export KUBECONFIG="$SANDBOX/kubeconfig"
+  DELAY_PID=
   stop_forward "$proxy_pid"
 }
 
@@ -298,6 +305,9 @@ echo "== sandbox in $SANDBOX"
 DAEMON_PID=$(cat "$SANDBOX/apiserver.pid")
 prepare_targets
 TARGET_PID=$("$BENCH" pod-pid --pod bulk-server --ancestor "$DAEMON_PID")
+# The seeded echo service behind ECHO_TARGET: a kftray-testserver the daemon started.
+ECHO_PID=$(pgrep -P "$DAEMON_PID" -f "kftray-testserver echo --port ${ECHO_TARGET#*:} --bind ${ECHO_TARGET%:*}\$")
+DELAY_PID=
 run_tls_anchor
 
 BENCH_START=$SECONDS

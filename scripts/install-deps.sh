@@ -13,6 +13,7 @@ packages=(
   dnsmasq-base          # the sandbox cluster DNS (the binary only: no system service is started)
   iperf3                # the sandbox's bulk.default.svc iperf3 server, for benchmarks
   curl                  # raw HTTP checks in tests
+  procps                # pgrep: make bench finds the sandbox's echo service process
   tinyproxy             # a real HTTP CONNECT proxy on loopback for proxy tests
   microsocks            # a real SOCKS5 proxy on loopback for proxy tests
   mandoc                # mandoc -Tlint checks the man page in tests

@@ -8,7 +8,9 @@ import Foundation
 /// `cpu-before.json`, `cpu-after.json` (`ProcessStats.Sample` around all bulk runs),
 /// `path-before-<n>.json`, `path-after-<n>.json` (`PathCost.Sample` of every process on the path
 /// around run n's two transfers), `latency-<n>.json`, `concurrent-<n>.json`, and `rss-<n>.json`
-/// (the sample taken right after each concurrent run, peak reset before it). `<dir>/tls.json` is
+/// (the sample taken right after each concurrent run, peak reset before it),
+/// `concurrent-path-before-<n>.json`, `concurrent-path-after-<n>.json` (`PathCost.Sample` around
+/// concurrent run n, the delay proxy among the roles when the API server is remote). `<dir>/tls.json` is
 /// the `TLSAnchor.Result`, `<dir>/startup/{proxy,manual}-<n>.json` the start-to-first-byte runs,
 /// `<dir>/idle/{engine,kubectl}.json` the idle forwarders' samples, and `<dir>/remote-<rtt>/` holds
 /// the same mode and startup layout measured through the delay proxy. Repeated runs: throughput,
@@ -57,6 +59,10 @@ public enum BenchReport {
     public var concurrentWallSeconds: Double?
     public var concurrentFailures: Int?
     public var peakRSSKiBConcurrent: Int?
+    /// CPU spent by each process on the path during the concurrent runs (the roles of `path`, the
+    /// probe's own and, remote, `delay-proxy`), summed over `concurrentPathRuns` runs.
+    public var concurrentPath: [String: PathCost.Spent] = [:]
+    public var concurrentPathRuns = 0
   }
 
   static func load<T: Decodable>(_ type: T.Type, _ path: String) -> T? {
@@ -117,6 +123,16 @@ public enum BenchReport {
     r.concurrentWallSeconds = median(r.concurrentRuns.map(\.wallSeconds))
     if !r.concurrentRuns.isEmpty { r.concurrentFailures = r.concurrentRuns.reduce(0) { $0 + $1.failures } }
     r.peakRSSKiBConcurrent = runs(ProcessStats.Sample.self, dir + "/rss").map(\.peakRSSKiB).max()
+    let concurrentBefore = runs(PathCost.Sample.self, dir + "/concurrent-path-before")
+    let concurrentAfter = runs(PathCost.Sample.self, dir + "/concurrent-path-after")
+    for run in 0..<min(concurrentBefore.count, concurrentAfter.count, r.concurrentRuns.count) {
+      var spent = PathCost.spent(before: concurrentBefore[run], after: concurrentAfter[run])
+      let probe = r.concurrentRuns[run].cpuSeconds ?? 0
+      spent["probe"] = PathCost.Spent(cpuSeconds: probe, busiestThreadSeconds: probe)
+      for (role, value) in spent { r.concurrentPath[role] = r.concurrentPath[role].map { $0 + value } ?? value }
+      r.concurrentPathRuns += 1
+      r.pathCores = r.pathCores ?? concurrentAfter[run].cores
+    }
     return r
   }
 
@@ -189,12 +205,47 @@ public enum BenchReport {
       "\(connections) concurrent wall", "s", e.concurrentWallSeconds, k.concurrentWallSeconds,
       ratioTarget("<=", goals.concurrentWall)
     ) { [wall = goals.concurrentWall] in $0 <= wall * $1 }
+    concurrentPathRows(&section, e, k, connections: connections)
     section.add(
       "CPU per GiB (bulk)", "s/GiB", perGiB(e), perGiB(k), ratioTarget("<=", goals.cpu), goals.cpu.map { goal in { $0 <= goal * $1 } })
     section.add(
       "peak RSS (concurrent)", "MiB", e.peakRSSKiBConcurrent.map { Double($0) / 1024 },
       k.peakRSSKiBConcurrent.map { Double($0) / 1024 }, "< 60 and < kubectl"
     ) { $0 < 60 && $0 < $1 }
+  }
+
+  /// What a concurrent run costs the path, and the wall time that leaves: a burst of connections
+  /// keeps every process on the path busy at once, so on a small machine its wall time is bounded
+  /// by the CPU the rest of the path needs spread over the cores (the floor if the client cost
+  /// nothing), whatever the round-trip time.
+  struct ConcurrentPathFigures {
+    var clientPerRun: Double?
+    var nonClientPerRun: Double?
+    var floor: Double?
+  }
+
+  static func concurrentPathFigures(_ r: Raw) -> ConcurrentPathFigures {
+    var p = ConcurrentPathFigures()
+    guard r.concurrentPathRuns > 0 else { return p }
+    let runs = Double(r.concurrentPathRuns)
+    p.clientPerRun = r.concurrentPath["client"].map { $0.cpuSeconds / runs }
+    let nonClient = r.concurrentPath.filter { $0.key != "client" }.values.reduce(0) { $0 + $1.cpuSeconds } / runs
+    p.nonClientPerRun = nonClient
+    if let cores = r.pathCores, cores > 0 { p.floor = nonClient / Double(cores) }
+    return p
+  }
+
+  static func concurrentPathRows(_ section: inout Section, _ e: Raw, _ k: Raw, connections: Int) {
+    let pe = concurrentPathFigures(e)
+    let pk = concurrentPathFigures(k)
+    guard pe.floor != nil || pk.floor != nil else { return }
+    let name = "\(connections) concurrent"
+    section.add("\(name): client CPU per run", "s", pe.clientPerRun, pk.clientPerRun, "-")
+    section.add("\(name): path CPU per run, all but the client", "s", pe.nonClientPerRun, pk.nonClientPerRun, "-")
+    section.add("\(name): wall floor if the client cost nothing", "s", pe.floor, pk.floor, "-")
+    section.add(
+      "\(name): wall / floor", "x", e.concurrentWallSeconds.flatMap { w in pe.floor.map { w / $0 } },
+      k.concurrentWallSeconds.flatMap { w in pk.floor.map { w / $0 } }, "-")
   }
 
   /// What one client's bulk runs cost the whole path, and the ceiling that leaves.

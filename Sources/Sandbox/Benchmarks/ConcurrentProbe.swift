@@ -18,6 +18,8 @@ public enum ConcurrentProbe {
     public var wallSeconds: Double
     /// Up to five distinct failure reasons with their counts.
     public var failureReasons: [String: Int]
+    /// The probe's own CPU from the first connect to the last close (it is on the path too).
+    public var cpuSeconds: Double?
   }
 
   private final class Connection {
@@ -42,6 +44,7 @@ public enum ConcurrentProbe {
     // Different random-looking bytes per connection (xorshift seeded from the system RNG): a
     // mixed-up echo between connections would show as a mismatch.
     let payloads = (0..<count).map { _ in randomBytes(bytes, seed: UInt64.random(in: 1...UInt64.max)) }
+    let cpuAtStart = ProcessStats.ownCPUSeconds()
     let start = ContinuousClock.now
     let deadline = start + .seconds(timeoutSeconds)
     var active: [Connection] = []
@@ -136,7 +139,8 @@ public enum ConcurrentProbe {
     let wall = ContinuousClock.now - start
     return Result(
       connections: count, bytesEach: bytes, failures: failures,
-      wallSeconds: Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18, failureReasons: reasons)
+      wallSeconds: Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18, failureReasons: reasons,
+      cpuSeconds: ProcessStats.ownCPUSeconds() - cpuAtStart)
   }
 
   private static func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {

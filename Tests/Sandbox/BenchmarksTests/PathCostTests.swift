@@ -198,4 +198,54 @@ import Testing
     #expect(document.figures.contains { $0.mode == "tls" && $0.engine == 0.25 })
     #expect(document.notes.contains { $0.contains("websocket, engine runs") && $0.contains("NIO-ELT-0-#0 0.600") })
   }
+
+  /// The concurrent rows' floor: the CPU every process but the client spent per run, the probe's and
+  /// the delay proxy's included, over the cores.
+  @Test func theConcurrentFloorIsTheRestOfThePathOverTheCores() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("bench-floor-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    func write(_ relative: String, _ value: some Encodable) throws {
+      let path = "\(root)/\(relative)"
+      try FileManager.default.createDirectory(
+        atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+      try JSONEncoder().encode(value).write(to: URL(fileURLWithPath: path))
+    }
+    func sample(_ base: Double, client: Double, sandbox: Double, proxy: Double) -> PathCost.Sample {
+      PathCost.Sample(
+        cores: 2,
+        roles: [
+          "client": .init(pid: 1, cpuSeconds: base + client, threads: [:]),
+          "sandbox": .init(pid: 2, cpuSeconds: base + sandbox, threads: [:]),
+          "relay": .init(pid: 4, cpuSeconds: base + sandbox / 2, threads: [:]),
+          "target": .init(pid: 5, cpuSeconds: base, threads: [:]),
+          "delay-proxy": .init(pid: 6, cpuSeconds: base + proxy, threads: [:]),
+        ])
+    }
+    // Two runs per client. Engine: client 0.05 s, sandbox 0.2, relay 0.1, target 0, proxy 0.06, probe 0.04
+    // per run: 0.4 s besides the client, a floor of 0.2 s on 2 cores; walls 0.25 and 0.35 (median 0.3).
+    for (impl, client, walls) in [("engine", 0.05, [0.25, 0.35]), ("kubectl", 0.1, [0.5, 0.5])] {
+      let dir = "remote-20ms/websocket/\(impl)"
+      for run in 1...2 {
+        try write(
+          "\(dir)/concurrent-\(run).json",
+          ConcurrentProbe.Result(
+            connections: 100, bytesEach: 65536, failures: 0, wallSeconds: walls[run - 1], failureReasons: [:],
+            cpuSeconds: 0.04))
+        let base = Double(run) * 10
+        try write("\(dir)/concurrent-path-before-\(run).json", sample(base, client: 0, sandbox: 0, proxy: 0))
+        try write("\(dir)/concurrent-path-after-\(run).json", sample(base, client: client, sandbox: 0.2, proxy: 0.06))
+      }
+    }
+    let figures = BenchReport.build(directory: root).figures.filter { $0.mode == "websocket rtt 20ms" }
+    func figure(_ name: String) throws -> BenchReport.Figure { try #require(figures.first { $0.name == name }) }
+    #expect(abs(try #require(try figure("100 concurrent: client CPU per run").engine) - 0.05) < 1e-9)
+    #expect(abs(try #require(try figure("100 concurrent: client CPU per run").kubectl) - 0.1) < 1e-9)
+    #expect(abs(try #require(try figure("100 concurrent: path CPU per run, all but the client").engine) - 0.4) < 1e-9)
+    #expect(abs(try #require(try figure("100 concurrent: wall floor if the client cost nothing").engine) - 0.2) < 1e-9)
+    #expect(abs(try #require(try figure("100 concurrent: wall / floor").engine) - 1.5) < 1e-9)
+    #expect(abs(try #require(try figure("100 concurrent: wall / floor").kubectl) - 2.5) < 1e-9)
+    // The goal row itself is unchanged: 0.3 against 0.5 is 0.6, above 0.5.
+    #expect(try figure("100 concurrent wall").met == false)
+  }
+
 }
