@@ -76,6 +76,14 @@ wait_for_line() {
 
 kube() { "$KUBECTL" --context "$CONTEXT" -n "$NS" "$@"; }
 
+# Stops the run when the sandbox daemon has ended: every figure after that would measure a failure.
+require_sandbox() {
+  kill -0 "$DAEMON_PID" 2>/dev/null && return 0
+  echo "the sandbox daemon (pid $DAEMON_PID) ended during the run; the end of its log ($SANDBOX/apiserver.log):" >&2
+  tail -n 60 "$SANDBOX/apiserver.log" >&2 || true
+  exit 1
+}
+
 # Runs a pod from a manifest on stdin and waits until the node agent reports it Running.
 run_pod() {
   local name=$1
@@ -156,6 +164,7 @@ run_mode() {
   local out_root=$1 mode=$2 bulk_bytes=$3 latency_count=$4 concurrent=$5 path_cost=$6 impl r
   declare -A pid port
   for impl in engine kubectl; do mkdir -p "$out_root/$mode/$impl"; done
+  require_sandbox
   echo "== $mode: bulk, $RUNS x ($bulk_bytes to the pod, then $bulk_bytes from it) per client"
   for impl in engine kubectl; do
     start_forward "$impl" "$mode" "$BULK_TARGET" "$out_root/$mode/$impl/forward-bulk.log"
@@ -185,6 +194,7 @@ run_mode() {
     start_forward "$impl" "$mode" "$ECHO_TARGET" "$out_root/$mode/$impl/forward-echo.log"
     pid[$impl]=$FWD_PID port[$impl]=$FWD_PORT
   done
+  require_sandbox
   echo "== $mode: latency, $RUNS x $latency_count x connect + 1-byte echo per client"
   for r in $(seq 1 "$RUNS"); do
     for impl in engine kubectl; do
@@ -192,6 +202,7 @@ run_mode() {
         || echo "   $impl latency probe failed" >&2
     done
   done
+  require_sandbox
   echo "== $mode: concurrent, $RUNS x $concurrent connections x $CONCURRENT_BYTES bytes echoed per client"
   RELAY_PID=$("$BENCH" pod-pid --pod "$RELAY_POD" --ancestor "$DAEMON_PID")
   for r in $(seq 1 "$RUNS"); do
@@ -214,6 +225,7 @@ run_idle() {
   local impl
   declare -A pid
   mkdir -p "$RUN/idle"
+  require_sandbox
   echo "== idle: RSS of a running forward after ${IDLE_SECONDS} s without traffic"
   for impl in engine kubectl; do
     start_forward "$impl" websocket "$ECHO_TARGET" "$RUN/idle/forward-$impl.log"
@@ -276,6 +288,7 @@ run_remote() {
 run_startup() {
   local out=$1 runs=$2 tag=$3 r port name
   mkdir -p "$out"
+  require_sandbox
   echo "== startup: $runs x start to first byte, proxy and the manual habit"
   for r in $(seq 1 "$runs"); do
     port=$(free_port)
@@ -315,6 +328,7 @@ for mode in $MODES; do run_mode "$RUN" "$mode" "$BULK_BYTES" "$LATENCY_COUNT" "$
 run_startup "$RUN/startup" "$STARTUP_RUNS" local
 run_idle
 for rtt in $RTTS; do run_remote "$rtt"; done
+require_sandbox
 echo "== measured in $((SECONDS - BENCH_START)) s (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
 
 echo

@@ -85,6 +85,20 @@ struct WireShapeTests {
     _ = try channel.finish()
   }
 
+  /// A flush that re-enters the writer's handler (NIO reads from a socket whose write failed, and
+  /// the tunnel answers a close frame read then): the nested write goes out and nothing traps. A
+  /// mutating writer held in the handler's `var` crashed the sandbox here in `make bench`.
+  @Test func goTLSWriterMayBeReenteredFromAFlush() throws {
+    let recorder = WriteRecorder()
+    let channel = EmbeddedChannel(handlers: [recorder, ReadOnFirstFlush(), GoTLSWriterHarness()])
+    try channel.writeInbound(ByteBuffer(repeating: 1, count: 16384))
+    let writes = recorder.events.filter { $0.hasPrefix("w") }.map { Int($0.dropFirst())! }
+    #expect(writes.reduce(0, +) == 16384 + 4, "\(recorder.events)")
+    #expect(writes.contains(4), "the nested write went out: \(recorder.events)")
+    #expect(recorder.events.filter { $0 == "f" }.count == writes.count, "a flush after every record")
+    _ = try channel.finish()
+  }
+
   /// The API server's reads of the kubelet stream do not depend on how the bytes arrive.
   @Test(arguments: [1, 3, 8, 1000, 70000])
   func kubeletRecordReaderCutsTheSameWhateverTheChunks(chunk: Int) throws {
@@ -398,9 +412,23 @@ final class RecordTap: Sendable {
 /// Hands every inbound buffer to a `GoTLSWriter` (as the proxies hand it kubelet reads).
 private final class GoTLSWriterHarness: ChannelInboundHandler {
   typealias InboundIn = ByteBuffer
-  private var writer = GoTLSWriter()
+  private let writer = GoTLSWriter()
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     writer.write(unwrapInboundIn(data), to: context)
+  }
+}
+
+/// On the first flush, reads 4 bytes into the handlers after it, as NIO does when a flush finds the
+/// connection failed.
+private final class ReadOnFirstFlush: ChannelOutboundHandler {
+  typealias OutboundIn = ByteBuffer
+  private var fired = false
+  func flush(context: ChannelHandlerContext) {
+    if !fired {
+      fired = true
+      context.fireChannelRead(NIOAny(ByteBuffer(repeating: 2, count: 4)))
+    }
+    context.flush()
   }
 }
 

@@ -55,10 +55,15 @@ struct KubeletRecordReader {
 /// Writes through a Go `tls.Conn` of the API server's: each write cut into the records Go would make,
 /// each record its own socket write (Go writes every record as it seals it). NIOSSL seals one record
 /// per buffer written, so a buffer per record and a flush after each gives the same records.
-struct GoTLSWriter {
+///
+/// A class, not a struct held in a `var` of the handler: a flush can re-enter the handler (NIO reads
+/// from a socket whose write failed, and that read may make the handler write again), and a mutating
+/// method would still hold exclusive access to the handler's `var` then, which traps (it crashed the
+/// sandbox in `make bench`). Only the sizer's step is exclusive here, never across a flush.
+final class GoTLSWriter {
   private var sizer = GoTLSRecordSizer()
 
-  mutating func write(_ buffer: ByteBuffer, to context: ChannelHandlerContext) {
+  func write(_ buffer: ByteBuffer, to context: ChannelHandlerContext) {
     var buffer = buffer
     while buffer.readableBytes > 0 {
       let length = sizer.nextRecord(remaining: buffer.readableBytes)

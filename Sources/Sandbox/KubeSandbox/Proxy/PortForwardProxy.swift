@@ -140,7 +140,7 @@ final class SPDYUpgradeProxy: ChannelInboundHandler, KubeletConnectionOwner {
   private var closed = false
   private var phase = Phase.head([])
   private var reader = KubeletRecordReader()
-  private var writer = GoTLSWriter()
+  private let writer = GoTLSWriter()
 
   init(endpoint: KubeletEndpoint, dialer: KubeletDialer, upgradeRequest: [UInt8]) {
     self.endpoint = endpoint

@@ -37,7 +37,7 @@ final class WebSocketTunnel: ChannelInboundHandler, KubeletConnectionOwner {
   /// Client bytes that arrive before the WebSocket is up (a well-behaved client sends none).
   private var decoder = WebSocketFrameDecoder(framesFrom: .client)
   private var reader = KubeletRecordReader()
-  private var writer = GoTLSWriter()
+  private let writer = GoTLSWriter()
 
   init(endpoint: KubeletEndpoint, dialer: KubeletDialer, upgradeRequest: [UInt8], acceptValue: String) {
     self.endpoint = endpoint
