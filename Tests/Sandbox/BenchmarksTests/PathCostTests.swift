@@ -120,12 +120,7 @@ import Testing
   @Test func theReportDividesEachProcessByTheBytesAndFindsTheCeiling() throws {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("bench-path-\(UUID().uuidString)").path
     defer { try? FileManager.default.removeItem(atPath: root) }
-    func write(_ relative: String, _ value: some Encodable) throws {
-      let path = "\(root)/\(relative)"
-      try FileManager.default.createDirectory(
-        atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-      try JSONEncoder().encode(value).write(to: URL(fileURLWithPath: path))
-    }
+    func write(_ relative: String, _ value: some Encodable) throws { try writeJSON(value, to: "\(root)/\(relative)") }
     let half = 536_870_912
     // Per client, two runs, each 0.5 GiB up and 0.5 GiB down in 1 s each: 1 GiB per run, 2 in all.
     for (impl, clientPerRun, sandboxPerRun) in [("engine", 0.5, 1.0), ("kubectl", 1.0, 1.25)] {
@@ -204,12 +199,7 @@ import Testing
   @Test func theConcurrentFloorIsTheRestOfThePathOverTheCores() throws {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("bench-floor-\(UUID().uuidString)").path
     defer { try? FileManager.default.removeItem(atPath: root) }
-    func write(_ relative: String, _ value: some Encodable) throws {
-      let path = "\(root)/\(relative)"
-      try FileManager.default.createDirectory(
-        atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-      try JSONEncoder().encode(value).write(to: URL(fileURLWithPath: path))
-    }
+    func write(_ relative: String, _ value: some Encodable) throws { try writeJSON(value, to: "\(root)/\(relative)") }
     func sample(_ base: Double, client: Double, sandbox: Double, proxy: Double) -> PathCost.Sample {
       PathCost.Sample(
         cores: 2,
@@ -248,4 +238,11 @@ import Testing
     #expect(try figure("100 concurrent wall").met == false)
   }
 
+}
+
+/// Writes `value` as JSON at `path`, creating its directory: a measurement file as `make bench` leaves it.
+private func writeJSON(_ value: some Encodable, to path: String) throws {
+  try FileManager.default.createDirectory(
+    atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+  try JSONEncoder().encode(value).write(to: URL(fileURLWithPath: path))
 }

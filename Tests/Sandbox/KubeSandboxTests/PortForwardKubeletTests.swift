@@ -252,18 +252,7 @@ final class KubeletHarness: Sendable {
     tls.certificateChain = [.certificate(try NIOSSLCertificate(bytes: Array(pki.kubeletClient.certificatePEM.utf8), format: .pem))]
     tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(pki.kubeletClient.keyPEM.utf8), format: .pem))
     tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(pki.ca.certificatePEM.utf8), format: .pem)])
-    let context = try NIOSSLContext(configuration: tls)
-    let inbox = NIOLockedValueBox<[UInt8]>([])
-    let channel = try await ClientBootstrap(group: group)
-      .channelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture {
-          try channel.pipeline.syncOperations.addHandlers([
-            NIOSSLClientHandler(context: context, serverHostname: "localhost"), InboxHandler(inbox),
-          ])
-        }
-      }
-      .connect(host: "127.0.0.1", port: server.port).get()
-    return (channel, inbox)
+    return try await connectRawTLS(group: group, port: server.port, tls: tls)
   }
 
   /// Sends one upgrade request and returns the whole answer once the server closes or 101 arrives.

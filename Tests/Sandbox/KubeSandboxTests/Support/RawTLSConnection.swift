@@ -16,19 +16,26 @@ extension PortForwardCluster {
     tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: files.adminKey.path, format: .pem))
     tls.trustRoots = .file(files.caCertificate.path)
     tls.applicationProtocols = ["http/1.1"]
-    let context = try NIOSSLContext(configuration: tls)
-    let inbox = NIOLockedValueBox<[UInt8]>([])
-    let channel = try await ClientBootstrap(group: group)
-      .channelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture {
-          try channel.pipeline.syncOperations.addHandlers([
-            NIOSSLClientHandler(context: context, serverHostname: "localhost"), InboxHandler(inbox),
-          ])
-        }
-      }
-      .connect(host: "127.0.0.1", port: port ?? sandbox.port).get()
-    return (channel, inbox)
+    return try await connectRawTLS(group: group, port: port ?? sandbox.port, tls: tls)
   }
+}
+
+/// A TLS connection to 127.0.0.1 (server name `localhost`) whose received bytes land in the returned inbox.
+func connectRawTLS(
+  group: EventLoopGroup, port: Int, tls: TLSConfiguration
+) async throws -> (Channel, NIOLockedValueBox<[UInt8]>) {
+  let context = try NIOSSLContext(configuration: tls)
+  let inbox = NIOLockedValueBox<[UInt8]>([])
+  let channel = try await ClientBootstrap(group: group)
+    .channelInitializer { channel in
+      channel.eventLoop.makeCompletedFuture {
+        try channel.pipeline.syncOperations.addHandlers([
+          NIOSSLClientHandler(context: context, serverHostname: "localhost"), InboxHandler(inbox),
+        ])
+      }
+    }
+    .connect(host: "127.0.0.1", port: port).get()
+  return (channel, inbox)
 }
 
 /// Reads an HTTP response head from a raw connection's inbox and leaves the bytes after it there.
