@@ -34,7 +34,7 @@ test: build
 # The fault suite, every case repeated FAULT_REPEATS times (figures on lines `fault figures: ...`),
 # the sandbox's restart test, then every fuzz target for its fixed budget (FUZZ_SECONDS each).
 faults: build
-	KFTRAY_BIN_DIR="$(BIN)" KFTRAY_FAULT_REPEATS=$(FAULT_REPEATS) $(SWIFT) test --filter 'FaultTests|SandboxRestartTests'
+	KFTRAY_BIN_DIR="$(BIN)" KFTRAY_FAULT_REPEATS=$(FAULT_REPEATS) KFTRAY_FAULTS_ALONE=1 $(SWIFT) test --filter 'FaultTests|SandboxRestartTests'
 	@scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # Starts the local sandbox cluster and uses it the way a newcomer would.

@@ -59,7 +59,7 @@ struct FaultTests {
       let back = try await Fault.waitForEcho(port: port, bound: 60) { Fault.count("forwarding again via", in: proxy.stderr) > replaced }
       let seconds = Fault.seconds(start, back)
       recovery.append(seconds)
-      #expect(seconds <= 5, "round \(round): new connections worked again only after \(seconds) s\n\(proxy.stderr)")
+      #expect(seconds <= Fault.bound(5), "round \(round): new connections worked again only after \(seconds) s\n\(proxy.stderr)")
       #expect(try Self.relayPod(sandbox, proxy) != pod)
     }
     Fault.report(fault.rawValue, recovery)
@@ -86,7 +86,7 @@ struct FaultTests {
       let seconds = Fault.seconds(back, working)
       resumed.append(seconds)
       downtime.append(Fault.seconds(start, back))
-      #expect(seconds <= 5, "round \(round): forwarding resumed \(seconds) s after the API server was back\n\(proxy.stderr)")
+      #expect(seconds <= Fault.bound(5), "round \(round): forwarding resumed \(seconds) s after the API server was back\n\(proxy.stderr)")
       // The relay pod survived in the restarted server's store: no replacement was needed.
       #expect(try Self.relayPod(split.api, proxy) == pod, "\(proxy.stderr)")
     }
@@ -117,13 +117,13 @@ struct FaultTests {
         Fault.count(notice, in: proxy.stderr) > before
       }
       noticed.append(Fault.seconds(stopped, seen))
-      #expect(Fault.seconds(stopped, seen) <= 15, "round \(round): noticed after \(Fault.seconds(stopped, seen)) s")
+      #expect(Fault.seconds(stopped, seen) <= Fault.bound(15), "round \(round): noticed after \(Fault.seconds(stopped, seen)) s")
       kill(pid, SIGCONT)
       continued = true
       let resumedAt = ContinuousClock.now
       let working = try await Fault.waitForEcho(port: port, bound: 60)
       resumed.append(Fault.seconds(resumedAt, working))
-      #expect(Fault.seconds(resumedAt, working) <= 5, "round \(round): forwarding resumed \(Fault.seconds(resumedAt, working)) s after SIGCONT\n\(proxy.stderr)")
+      #expect(Fault.seconds(resumedAt, working) <= Fault.bound(5), "round \(round): forwarding resumed \(Fault.seconds(resumedAt, working)) s after SIGCONT\n\(proxy.stderr)")
     }
     Fault.report("api-server-frozen-noticed", noticed)
     Fault.report("api-server-frozen-resume", resumed)
@@ -154,7 +154,7 @@ struct FaultTests {
           let attempt = try await Binaries.offPool { try FaultSockets.oneShot(port: port) }
           #expect(attempt.bytes == 0, "round \(round): \(name) target answered \(attempt.bytes) bytes")
           // It ends, it does not hang until the receive timeout.
-          #expect(attempt.seconds <= 5, "round \(round): \(name) connection ended after \(attempt.seconds) s")
+          #expect(attempt.seconds <= Fault.bound(5), "round \(round): \(name) connection ended after \(attempt.seconds) s")
           failures[name]!.append(attempt.seconds)
         }
       }
@@ -235,7 +235,7 @@ struct FaultTests {
         if Fault.seconds(t1) > 0.5 {
           print(String(format: "slow reader round %d: the open connection took %.3f s, %.3f s into the stall", round, Fault.seconds(t1), Fault.seconds(stallStart, t1)))
         }
-        #expect(Fault.seconds(t0) <= 5)
+        #expect(Fault.seconds(t0) <= Fault.bound(5))
         try await Task.sleep(for: .milliseconds(100))
       }
       stop.set()

@@ -94,12 +94,14 @@ struct KubeletNetnsTests {
 
   @Test func aClosedPortInsideTheNamespaceGivesContainerdsText() async throws {
     try await ThrowawayNetns.with { netns in
-      let port = try netns.unusedPort()
-      let pod = KubeletPod(namespace: "default", name: "p", uid: Self.uid, netnsPath: netns.path)
-      // A listener on the host's loopback at that port must not answer for the pod.
+      // A listener on the host's loopback at the port must not answer for the pod. The kernel picks
+      // the port (a random one may be some other test's connection's); nothing listens in the new
+      // namespace, so it is closed there.
       let decoy = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .bind(host: "127.0.0.1", port: port).get()
+        .bind(host: "127.0.0.1", port: 0).get()
       defer { decoy.close(promise: nil) }
+      let port = try #require(decoy.localAddress?.port)
+      let pod = KubeletPod(namespace: "default", name: "p", uid: Self.uid, netnsPath: netns.path)
       #expect(hostLoopbackAccepts(port))
       try await KubeletHarness.with(pods: FixedPods([pod]), dialer: NetnsPodPortDialer()) { kubelet in
         let client = try await kubelet.upgradedClient()
