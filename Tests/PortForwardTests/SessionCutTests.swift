@@ -78,8 +78,9 @@ struct SessionCutTests {
     let took = ContinuousClock.now - started
     kill(sandbox.pid, SIGCONT)
     #expect(reason == .keepaliveTimeout(.milliseconds(600)), "\(reason)")
-    // Window 600 ms plus one ~100 ms tick: generous bound only to prove it was the watchdog, not a TCP timeout.
-    #expect(took < .seconds(5), "\(took)")
+    // Window 600 ms plus one ~100 ms tick; the reason above says it was the watchdog. The bound only
+    // rules out a TCP timeout (minutes), with room for the full suite's load (5.4 s seen there).
+    #expect(took < .seconds(20), "\(took)")
     #expect(stream.read() == .failed(.sessionEnded(.keepaliveTimeout(.milliseconds(600)))))
     #expect(throws: ForwardedStreamError.self) { try session.openStreamPair(port: echo.port) }
     stream.close()
