@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -7,22 +8,43 @@ import Foundation
 // Loopback sockets for tests, written independently of the product's own socket code so that the
 // tests do not share its bugs. Everything here talks to 127.0.0.1 or ::1 only.
 
-/// A free TCP port on 127.0.0.1 (bound and released; good enough for a helper started right after).
+/// A TCP port free on every address, for a listener a test starts right after (the plugin, a helper).
+///
+/// Taken below the kernel's ephemeral range (`ip_local_port_range`, 32768-60999 by default), which
+/// the kernel hands to every outgoing connection: a port it picked for `bind(0)` and that was released
+/// again was seen taken as another test's connection's source port before the plugin could listen on
+/// it. Below the range only a listener can take a port, and `PortPicker` gives each one out once per
+/// test process, starting at a random place so that two test processes rarely meet.
 public func freeLoopbackPort() throws -> Int {
+  for _ in 0..<PortPicker.span {
+    let port = PortPicker.next()
+    if portIsFree(port) { return port }
+  }
+  throw TestFailure("no free port in \(PortPicker.first)..<\(PortPicker.first + PortPicker.span)")
+}
+
+enum PortPicker {
+  static let first = 10000
+  static let span = 22000
+  private static let counter = Atomic<Int>(Int.random(in: 0..<span))
+
+  static func next() -> Int {
+    first + counter.add(1, ordering: .relaxed).newValue % span
+  }
+}
+
+/// Whether a listener could bind `port` on 0.0.0.0 (and so on 127.0.0.1) right now.
+private func portIsFree(_ port: Int) -> Bool {
   let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+  guard fd >= 0 else { return false }
   defer { close(fd) }
   var addr = sockaddr_in()
   addr.sin_family = sa_family_t(AF_INET)
-  addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-  addr.sin_port = 0
-  var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-  let ok = withUnsafeMutablePointer(to: &addr) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-      bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
-    }
+  addr.sin_addr.s_addr = INADDR_ANY
+  addr.sin_port = UInt16(port).bigEndian
+  return withUnsafePointer(to: &addr) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
   }
-  guard ok else { throw TestFailure("cannot find a free port") }
-  return Int(UInt16(bigEndian: addr.sin_port))
 }
 
 /// Waits until something accepts connections on 127.0.0.1:port.
