@@ -110,7 +110,7 @@ public enum BenchReport {
       // larger of the two.
       spent["probe"] = PathCost.Spent(
         cpuSeconds: probe, busiestThreadSeconds: max(ups[run].cpuSeconds ?? 0, downs[run].cpuSeconds ?? 0))
-      for (role, value) in spent { r.path[role] = r.path[role].map { $0 + value } ?? value }
+      r.path.merge(spent, uniquingKeysWith: +)
       pathBytes += Double(ups[run].bytes + downs[run].bytes)
       r.pathCores = pathAfter[run].cores
     }
@@ -129,7 +129,7 @@ public enum BenchReport {
       var spent = PathCost.spent(before: concurrentBefore[run], after: concurrentAfter[run])
       let probe = r.concurrentRuns[run].cpuSeconds ?? 0
       spent["probe"] = PathCost.Spent(cpuSeconds: probe, busiestThreadSeconds: probe)
-      for (role, value) in spent { r.concurrentPath[role] = r.concurrentPath[role].map { $0 + value } ?? value }
+      r.concurrentPath.merge(spent, uniquingKeysWith: +)
       r.concurrentPathRuns += 1
       r.pathCores = r.pathCores ?? concurrentAfter[run].cores
     }

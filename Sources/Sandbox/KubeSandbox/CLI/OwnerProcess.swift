@@ -38,9 +38,8 @@ public struct OwnerProcess: Sendable, Equatable {
   /// cooperative pool (one thread per core) can be busy for long stretches, and an owner watch that
   /// never gets to run leaves the sandbox behind.
   public func watch(ended: @escaping @Sendable () -> Void) {
-    let owner = self
     Thread.detachNewThread {
-      while owner.isAlive { sleep(1) }
+      while self.isAlive { sleep(1) }
       ended()
     }
   }
