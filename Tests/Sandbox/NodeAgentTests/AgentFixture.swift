@@ -48,7 +48,12 @@ actor AgentFixture {
       try? handle.close()
     }
     let agent = NodeAgent(configuration: configuration)
-    Task { try await agent.run(kubeletPort: port) }
+    Task {
+      // Every test of the suite then fails waiting for the node: say why once.
+      do { try await agent.run(kubeletPort: port) } catch {
+        FileHandle.standardError.write(Data("the node agent of \(nodeName) ended: \(error)\n".utf8))
+      }
+    }
     let r = Running(
       sandbox: sandbox, agent: agent, nodeName: nodeName, kubeletPort: port, logRoot: scratch + "/logs", network: network)
     running = r

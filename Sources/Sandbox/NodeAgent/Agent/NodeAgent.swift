@@ -85,7 +85,12 @@ public final class NodeAgent: Sendable {
   public func run(kubeletPort: Int) async throws {
     cleanUpAfterCrash()
     let node = NodeObject(name: nodeName, hostIP: configuration.hostIP, kubeletPort: kubeletPort)
-    let registered = try await register(node)
+    let registered: NodeStatus
+    do {
+      registered = try await register(node)
+    } catch is CancellationError where state.withLock({ $0.stopped }) {
+      return
+    }
     let loops = Task {
       try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { [self] in
@@ -145,7 +150,33 @@ public final class NodeAgent: Sendable {
 
   // MARK: Node
 
+  /// Registers until it works, as the kubelet's registerWithAPIServer does (its steps: 100 ms, doubling, at
+  /// most 7 s): an API server that is slow or briefly away at start must not leave a node that never joins.
+  /// Refusals that will not pass (4xx other than 429) end it.
   private func register(_ node: NodeObject) async throws -> NodeStatus {
+    var step = Duration.milliseconds(100)
+    while true {
+      do {
+        return try await registerOnce(node)
+      } catch Failure.registration(_, let error as KubeError) where Self.mayPass(error) {
+        // stop() before the loops exist has nothing to cancel: it leaves this flag.
+        if state.withLock({ $0.stopped }) { throw CancellationError() }
+        configuration.log("node \(node.name): registration failed, retrying in \(step): \(error)")
+        try await Task.sleep(for: step)
+        step = min(step * 2, .seconds(7))
+      }
+    }
+  }
+
+  private static func mayPass(_ error: KubeError) -> Bool {
+    switch error {
+    case .transport: return true
+    case .api(_, let code): return code == 429 || code >= 500
+    default: return false
+    }
+  }
+
+  private func registerOnce(_ node: NodeObject) async throws -> NodeStatus {
     do {
       do {
         _ = try await api.createNode(node.node())
