@@ -63,6 +63,9 @@ public struct ForwardStatistics: Sendable, Equatable {
   /// Sessions open now, and opened since the start (shards, replacements, reconnects).
   public var sessions = 0
   public var sessionsOpened = 0
+  /// Sessions not reading now because one of their connections holds more than its receive limit
+  /// (its local reader is behind): their other connections wait meanwhile.
+  public var pausedSessions = 0
   public init() {}
 }
 
@@ -202,7 +205,7 @@ public final class PortForwarder: Sendable {
     s.openConnections = control.openConnections.load(ordering: .relaxed)
     s.bytesToPod = control.bytesToPod.load(ordering: .relaxed)
     s.bytesFromPod = control.bytesFromPod.load(ordering: .relaxed)
-    (s.sessions, s.sessionsOpened) = pool.counts
+    (s.sessions, s.sessionsOpened, s.pausedSessions) = pool.counts
     return s
   }
 

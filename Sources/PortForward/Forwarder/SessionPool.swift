@@ -44,7 +44,9 @@ final class SessionPool: Sendable {
   }
 
   var currentPod: String { state.withLock { $0.pod } }
-  var counts: (open: Int, opened: Int) { state.withLock { ($0.members.count, $0.opened) } }
+  var counts: (open: Int, opened: Int, paused: Int) {
+    state.withLock { s in (s.members.count, s.opened, s.members.filter { $0.session.readingPaused }.count) }
+  }
 
   func target(pod: String) -> ForwardTarget {
     var t = base

@@ -121,6 +121,8 @@ public final class PortForwardSession: Sendable {
   /// not even have read our reset yet, so new connections had better go elsewhere.
   public var hasStalledStream: Bool { core.streams.hasStall(window: .seconds(10)) }
   public var statistics: SessionStatistics { core.streams.statistics }
+  /// Not reading now: a connection holds more than its receive limit.
+  public var readingPaused: Bool { core.streams.readingPaused }
   /// Bytes queued on the connection, not yet taken by the socket: the forwarder's backpressure.
   public var pendingBytes: Int { connection.pendingBytes }
   /// Calls `handler` once, as soon as `pendingBytes` is below `threshold` (at once if it is):
