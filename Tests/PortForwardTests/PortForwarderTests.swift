@@ -137,10 +137,10 @@ struct PortForwarderTests {
     let stalled = try connectLoopback(forwarder.localPort, timeoutSeconds: 60)
     defer { close(stalled) }
     Thread.detachNewThread { _ = sendAll(stalled, randomBytes(32 << 20)) }
-    // Paused: the session stops reading once the connection holds more than its limit (a quiet byte
-    // counter alone is no proof: under load the transfer may just be slow, and a new connection
-    // would then rightly join the session, which pauses only later).
-    // Paused for good: the local socket is full too, so nothing more is taken from the connection.
+    // Paused for good: the session stops reading (the connection holds more than its limit) and the
+    // local socket is full, so nothing more is taken. A quiet byte counter alone is no proof: under
+    // load the transfer may just be slow, and a new connection would rightly join the session, which
+    // pauses only later.
     var last = -1
     var steadySince = ContinuousClock.now
     let wedged = try await eventually(seconds: 30) {
