@@ -418,13 +418,30 @@ final class PipeLoop {
 
   private static let receiveChunk = 128 * 1024
 
+  /// The largest TLS record payload.
+  private static let tlsRecord = 16 * 1024
+
+  private func setCork(_ on: Bool) {
+    #if os(Linux)
+      var value: Int32 = on ? 1 : 0
+      _ = setsockopt(socket, Int32(IPPROTO_TCP), TCP_CORK, &value, socklen_t(MemoryLayout<Int32>.size))
+    #endif
+  }
+
   private enum SendOutcome { case done, blocked, failed(UpgradeError) }
 
   /// Largest single send: a bounded TLS write keeps OpenSSL's own buffering small.
   private static let maxSendLength = 256 * 1024
 
   /// Sends queued bytes until the socket would block or the queue is empty.
+  ///
+  /// OpenSSL hands the socket one TLS record (16 KiB) per send, and with TCP_NODELAY each send leaves
+  /// as a segment of its own; corked while a batch goes out, the kernel packs them into full-size
+  /// segments (on loopback one 64 KiB segment instead of four, each of which costs the receiver's
+  /// stack as much as the sender's). The cork comes off when the batch ends, so nothing waits.
   private func flushSends() -> SendOutcome {
+    var corked = false
+    defer { if corked { setCork(false) } }
     while true {
       if sendOffset == sending.count {
         sending.removeAll(keepingCapacity: sending.capacity <= 4 << 20)
@@ -433,6 +450,10 @@ final class PipeLoop {
         if sending.isEmpty { return .done }
       }
       let length = retryLength ?? min(sending.count - sendOffset, Self.maxSendLength)
+      if !corked, sending.count - sendOffset > Self.tlsRecord {
+        setCork(true)
+        corked = true
+      }
       var sent = 0
       let rc = sending.withUnsafeBytes { raw in
         curl_easy_send(easy.handle, raw.baseAddress! + sendOffset, length, &sent)
