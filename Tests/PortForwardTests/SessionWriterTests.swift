@@ -140,4 +140,22 @@ import Testing
     #expect(sizes.map(\.2) == [false, false, false, true, true])
     #expect(sizes.map(\.0) == [3, 3, 3, 3, 5])
   }
+
+  /// Each frame is masked on its own as it is appended: the message must still unmask, as one, to
+  /// exactly the payload, whatever the payload's length modulo the key's 4 bytes.
+  @Test(arguments: [1, 3, 32 * 1024, 2 * 32 * 1024 + 1, 3 * 32 * 1024 + 7])
+  func bigWritesInTheTunnelAreOneMessageThatUnmasksToThePayload(size: Int) throws {
+    let capture = Capture()
+    let writer = FrameWriter(webSocketTunnel: true, sink: capture.sink)
+    var rng = SystemRandomNumberGenerator()
+    let payload = (0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) }
+    try payload.withUnsafeBytes { try writer.sendData(streamID: 3, $0, fin: true) }
+    let (spdy, opcodes) = try Self.unwrapWebSocket(capture.bytes.withLock { $0 })
+    #expect(opcodes == [2])
+    let frames = try Self.decodeAll(spdy)
+    let data = frames.compactMap { if case .data(let d) = $0 { return d } else { return nil } }
+    #expect(data.count == (size + FrameWriter.maxDataPayload - 1) / FrameWriter.maxDataPayload)
+    #expect(data.flatMap { Array($0.payload) } == payload)
+    #expect(data.map(\.isFin) == Array(repeating: false, count: data.count - 1) + [true])
+  }
 }

@@ -85,27 +85,30 @@ public final class FrameWriter: Sendable {
         throw .encoding("\(SPDYError.invalidStreamID(streamID, .data))")
       }
       sink { out in
-        // In tunnel mode the frames form one binary message, masked in place once appended.
+        // In tunnel mode the frames form one binary message, each frame masked in place right after
+        // it was appended, while it is still in the L1 cache. Every frame but the last is a multiple
+        // of 4 bytes long, so each starts at key byte 0 and the key applies from its start.
         let frames = max(1, (payload.count + Self.maxDataPayload - 1) / Self.maxDataPayload)
-        var mask: (key: UInt32, start: Int)?
+        var maskingKey: UInt32?
         if tunnel {
           let key = WebSocketFrameEncoder.randomMaskingKey()
           WebSocketFrameEncoder.appendHeader(
             opcode: .binary, payloadLength: payload.count + frames * SPDYWire.frameHeaderLength, maskingKey: key,
             into: &out)
-          mask = (key, out.count)
+          maskingKey = key
         }
         var offset = 0
         repeat {
           let take = min(Self.maxDataPayload, payload.count - offset)
           let last = offset + take == payload.count
+          let frameStart = out.count
           // Cannot throw: valid stream id (checked above), length ≤ maxDataPayload.
           try! SPDYFrameEncoder.encodeData(
             streamID: streamID, flags: last && fin ? .fin : [],
             payload: UnsafeRawBufferPointer(rebasing: payload[offset..<(offset + take)]), into: &out)
+          if let maskingKey { WebSocketMask.apply(key: maskingKey, to: &out, from: frameStart) }
           offset += take
         } while offset < payload.count
-        if let mask { WebSocketMask.apply(key: mask.key, to: &out, from: mask.start) }
       }
     }
   }
