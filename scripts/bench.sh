@@ -5,7 +5,7 @@
 # clients taking turns round by round; then the time from starting the command to the first byte
 # through a new relay pod, against the manual habit (kubectl run, kubectl wait, kubectl port-forward). During
 # the bulk phase the CPU of every process on the path is sampled (client, sandbox daemon, relay, target,
-# probe) and set against the TLS cipher's own cost (openssl speed, same run). Then the same probes
+# probe) and set against the TLS cipher's own cost (openssl speed, same run) and a bare loopback relay's. Then the same probes
 # (smaller) through `kftray-bench delay-proxy`, a loopback proxy adding a round-trip time between
 # both clients and the API server (BENCH_RTTS, ms), and the idle RSS of a running forward. Starts its
 # own sandbox and stops it at exit. Prints the table and writes bench-results.json (path printed at
@@ -251,6 +251,9 @@ run_tls_anchor() {
     -o /dev/null "$server/version" 2>"$RUN/tls-curl.log" || true
   "$BENCH" tls-anchor --curl-log "$RUN/tls-curl.log" --seconds "$TLS_SECONDS" >"$RUN/tls.json" \
     || echo "   TLS anchor failed (see $RUN/tls-curl.log)" >&2
+  # What any client pays besides the cipher: moving the bytes between two loopback sockets.
+  echo "== bare relay: recv + send between loopback sockets, 3 x $BULK_BYTES"
+  "$BENCH" relay-floor --bytes "$BULK_BYTES" >"$RUN/relay-floor.json" || echo "   relay floor failed" >&2
 }
 
 # Everything again with the API server RTT ms away: a delay proxy on loopback between both clients

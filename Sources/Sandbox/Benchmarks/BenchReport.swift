@@ -11,7 +11,7 @@ import Foundation
 /// (the sample taken right after each concurrent run, peak reset before it),
 /// `concurrent-path-before-<n>.json`, `concurrent-path-after-<n>.json` (`PathCost.Sample` around
 /// concurrent run n, the delay proxy among the roles when the API server is remote). `<dir>/tls.json` is
-/// the `TLSAnchor.Result`, `<dir>/startup/{proxy,manual}-<n>.json` the start-to-first-byte runs,
+/// the `TLSAnchor.Result`, `<dir>/relay-floor.json` the `RelayFloor.Result`, `<dir>/startup/{proxy,manual}-<n>.json` the start-to-first-byte runs,
 /// `<dir>/idle/{engine,kubectl}.json` the idle forwarders' samples, and `<dir>/remote-<rtt>/` holds
 /// the same mode and startup layout measured through the delay proxy. Repeated runs: throughput,
 /// wall time and the latency percentiles are medians over the runs, CPU per GiB covers all bulk
@@ -33,6 +33,7 @@ public enum BenchReport {
     public var figures: [Figure]
     public var raw: [String: [String: Raw]]
     public var tls: TLSAnchor.Result?
+    public var relayFloor: RelayFloor.Result?
     /// Lines printed under the table (the sandbox daemon's threads).
     public var notes: [String] = []
   }
@@ -306,6 +307,27 @@ public enum BenchReport {
     }
   }
 
+  /// The physical anchors: the cipher, the bare relay, and the floor they make together for any
+  /// client on this path, in units of the cipher (the unit of the `engine <= 3` goal).
+  static func anchorFigures(tls: TLSAnchor.Result?, relayFloor: RelayFloor.Result?) -> [Figure] {
+    var section = Section(mode: "tls")
+    if let tls {
+      section.add(
+        "cipher \(tls.cipher): (encrypt + decrypt) / 2 per GiB, one core", "s/GiB", tls.secondsPerGiB, nil, "-")
+    }
+    if let relayFloor {
+      section.add(
+        "bare relay: recv + send between loopback sockets, one thread, no TLS, no framing", "s/GiB",
+        relayFloor.secondsPerGiB, nil, "-")
+    }
+    if let tls, let relayFloor {
+      section.add(
+        "floor of any client: (bare relay + cipher) / cipher", "x", (relayFloor.secondsPerGiB + tls.secondsPerGiB) / tls.secondsPerGiB,
+        nil, "-")
+    }
+    return section.figures
+  }
+
   static func startupFigures(_ directory: String, mode: String) -> [Figure] {
     let proxyRuns = runs(StartupProbe.Result.self, "\(directory)/proxy")
     let manualRuns = runs(StartupProbe.Result.self, "\(directory)/manual")
@@ -353,12 +375,8 @@ public enum BenchReport {
       figures += section.figures
       notes += daemonThreadNotes(mode: mode, e, k)
     }
-    if let tls {
-      var section = Section(mode: "tls")
-      section.add(
-        "cipher \(tls.cipher): (encrypt + decrypt) / 2 per GiB, one core", "s/GiB", tls.secondsPerGiB, nil, "-")
-      figures += section.figures
-    }
+    let relayFloor = load(RelayFloor.Result.self, "\(directory)/relay-floor.json")
+    figures += anchorFigures(tls: tls, relayFloor: relayFloor)
     figures += startupFigures("\(directory)/startup", mode: "startup")
     let idleEngine = load(ProcessStats.Sample.self, "\(directory)/idle/engine.json")
     let idleKubectl = load(ProcessStats.Sample.self, "\(directory)/idle/kubectl.json")
@@ -382,7 +400,7 @@ public enum BenchReport {
       }
       figures += startupFigures("\(directory)/\(remote)/startup", mode: "startup rtt \(rtt)")
     }
-    return Document(figures: figures, raw: raws, tls: tls, notes: notes)
+    return Document(figures: figures, raw: raws, tls: tls, relayFloor: relayFloor, notes: notes)
   }
 
   /// The sandbox daemon's CPU per GiB by thread name: its two NIO event loops serve the API server

@@ -18,13 +18,19 @@ struct KftrayBench: AsyncParsableCommand {
     abstract: "Port-forward benchmarks: the engine as a process, load probes, process stats, report.",
     subcommands: [
       Forward.self, EchoServerCommand.self, BulkServer.self, Bulk.self, Latency.self, Concurrent.self, Startup.self, Stats.self,
-      PathStats.self, PodPID.self, TLSAnchorCommand.self, DelayProxyCommand.self, Report.self,
+      PathStats.self, PodPID.self, TLSAnchorCommand.self, RelayFloorCommand.self, DelayProxyCommand.self, Report.self,
     ])
 }
 
 /// Writes a line straight to fd 1 (unbuffered: stdout is a file the bench script watches).
 func emitLine(_ text: String) {
   FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
+/// "512M" (MiB) or a plain byte count; nil unless positive.
+func mebibyteCount(_ text: String) -> Int? {
+  let count = text.hasSuffix("M") ? (Int(text.dropLast()) ?? 0) << 20 : (Int(text) ?? 0)
+  return count > 0 ? count : nil
 }
 
 func json<T: Encodable>(_ value: T) -> String {
@@ -126,8 +132,7 @@ struct Bulk: ParsableCommand {
   @Option(name: .long, help: "up or down.") var direction: String = "up"
 
   func run() throws {
-    let count = bytes.hasSuffix("M") ? (Int(bytes.dropLast()) ?? 0) << 20 : (Int(bytes) ?? 0)
-    guard count > 0 else { throw ValidationError("--bytes must be a positive count") }
+    guard let count = mebibyteCount(bytes) else { throw ValidationError("--bytes must be a positive count") }
     guard direction == "up" || direction == "down" else { throw ValidationError("--direction must be up or down") }
     emitLine(json(try BulkTransfer.run(port: port, bytes: count, upload: direction == "up")))
   }
@@ -226,6 +231,19 @@ struct TLSAnchorCommand: ParsableCommand {
 
   func run() throws {
     emitLine(json(try TLSAnchor.measure(curlLog: curlLog, seconds: seconds)))
+  }
+}
+
+struct RelayFloorCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "relay-floor",
+    abstract: "CPU per GiB of a plain recv/send relay between two loopback sockets (no TLS, no framing); prints JSON.")
+  @Option(name: .long, help: "Bytes per round (MiB suffix M allowed).") var bytes = "512M"
+  @Option(name: .long, help: "Rounds; the lowest counts.") var rounds = 3
+
+  func run() throws {
+    guard let count = mebibyteCount(bytes) else { throw ValidationError("--bytes must be a positive count") }
+    emitLine(json(try RelayFloor.measure(bytes: count, rounds: rounds)))
   }
 }
 

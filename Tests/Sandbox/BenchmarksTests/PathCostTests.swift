@@ -171,6 +171,9 @@ import Testing
       TLSAnchor.Result(
         cipher: "TLS_AES_128_GCM_SHA256", evp: "aes-128-gcm", recordBytes: 16384, encryptBytesPerSecond: 4 * PathCost.gibibyte,
         decryptBytesPerSecond: 4 * PathCost.gibibyte, secondsPerGiB: 0.25))
+    try write(
+      "relay-floor.json",
+      RelayFloor.Result(bytesPerRound: 1 << 20, rounds: 2, bufferBytes: 1 << 18, secondsPerGiB: 0.5, roundSecondsPerGiB: [0.6, 0.5]))
     let document = BenchReport.build(directory: root)
     let figures = document.figures.filter { $0.mode == "websocket" }
     func figure(_ prefix: String) throws -> BenchReport.Figure { try #require(figures.first { $0.name.hasPrefix(prefix) }) }
@@ -199,6 +202,9 @@ import Testing
     #expect(try figure("client CPU per GiB / TLS").kubectl == 4)
     #expect(try figure("client CPU per GiB / TLS").met == true)
     #expect(document.figures.contains { $0.mode == "tls" && $0.engine == 0.25 })
+    // The bare relay's 0.5 s/GiB plus the cipher's 0.25, in cipher units: no client goes below 3x here.
+    #expect(document.figures.contains { $0.mode == "tls" && $0.name.hasPrefix("bare relay") && $0.engine == 0.5 })
+    #expect(document.figures.contains { $0.mode == "tls" && $0.name.hasPrefix("floor of any client") && $0.engine == 3 })
     #expect(document.notes.contains { $0.contains("websocket, engine runs") && $0.contains("NIO-ELT-0-#0 0.600") })
   }
 
