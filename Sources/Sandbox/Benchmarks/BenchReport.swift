@@ -11,7 +11,8 @@ import Foundation
 /// (the sample taken right after each concurrent run, peak reset before it),
 /// `concurrent-path-before-<n>.json`, `concurrent-path-after-<n>.json` (`PathCost.Sample` around
 /// concurrent run n, the delay proxy among the roles when the API server is remote). `<dir>/tls.json` is
-/// the `TLSAnchor.Result`, `<dir>/relay-floor.json` the `RelayFloor.Result`, `<dir>/startup/{proxy,manual}-<n>.json` the start-to-first-byte runs,
+/// the `TLSAnchor.Result`, `<dir>/relay-floor.json` the `RelayFloor.Result`,
+/// `<dir>/startup/{proxy,manual}-<n>.json` the start-to-first-byte runs,
 /// `<dir>/idle/{engine,kubectl}.json` the idle forwarders' samples, and `<dir>/remote-<rtt>/` holds
 /// the same mode and startup layout measured through the delay proxy. Repeated runs: throughput,
 /// wall time and the latency percentiles are medians over the runs, CPU per GiB covers all bulk
