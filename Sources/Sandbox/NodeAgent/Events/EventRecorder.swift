@@ -35,11 +35,16 @@ public final class EventRecorder: Sendable {
   private let inbox: AsyncStream<Occurrence>.Continuation
   private let writer: Task<Void, Never>
 
-  init(api: KubeAPI, reporter: Reporter, log: @escaping @Sendable (String) -> Void) {
+  /// client-go's broadcaster: an event that did not reach the server is tried `maxTries` times,
+  /// `retrySleep` apart (`maxTriesPerEvent` 12, `defaultSleepDuration` 10 s).
+  init(
+    api: KubeAPI, reporter: Reporter, maxTries: Int = 12, retrySleep: Duration = .seconds(10),
+    log: @escaping @Sendable (String) -> Void
+  ) {
     let (stream, inbox) = AsyncStream<Occurrence>.makeStream()
     self.inbox = inbox
     writer = Task {
-      var sink = EventSink(api: api, reporter: reporter, log: log)
+      var sink = EventSink(api: api, reporter: reporter, maxTries: maxTries, retrySleep: retrySleep, log: log)
       for await occurrence in stream { await sink.write(occurrence) }
     }
   }
@@ -68,6 +73,8 @@ public final class EventRecorder: Sendable {
 private struct EventSink {
   let api: KubeAPI
   let reporter: EventRecorder.Reporter
+  let maxTries: Int
+  let retrySleep: Duration
   let log: @Sendable (String) -> Void
 
   struct Seen {
@@ -79,10 +86,43 @@ private struct EventSink {
   /// By the correlator's key: source, involved object, type, reason, message.
   var seen: [String: Seen] = [:]
 
-  init(api: KubeAPI, reporter: EventRecorder.Reporter, log: @escaping @Sendable (String) -> Void) {
+  init(
+    api: KubeAPI, reporter: EventRecorder.Reporter, maxTries: Int, retrySleep: Duration,
+    log: @escaping @Sendable (String) -> Void
+  ) {
     self.api = api
     self.reporter = reporter
+    self.maxTries = maxTries
+    self.retrySleep = retrySleep
     self.log = log
+  }
+
+  /// Sends one request as client-go's `recordToSink` does: an answer from the server, whatever its
+  /// status, ends it (the server rejected the event: trying again would not help); a request that
+  /// got no answer is tried again, the first wait randomized so that recorders do not stay in step.
+  /// Returns the error that ended it, nil on success. Writes stay in order: later events wait.
+  private func send(_ what: String, _ request: () async throws(KubeError) -> Void) async -> KubeError? {
+    var tries = 0
+    while true {
+      do throws(KubeError) {
+        try await request()
+        return nil
+      } catch {
+        switch error {
+        case .api, .credentials, .upgrade: return error
+        case .transport, .decoding: break
+        }
+        tries += 1
+        if tries >= maxTries {
+          log("\(what): retry limit exceeded: \(error)")
+          return error
+        }
+        log("\(what): \(error) (trying again)")
+        let wait = tries == 1 ? retrySleep * Double.random(in: 0..<1) : retrySleep
+        let failure = error
+        do { try await Task.sleep(for: wait) } catch { return failure }
+      }
+    }
   }
 
   mutating func write(_ occurrence: EventRecorder.Occurrence) async {
@@ -98,19 +138,20 @@ private struct EventSink {
         reporter.seriesStyle
         ? ["series": ["count": earlier.count, "lastObservedTime": Self.microTime(now)]]
         : ["count": earlier.count, "lastTimestamp": Timestamps.rfc3339(now), "message": occurrence.message]
-      do {
-        try await api.patchEvent(
-          earlier.name, namespace: earlier.namespace,
-          patch: try JSONSerialization.data(withJSONObject: patch, options: [.sortedKeys]))
+      let body = (try? JSONSerialization.data(withJSONObject: patch, options: [.sortedKeys])) ?? Data()
+      let api = self.api
+      let failure = await send("event \(earlier.namespace)/\(earlier.name): patch") { () async throws(KubeError) in
+        try await api.patchEvent(earlier.name, namespace: earlier.namespace, patch: body)
+      }
+      guard let failure else {
         seen[key] = earlier
         return
-      } catch {
-        // Gone (deleted, or expired by the server's event TTL): record it anew, as the correlator does
-        // when its patch fails with NotFound.
-        guard case .api(_, let code) = error as? KubeError, code == 404 else {
-          log("event \(earlier.namespace)/\(earlier.name): patch failed: \(error)")
-          return
-        }
+      }
+      // Gone (deleted, or expired by the server's event TTL): record it anew, as the correlator does
+      // when its patch fails with NotFound.
+      guard case .api(_, let code) = failure, code == 404 else {
+        log("event \(earlier.namespace)/\(earlier.name): patch failed: \(failure)")
+        return
       }
     }
     let namespace = ref.namespace ?? "default"
@@ -131,11 +172,14 @@ private struct EventSink {
       event.lastTimestamp = event.firstTimestamp
       event.count = 1
     }
-    do {
-      try await api.createEvent(event)
+    let api = self.api
+    let created = event
+    if let failure = await send("event \(namespace)/\(name) (\(occurrence.reason)): create", { () async throws(KubeError) in
+      try await api.createEvent(created)
+    }) {
+      log("event \(namespace)/\(name) (\(occurrence.reason)): create failed: \(failure)")
+    } else {
       seen[key] = Seen(name: name, namespace: namespace, count: 1)
-    } catch {
-      log("event \(namespace)/\(name) (\(occurrence.reason)): create failed: \(error)")
     }
   }
 
