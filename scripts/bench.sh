@@ -238,9 +238,9 @@ run_idle() {
   done
 }
 
-# The TLS cipher the session negotiates (curl with the engine's own TLS 1.3 list, through the same
+# The anchors: the TLS cipher the session negotiates (curl with the engine's own TLS 1.3 list, through the same
 # libcurl and OpenSSL), measured with openssl speed in this run.
-run_tls_anchor() {
+run_anchors() {
   local server ca
   server=$("$KUBECTL" config view --minify --context "$CONTEXT" -o jsonpath='{.clusters[0].cluster.server}')
   ca="$WORK/ca.crt"
@@ -324,7 +324,7 @@ TARGET_PID=$("$BENCH" pod-pid --pod bulk-server --ancestor "$DAEMON_PID")
 # The seeded echo service behind ECHO_TARGET: a kftray-testserver the daemon started.
 ECHO_PID=$(pgrep -P "$DAEMON_PID" -f "kftray-testserver echo --port ${ECHO_TARGET#*:} --bind ${ECHO_TARGET%:*}\$")
 DELAY_PID=
-run_tls_anchor
+run_anchors
 
 BENCH_START=$SECONDS
 for mode in $MODES; do run_mode "$RUN" "$mode" "$BULK_BYTES" "$LATENCY_COUNT" "$CONCURRENT" yes; done

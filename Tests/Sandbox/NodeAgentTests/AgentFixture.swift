@@ -124,6 +124,36 @@ struct OwnSandbox: Sendable {
   }
 }
 
+/// An API server that is away until `answer()`: a copy of `kubeconfig` whose server is a loopback
+/// port where nothing listens yet. `answer()` starts a plain TCP relay there to the real server, whose
+/// certificate names 127.0.0.1, so TLS verifies as before.
+struct AwayAPIServer {
+  /// The copy to hand to the client under test.
+  let kubeconfig: String
+  private let relayPort: Int
+  private let apiPort: String
+  private let scratch: String
+
+  init(copying original: String, into scratch: String) throws {
+    let server = try SplitSandbox.serverURL(kubeconfig: original)
+    apiPort = try #require(server.split(separator: ":").last.map(String.init))
+    relayPort = try freeLoopbackPort()
+    self.scratch = scratch
+    kubeconfig = scratch + "/away.kubeconfig"
+    try String(contentsOfFile: original, encoding: .utf8)
+      .replacingOccurrences(of: server, with: "https://127.0.0.1:\(relayPort)")
+      .write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+  }
+
+  /// The server answers from now on, until the returned relay is stopped.
+  func answer() throws -> BackgroundProcess {
+    try BackgroundProcess(
+      Binaries.path("kftray-bench"),
+      ["delay-proxy", "--listen", "127.0.0.1:\(relayPort)", "--to", "127.0.0.1:\(apiPort)", "--rtt", "0ms"],
+      logPath: scratch + "/relay.log")
+  }
+}
+
 /// Kills what a failed test run left in this process's pod namespaces and removes them, at exit.
 enum Leftovers {
   private static let prefixes = Mutex<[String]>([])

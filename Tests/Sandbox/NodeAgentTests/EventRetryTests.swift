@@ -14,20 +14,13 @@ struct EventRetryTests {
   func eventIsWrittenOnceTheServerAnswers() async throws {
     let sandbox = try OwnSandbox.start()
     let scratch = try Teardown.temporaryDirectory("kftray-event-retry")
-    // The recorder's kubeconfig points at a loopback port where nothing listens yet; a plain TCP
-    // relay there later makes it the sandbox's API server (whose certificate names 127.0.0.1).
-    let server = try SplitSandbox.serverURL(kubeconfig: sandbox.kubeconfig)
-    let apiPort = try #require(server.split(separator: ":").last.map(String.init))
-    let relayPort = try freeLoopbackPort()
-    let kubeconfig = scratch + "/away.kubeconfig"
-    try String(contentsOfFile: sandbox.kubeconfig, encoding: .utf8)
-      .replacingOccurrences(of: server, with: "https://127.0.0.1:\(relayPort)")
-      .write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+    // The recorder's kubeconfig points at a loopback port where nothing listens yet.
+    let away = try AwayAPIServer(copying: sandbox.kubeconfig, into: scratch)
 
     let logged = Mutex<[String]>([])
     // client-go's 10 s between tries would make a slow test; 100 tries cover 20 s of absence.
     let recorder = EventRecorder(
-      api: try sandbox.client(kubeconfig: kubeconfig), reporter: .kubelet(node: "away-node"), maxTries: 100,
+      api: try sandbox.client(kubeconfig: away.kubeconfig), reporter: .kubelet(node: "away-node"), maxTries: 100,
       retrySleep: .milliseconds(200), log: { line in logged.withLock { $0.append(line) } })
     let name = "away-\(UUID().uuidString.prefix(6).lowercased())"
     var pod = Pod(metadata: ObjectMeta(name: name, namespace: "default"), spec: PodSpec(containers: []))
@@ -35,10 +28,7 @@ struct EventRetryTests {
     recorder.record(pod, "Normal", "Started", "Started container \(name)")
     try await waitFor { logged.withLock { $0.contains { $0.contains("(trying again)") } } }
 
-    let relay = try BackgroundProcess(
-      Binaries.path("kftray-bench"),
-      ["delay-proxy", "--listen", "127.0.0.1:\(relayPort)", "--to", "127.0.0.1:\(apiPort)", "--rtt", "0ms"],
-      logPath: scratch + "/relay.log")
+    let relay = try away.answer()
     defer { relay.stop() }
     await recorder.flush()
 

@@ -15,29 +15,19 @@ struct RegistrationTests {
     let scratch = try Teardown.temporaryDirectory("kftray-node-register")
     let nodeName = "agent-reg-\(UUID().uuidString.prefix(4).lowercased())"
     Leftovers.register(networkPrefix: "kft-\(BareNamespaceNetwork.id(forNode: nodeName))-")
-    // The node's kubeconfig, pointed at a loopback port where nothing listens yet. The API server's
-    // certificate names 127.0.0.1, so a plain TCP relay on that port later makes it the same server.
-    let server = try SplitSandbox.serverURL(kubeconfig: sandbox.nodeKubeconfig)
-    let apiPort = try #require(server.split(separator: ":").last.map(String.init))
-    let relayPort = try freeLoopbackPort()
-    let kubeconfig = scratch + "/node.kubeconfig"
-    try String(contentsOfFile: sandbox.nodeKubeconfig, encoding: .utf8)
-      .replacingOccurrences(of: server, with: "https://127.0.0.1:\(relayPort)")
-      .write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+    // The node's kubeconfig points at a loopback port where nothing listens yet.
+    let away = try AwayAPIServer(copying: sandbox.nodeKubeconfig, into: scratch)
     let agent = try BackgroundProcess(
       Binaries.path("kftray-node"),
       [
-        "--kubeconfig", kubeconfig, "--node-name", nodeName, "--kubelet-port", "10250", "--state-dir",
+        "--kubeconfig", away.kubeconfig, "--node-name", nodeName, "--kubelet-port", "10250", "--state-dir",
         scratch + "/state", "--log-root", scratch + "/logs",
       ], logPath: scratch + "/agent.log")
     defer { agent.stop() }
     try await waitFor { agent.log.contains("registration failed, retrying") }
     #expect(agent.isRunning, "\(agent.log)")
 
-    let relay = try BackgroundProcess(
-      Binaries.path("kftray-bench"),
-      ["delay-proxy", "--listen", "127.0.0.1:\(relayPort)", "--to", "127.0.0.1:\(apiPort)", "--rtt", "0ms"],
-      logPath: scratch + "/relay.log")
+    let relay = try away.answer()
     defer { relay.stop() }
     let api = try sandbox.client()
     let deadline = ContinuousClock.now + .seconds(60)
