@@ -13,6 +13,8 @@ let product: [Target] = [
   .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
   // System zlib for the SPDY/3 header-block compression (deflate/inflate with a preset dictionary).
   .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+  // <sys/epoll.h>, which Swift's Glibc module leaves out: the forwarder loop waits on its sockets with it.
+  .systemLibrary(name: "CEpoll"),
   // Kubeconfig loading and merging as client-go does it, credentials (certificates, tokens, exec plugins),
   // the libcurl transport (requests, watches, log streams, upgrades) and typed API calls.
   .target(name: "KubeClient", dependencies: ["CCurl", .product(name: "Yams", package: "Yams")]),
@@ -22,7 +24,7 @@ let product: [Target] = [
   .target(name: "PortForwardCodecs", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")]),
   // The port-forward engine: sessions over libcurl upgrades (WebSocket tunnel, SPDY), the local
   // forwarder, the session pool (sharding, reconnects, pod swap) and `PortForwarder`.
-  .target(name: "PortForward", dependencies: ["PortForwardCodecs", "KubeClient"]),
+  .target(name: "PortForward", dependencies: ["PortForwardCodecs", "KubeClient", "CEpoll"]),
   // The domain the subcommands share: kubectl's connection flags, proxy targets and kftray files, the
   // relay pod, the proxy supervisor (create, wait, forward, recover, delete), cleanup and doctor.
   .target(

@@ -53,6 +53,13 @@ struct LoopHooks: Sendable {
   var connectionWait: Duration = .zero
 }
 
+/// A session whose send queue went over the high-water mark, and the connections whose local
+/// reads stopped because of it until it drains.
+private struct ThrottledSession {
+  var session: PortForwardSession
+  var connections: [LocalConnection]
+}
+
 /// An accepted connection waiting for a session (`LoopHooks.connectionWait`).
 private struct WaitingConnection {
   var fd: Int32
@@ -64,6 +71,9 @@ private struct WaitingConnection {
 /// Shared between the loop thread and its owner.
 final class LoopControl: Sendable {
   let wakeup: Wakeup
+  /// The loop's descriptors: created here, with the wake-up pipe, so that failing to make it is
+  /// an error for the caller instead of a dead loop thread.
+  let readiness: ReadinessQueue
   private let stopRequested = Atomic<Bool>(false)
   /// Payload bytes moved, for live statistics.
   let bytesToPod = Atomic<Int>(0)
@@ -75,6 +85,7 @@ final class LoopControl: Sendable {
 
   init() throws(PortForwarderError) {
     do { wakeup = try Wakeup() } catch { throw .socket(error.description) }
+    readiness = try ReadinessQueue()
   }
 
   /// true the first time.
@@ -122,6 +133,10 @@ final class LocalConnection {
   var remoteEnded = false
   var bytesToPod = 0
   var bytesFromPod = 0
+  /// What the readiness queue reports for this socket (kept to skip unchanged updates).
+  var interest: Interest = .read
+  /// Listed in the loop's throttled sessions (local reads stopped until its session drains).
+  var throttled = false
 
   init(id: Int, fd: Int32, stream: ForwardedStream, choice: SessionChoice) {
     self.id = id
@@ -134,11 +149,12 @@ final class LocalConnection {
 
 /// The poll loop behind `LocalForwarder` and `PortForwarder` (confined to its thread).
 ///
-/// I/O model: ONE thread polls every local socket, the listeners and a wake-up pipe. Session
-/// readers never call into local sockets; they only buffer into the stream and wake this loop,
-/// which writes to a local socket when it is writable. Local reads of a connection pause while its
-/// session's connection has more than `sendHighWater` bytes queued (backpressure towards the pod),
-/// so a slow session throttles only the connections it carries.
+/// I/O model: ONE thread waits on every local socket, the listeners and a wake-up pipe (a
+/// `ReadinessQueue`: each socket's interest is updated when it changes, so a wake-up costs what is
+/// ready, not what is open). Session readers never call into local sockets; they only buffer into
+/// the stream and wake this loop, which writes to a local socket when it is writable. Local reads
+/// of a connection pause while its session's connection has more than `sendHighWater` bytes queued
+/// (backpressure towards the pod), so a slow session throttles only the connections it carries.
 final class ForwarderLoop {
   private let control: LoopControl
   private let hooks: LoopHooks
@@ -147,6 +163,9 @@ final class ForwarderLoop {
   private let sendHighWater: Int
   private var connections: [Int32: LocalConnection] = [:]
   private var waiting: [WaitingConnection] = []
+  /// By the owner's session id.
+  private var throttled: [Int: ThrottledSession] = [:]
+  private let readiness: ReadinessQueue
   private var nextID = 0
   /// One local read may carry several DATA frames: `sendData` splits it into ≤ 32 KiB frames and
   /// hands them over as one write (one lock, one wake-up of the connection's thread, one
@@ -160,6 +179,7 @@ final class ForwarderLoop {
     self.listeners = listeners
     self.remotePort = remotePort
     self.sendHighWater = sendHighWater
+    readiness = control.readiness
   }
 
   deinit { buffer.deallocate() }
@@ -179,54 +199,32 @@ final class ForwarderLoop {
   }
 
   func run() {
+    readiness.register(control.wakeup.readFD, .read)
+    for listener in listeners { readiness.register(listener.fd, .read) }
+    var ready: [Readiness] = []
     while !control.stopping {
       // Pod → local first, for the streams that have something new. A descriptor may repeat or
       // belong to a newer connection by now (closed and reused): an extra visit is harmless.
       for fd in control.takeReady() {
-        if let connection = connections[fd] { pumpToLocal(connection) }
+        guard let connection = connections[fd] else { continue }
+        pumpToLocal(connection)
+        updateInterest(connection)
       }
-
-      var fds = [pollfd(fd: control.wakeup.readFD, events: Int16(POLLIN), revents: 0)]
-      fds += listeners.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
-      // Sessions whose send queue is over the high-water mark; each wakes the loop once it
-      // has drained to half.
-      var throttledSessions = Set<Int>()
-      var order: [LocalConnection] = []
-      order.reserveCapacity(connections.count)
-      for connection in connections.values {
-        var events: Int16 = 0
-        if connection.readOpen {
-          if connection.session.pendingBytes < sendHighWater {
-            events |= Int16(POLLIN)
-          } else if throttledSessions.insert(connection.sessionID).inserted {
-            let wakeup = control.wakeup
-            connection.session.notifyWhenPending(below: sendHighWater / 2) { wakeup.signal() }
-          }
-        }
-        if !connection.outbound.isEmpty { events |= Int16(POLLOUT) }
-        fds.append(pollfd(fd: connection.fd, events: events, revents: 0))
-        order.append(connection)
-      }
+      releaseDrainedSessions()
       let maintain = hooks.wantsMaintenance()
-      // The drain notification wakes a throttled loop; the short timeout is only a safety net.
-      // Waiting connections are offered a session again every 50 ms.
-      let timeout: Int32 = !waiting.isEmpty ? 50 : !throttledSessions.isEmpty ? 100 : (maintain ? 1000 : -1)
-      _ = poll(&fds, nfds_t(fds.count), timeout)
-      if fds[0].revents != 0 { control.wakeup.drain() }
-      for (i, listener) in listeners.enumerated() where fds[1 + i].revents != 0 { acceptAll(listener) }
-      let base = 1 + listeners.count
-      for (i, connection) in order.enumerated() {
-        let revents = fds[base + i].revents
-        guard revents != 0, connections[connection.fd] === connection else { continue }
-        // Writable again: send what was blocked, then whatever the stream buffered meanwhile.
-        if revents & Int16(POLLOUT) != 0 { pumpToLocal(connection) }
-        guard connections[connection.fd] === connection else { continue }
-        if connection.readOpen, revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
-          pumpToRemote(connection)
-        } else if !connection.readOpen, revents & Int16(POLLHUP | POLLERR) != 0 {
-          // Reset by the local peer after its EOF: nothing can be written any more, and poll would
-          // report this forever.
-          finish(connection, failure: nil, reset: true)
+      // A throttled session's drain notification wakes the loop; the short timeout is only a
+      // safety net. Waiting connections are offered a session again every 50 ms.
+      let timeout: Int32 = !waiting.isEmpty ? 50 : !throttled.isEmpty ? 100 : (maintain ? 1000 : -1)
+      readiness.wait(timeout: timeout, into: &ready)
+      for event in ready {
+        if event.fd == control.wakeup.readFD {
+          control.wakeup.drain()
+        } else if let listener = listeners.first(where: { $0.fd == event.fd }) {
+          acceptAll(listener)
+        } else if let connection = connections[event.fd] {
+          // The descriptor may have been closed and reused by a connection accepted in this
+          // round: the event is then a spurious one for it, which costs an EAGAIN at most.
+          handle(event, on: connection)
         }
       }
       if !waiting.isEmpty { retryWaiting() }
@@ -241,7 +239,68 @@ final class ForwarderLoop {
       hooks.event(.setupFailed(connection: w.id, .sessionNotOpen("the forward stopped")))
     }
     waiting = []
-    listeners.forEach { closeDescriptor($0.fd) }
+    listeners.forEach {
+      readiness.deregister($0.fd)
+      closeDescriptor($0.fd)
+    }
+    readiness.deregister(control.wakeup.readFD)
+  }
+
+  private func handle(_ event: Readiness, on connection: LocalConnection) {
+    // Writable again: send what was blocked, then whatever the stream buffered meanwhile.
+    if event.writable { pumpToLocal(connection) }
+    guard connections[connection.fd] === connection else { return }
+    if connection.readOpen, event.readable || event.hangup {
+      pumpToRemote(connection)
+    } else if !connection.readOpen, event.hangup {
+      // Reset by the local peer after its EOF: nothing can be written any more, and the queue
+      // would report this forever.
+      finish(connection, failure: nil, reset: true)
+      return
+    }
+    if connections[connection.fd] === connection { updateInterest(connection) }
+  }
+
+  /// Reads while the session can take more and the local side is open; writes while bytes wait.
+  /// A connection whose session is over the high-water mark stops reading until it drains: the
+  /// queue is level-triggered, so a readable socket left unread would be reported again at once.
+  private func updateInterest(_ connection: LocalConnection) {
+    var wanted: Interest = []
+    if connection.readOpen {
+      if connection.session.pendingBytes < sendHighWater {
+        wanted.insert(.read)
+      } else if !connection.throttled {
+        throttle(connection)
+      }
+    }
+    if !connection.outbound.isEmpty { wanted.insert(.write) }
+    if wanted != connection.interest {
+      readiness.change(connection.fd, to: wanted)
+      connection.interest = wanted
+    }
+  }
+
+  private func throttle(_ connection: LocalConnection) {
+    connection.throttled = true
+    if throttled[connection.sessionID] != nil {
+      throttled[connection.sessionID]!.connections.append(connection)
+      return
+    }
+    throttled[connection.sessionID] = ThrottledSession(session: connection.session, connections: [connection])
+    let wakeup = control.wakeup
+    connection.session.notifyWhenPending(below: sendHighWater / 2) { wakeup.signal() }
+  }
+
+  /// Sessions back under the high-water mark: their connections read again.
+  private func releaseDrainedSessions() {
+    guard !throttled.isEmpty else { return }
+    for (id, entry) in throttled where entry.session.pendingBytes < sendHighWater {
+      throttled[id] = nil
+      for connection in entry.connections where connections[connection.fd] === connection {
+        connection.throttled = false
+        updateInterest(connection)
+      }
+    }
   }
 
   private func acceptAll(_ listener: ListenerFD) {
@@ -293,12 +352,14 @@ final class ForwarderLoop {
     case .success(let (stream, choice)):
       let connection = LocalConnection(id: id, fd: fd, stream: stream, choice: choice)
       connections[fd] = connection
+      readiness.register(fd, connection.interest)
       control.openConnections.add(1, ordering: .relaxed)
       hooks.event(.opened(connection: id, listener: listener, sessionID: choice.id))
       stream.onReadable { [control] in control.markReady(fd) }
       // The client often writes right after connecting: its first bytes then leave together
       // with the stream pair's setup instead of a loop round later.
       pumpToRemote(connection)
+      if connections[fd] === connection { updateInterest(connection) }
       return .success(())
     case .failure(let error):
       return .failure(error)
@@ -402,6 +463,7 @@ final class ForwarderLoop {
 
   private func finish(_ connection: LocalConnection, failure: ForwardedStreamError?, reset: Bool) {
     guard connections.removeValue(forKey: connection.fd) != nil else { return }
+    readiness.deregister(connection.fd)
     connection.stream.close()
     if reset {
       // A failed connection must not look like a clean end to the local client (a truncated
