@@ -195,7 +195,8 @@ public final class UDPForwarder: Sendable {
   fileprivate var remotePort: UInt16 { target.withLock { $0.remotePort } }
   fileprivate var isStopped: Bool { state.withLock { $0.stopped } }
   fileprivate var wakeupFD: Int32 { wakeup.readFD }
-  fileprivate func drainWakeup() { wakeup.drain() }
+  fileprivate func beginWait() -> Bool { wakeup.beginWait() }
+  fileprivate func endWait(readable: Bool) { wakeup.endWait(readable: readable) }
   fileprivate func signalWakeup() { wakeup.signal() }
   fileprivate func report(_ event: UDPForwardEvent) { events(event) }
 }
@@ -233,8 +234,8 @@ private final class UDPLoop {
       var fds = [
         pollfd(fd: owner.wakeupFD, events: Int16(POLLIN), revents: 0), pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
       ]
-      _ = poll(&fds, 2, 1000)
-      if fds[0].revents != 0 { owner.drainWakeup() }
+      _ = poll(&fds, 2, owner.beginWait() ? 1000 : 0)
+      owner.endWait(readable: fds[0].revents != 0)
       if fds[1].revents != 0 { receiveLocal(fd) }
       for peer in Array(peers.values) { pumpReplies(peer, fd: fd) }
       let now = ContinuousClock.now

@@ -30,8 +30,8 @@ final class MultiLoop {
       curl_multi_perform(multi, &running)
       collectFinished()
       var wake = curl_waitfd(fd: inbox.wakeup.readFD, events: Int16(CURL_WAIT_POLLIN), revents: 0)
-      curl_multi_poll(multi, &wake, 1, 1000, nil)
-      if wake.revents != 0 { inbox.wakeup.drain() }
+      curl_multi_poll(multi, &wake, 1, inbox.wakeup.beginWait() ? 1000 : 0, nil)
+      inbox.wakeup.endWait(readable: wake.revents != 0)
     }
     for id in Array(transfers.keys) { finish(id, error: .shutDown) }
     curl_multi_cleanup(multi)

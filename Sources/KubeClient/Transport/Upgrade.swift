@@ -364,8 +364,9 @@ final class PipeLoop {
         pollfd(fd: shared.wakeup.readFD, events: Int16(POLLIN), revents: 0),
       ]
       // After a yielded drain, OpenSSL may hold bytes poll cannot see: only look, do not wait.
-      _ = poll(&fds, 2, readMore ? 0 : -1)
-      if fds[1].revents != 0 { shared.wakeup.drain() }
+      let mayBlock = shared.wakeup.beginWait() && !readMore
+      _ = poll(&fds, 2, mayBlock ? -1 : 0)
+      shared.wakeup.endWait(readable: fds[1].revents != 0)
     }
     events.closed(outcome)
   }

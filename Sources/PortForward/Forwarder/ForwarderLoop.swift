@@ -215,10 +215,11 @@ final class ForwarderLoop {
       // A throttled session's drain notification wakes the loop; the short timeout is only a
       // safety net. Waiting connections are offered a session again every 50 ms.
       let timeout: Int32 = !waiting.isEmpty ? 50 : !throttled.isEmpty ? 100 : (maintain ? 1000 : -1)
-      readiness.wait(timeout: timeout, into: &ready)
+      readiness.wait(timeout: control.wakeup.beginWait() ? timeout : 0, into: &ready)
+      control.wakeup.endWait(readable: ready.contains { $0.fd == control.wakeup.readFD })
       for event in ready {
         if event.fd == control.wakeup.readFD {
-          control.wakeup.drain()
+          continue
         } else if let listener = listeners.first(where: { $0.fd == event.fd }) {
           acceptAll(listener)
         } else if let connection = connections[event.fd] {
