@@ -40,20 +40,23 @@ static inline CURLSHcode kc_share_setopt_long(CURLSH *s, CURLSHoption o, long v)
 // OpenSSL read-ahead for a long-lived upgraded connection. Without it OpenSSL asks the socket for
 // each record's 5-byte header, then for its body: two recv calls per record, and a real API server
 // sends many small records (a 4-byte SPDY header piece, a WebSocket frame header, `80 00`). With it
-// one recv takes whatever the socket holds, up to the read buffer set here.
-// SSL_CTX_set_read_ahead and SSL_CTX_set_default_read_buffer_len are macros over SSL_CTX_ctrl
-// (SSL_CTRL_SET_READ_AHEAD 41, SSL_CTRL_SET_DEFAULT_READ_BUFFER_LEN 127, openssl/ssl.h). The
-// function is looked up in the libssl libcurl has loaded: the plugin links no TLS library itself,
-// and a libcurl on another TLS library never calls the callback (curl_easy_setopt then fails,
-// which the caller ignores).
+// one recv takes whatever the socket holds, up to the read buffer set here (OpenSSL's default is
+// one record's size, about 16.7 KiB, which on a busy connection is two recv calls per 32 KiB).
+// SSL_CTX_set_read_ahead is a macro over SSL_CTX_ctrl (SSL_CTRL_SET_READ_AHEAD, 41, openssl/ssl.h);
+// SSL_CTX_set_default_read_buffer_len is a function. Both are looked up in the libssl libcurl has
+// loaded: the plugin links no TLS library itself, and a libcurl on another TLS library never calls
+// the callback (curl_easy_setopt then fails, which the caller ignores).
 static inline CURLcode kc_ssl_ctx_read_ahead(CURL *curl, void *ssl_ctx, void *userptr) {
   (void)curl;
   (void)userptr;
   typedef long (*kc_ssl_ctx_ctrl)(void *, int, long, void *);
+  typedef void (*kc_ssl_ctx_set_read_buffer_len)(void *, size_t);
   kc_ssl_ctx_ctrl ctrl = (kc_ssl_ctx_ctrl)dlsym(RTLD_DEFAULT, "SSL_CTX_ctrl");
-  if (ctrl != NULL) {
+  kc_ssl_ctx_set_read_buffer_len set_len =
+      (kc_ssl_ctx_set_read_buffer_len)dlsym(RTLD_DEFAULT, "SSL_CTX_set_default_read_buffer_len");
+  if (ctrl != NULL && set_len != NULL) {
     ctrl(ssl_ctx, 41, 1, NULL);
-    ctrl(ssl_ctx, 127, 64 * 1024, NULL);
+    set_len(ssl_ctx, 64 * 1024);
   }
   return CURLE_OK;
 }
