@@ -356,6 +356,7 @@ final class ForwarderLoop {
       readiness.register(fd, connection.interest)
       control.openConnections.add(1, ordering: .relaxed)
       hooks.event(.opened(connection: id, listener: listener, sessionID: choice.id))
+      stream.deliverDirectly(to: fd) { [control] n in control.bytesFromPod.add(n, ordering: .relaxed) }
       stream.onReadable { [control] in control.markReady(fd) }
       // The client often writes right after connecting: its first bytes then leave together
       // with the stream pair's setup instead of a loop round later.
@@ -411,7 +412,9 @@ final class ForwarderLoop {
         }
         continue
       }
-      let next = connection.deferredRead ?? connection.stream.read(maxBytes: OutboundSlices.maxBytes)
+      // Everything read before was written (the loop only gets here with `outbound` empty): with
+      // nothing buffered either, the session reader may write to the socket itself again.
+      let next = connection.deferredRead ?? connection.stream.read(maxBytes: OutboundSlices.maxBytes, holdingNone: true)
       connection.deferredRead = nil
       switch next {
       case .bytes(let bytes):
@@ -478,7 +481,8 @@ final class ForwarderLoop {
       .ended(
         ConnectionSummary(
           connection: connection.id, sessionID: connection.sessionID, failure: failure, reset: reset,
-          bytesToPod: connection.bytesToPod, bytesFromPod: connection.bytesFromPod,
+          bytesToPod: connection.bytesToPod,
+          bytesFromPod: connection.bytesFromPod + connection.stream.bytesDeliveredDirectly,
           duration: ContinuousClock.now - connection.started)))
   }
 }

@@ -47,6 +47,18 @@ public final class ForwardedStream: Sendable {
     var outcomeReported = false
     /// Over the receive limit since (or since the last local progress); nil when under it.
     var overLimitSince: ContinuousClock.Instant?
+    /// Where the session reader may write received bytes itself (`deliverDirectly`).
+    var direct: DirectDelivery?
+    /// The consumer took bytes with `read` that it has not finished writing: the reader must not
+    /// write behind its back (the bytes would overtake them).
+    var consumerHolds = false
+    var directBytes = 0
+  }
+
+  /// A local socket the session reader writes to itself, and who counts what it wrote.
+  struct DirectDelivery {
+    var fd: Int32
+    var sent: @Sendable (Int) -> Void
   }
 
   enum RemoteEnd: Equatable { case open, fin, reset(SPDYRstStatus) }
@@ -88,9 +100,23 @@ public final class ForwardedStream: Sendable {
     if ready { handler() }
   }
 
+  /// Lets the session reader write received bytes to the local socket `fd` itself, at the end of
+  /// each received chunk, whenever the consumer holds none (`read(maxBytes:holdingNone:)`): a
+  /// download then costs no hand-over to the consumer's thread (a wake-up write, a poll return,
+  /// a pipe read and a context switch per chunk). What the socket does not take at once stays
+  /// buffered and the consumer is woken as before. The consumer must `close()` the stream before
+  /// it closes `fd`. `sent` runs on the reader's thread with each count written.
+  func deliverDirectly(to fd: Int32, sent: @escaping @Sendable (Int) -> Void) {
+    state.withLock { $0.direct = DirectDelivery(fd: fd, sent: sent) }
+  }
+
+  /// What the session reader wrote to the direct socket itself.
+  var bytesDeliveredDirectly: Int { state.withLock { $0.directBytes } }
+
   /// Up to `maxBytes` received bytes (from one DATA frame: call again for more), or the outcome
-  /// once everything was read.
-  public func read(maxBytes: Int = 64 * 1024) -> StreamRead {
+  /// once everything was read. `holdingNone`: the caller has written everything it read before;
+  /// with nothing buffered either, the session reader may then write to its socket directly.
+  public func read(maxBytes: Int = 64 * 1024, holdingNone: Bool = false) -> StreamRead {
     var backUnder = false
     let (result, report) = state.withLock { s -> (StreamRead, StreamRead?) in
       defer {
@@ -118,8 +144,10 @@ public final class ForwardedStream: Sendable {
           s.chunks[s.chunkHead] = chunk.dropFirst(out.count)
         }
         s.buffered -= out.count
+        s.consumerHolds = true
         return (.bytes(out), nil)
       }
+      if holdingNone { s.consumerHolds = false }
       guard let outcome = outcome(s) else { return (.pending, nil) }
       return (outcome, reportOnce(&s, outcome))
     }
@@ -233,6 +261,56 @@ public final class ForwardedStream: Sendable {
       writer.reset(streamID: errorStreamID)
     }
     return handler
+  }
+
+  /// Called by the session reader after a received chunk, instead of the readable callback
+  /// `receiveData` returned: writes what is buffered to the direct socket when nobody else is
+  /// writing to it. Returns true when that left nothing for the consumer to do (everything
+  /// written, no outcome to act on); false: run the callback.
+  func flushDirectly() -> Bool {
+    var backUnder = false
+    var written = 0
+    var sent: (@Sendable (Int) -> Void)?
+    let done = state.withLock { s -> Bool in
+      // Closed is checked under the lock the consumer's close() takes before it closes the
+      // socket, so the descriptor cannot have been reused while this writes to it.
+      guard let direct = s.direct, !s.consumerHolds, !s.closed, s.failure == nil, s.buffered > 0 else { return false }
+      var slices = OutboundSlices()
+      for chunk in s.chunks[s.chunkHead...] {
+        guard slices.canTakeMore else { break }
+        slices.append(chunk)
+      }
+      let n = slices.send(to: direct.fd)
+      guard n > 0 else { return false }
+      written = n
+      sent = direct.sent
+      var left = n
+      while left > 0 {
+        let chunk = s.chunks[s.chunkHead]
+        if chunk.count <= left {
+          left -= chunk.count
+          s.chunks[s.chunkHead] = []
+          s.chunkHead += 1
+        } else {
+          s.chunks[s.chunkHead] = chunk.dropFirst(left)
+          left = 0
+        }
+      }
+      if s.chunkHead == s.chunks.count {
+        s.chunks.removeAll(keepingCapacity: true)
+        s.chunkHead = 0
+      }
+      s.buffered -= n
+      s.directBytes += n
+      if s.overLimitSince != nil, s.buffered <= receiveLimit {
+        s.overLimitSince = nil
+        backUnder = true
+      }
+      return s.buffered == 0 && s.remoteData == .open
+    }
+    if written > 0 { sent?(written) }
+    if backUnder { owner.streamOverLimit(false) }
+    return done
   }
 
   func receiveReset(_ status: SPDYRstStatus, onErrorStream: Bool) {

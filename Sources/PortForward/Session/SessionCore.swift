@@ -305,12 +305,14 @@ final class ConnectionSlot: Sendable {
 /// The readable callbacks one received chunk owes, one per stream however many DATA pieces it got.
 /// A chunk carries a handful of streams at most, so a linear search beats hashing.
 struct ReadableWakeups {
-  private var pending: [(stream: ObjectIdentifier, handler: @Sendable () -> Void)] = []
+  private var pending: [(stream: ForwardedStream, handler: @Sendable () -> Void)] = []
 
   mutating func add(_ stream: ForwardedStream, _ handler: @escaping @Sendable () -> Void) {
-    let id = ObjectIdentifier(stream)
-    if !pending.contains(where: { $0.stream == id }) { pending.append((id, handler)) }
+    if !pending.contains(where: { $0.stream === stream }) { pending.append((stream, handler)) }
   }
 
-  func run() { for entry in pending { entry.handler() } }
+  /// A stream whose bytes the reader wrote to the local socket itself needs no wake-up.
+  func run() {
+    for entry in pending where !entry.stream.flushDirectly() { entry.handler() }
+  }
 }
