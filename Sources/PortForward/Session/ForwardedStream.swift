@@ -302,9 +302,13 @@ public final class ForwardedStream: Sendable {
       }
       s.buffered -= n
       s.directBytes += n
-      if s.overLimitSince != nil, s.buffered <= receiveLimit {
-        s.overLimitSince = nil
-        backUnder = true
+      if s.overLimitSince != nil {
+        if s.buffered <= receiveLimit {
+          s.overLimitSince = nil
+          backUnder = true
+        } else {
+          s.overLimitSince = .now  // progress: not stalled
+        }
       }
       return s.buffered == 0 && s.remoteData == .open
     }
