@@ -17,8 +17,8 @@ import Testing
 /// order.
 @Suite("Direct delivery to the local socket")
 struct DirectDeliveryTests {
-  /// Our end non-blocking, as the forwarder's sockets are.
-  private static func socketPair(sendBuffer: Int32? = nil) -> (local: Int32, peer: Int32) {
+  /// Both ends non-blocking, as the forwarder's sockets are.
+  static func socketPair(sendBuffer: Int32? = nil) -> (local: Int32, peer: Int32) {
     var fds: [Int32] = [-1, -1]
     #if canImport(Glibc)
       let type = Int32(SOCK_STREAM.rawValue)

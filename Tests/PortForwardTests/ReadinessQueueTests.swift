@@ -13,16 +13,7 @@ import Testing
 /// deregistering.
 @Suite("Readiness queue")
 struct ReadinessQueueTests {
-  private func socketPair() -> (Int32, Int32) {
-    var fds: [Int32] = [-1, -1]
-    #if canImport(Glibc)
-      let type = Int32(SOCK_STREAM.rawValue)
-    #else
-      let type = SOCK_STREAM
-    #endif
-    precondition(socketpair(AF_UNIX, type, 0, &fds) == 0)
-    return (fds[0], fds[1])
-  }
+  private func socketPair() -> (Int32, Int32) { DirectDeliveryTests.socketPair() }
 
   private func ready(_ queue: ReadinessQueue, timeout: Int32 = 0) -> [Int32: Readiness] {
     var events: [Readiness] = []
