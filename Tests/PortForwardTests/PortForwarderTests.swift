@@ -164,6 +164,9 @@ struct PortForwarderTests {
     try await Task.sleep(for: .seconds(4))
     #expect(log.failures.isEmpty, "the paused connection is not reset before its 30 s: \(log.failures)")
     #expect(!log.all.contains { if case .sessionLost = $0 { true } else { false } }, "\(log.all.filter { if case .connectionOpened = $0 { false } else { true } })")
+    // The waiting connection was offered a session every 50 ms until the new one was up: one stall
+    // opened one session, not one per offer.
+    #expect(forwarder.statistics.sessionsOpened == 2, "\(forwarder.statistics)")
 
     await forwarder.stop()
     await fixture.deletePod(pod)

@@ -77,7 +77,11 @@ final class SessionPool: Sendable {
       let saturated = best.map { $0.load >= options.connectionsPerSession } ?? true
       let onlyStalled = best == nil && fallback != nil
       if best == nil { best = fallback }
-      let grow = saturated && !s.stopped && live + s.opening < options.maxSessions && (live > 0 || !s.reconnecting)
+      // A stall asks for one new session, not one more each time a connection waiting for it is
+      // offered a session again (every 50 ms): it waits for the one that is opening.
+      let grow =
+        saturated && !s.stopped && live + s.opening < options.maxSessions && (live > 0 || !s.reconnecting)
+        && !(onlyStalled && s.opening > 0)
       if grow { s.opening += 1 }
       // Every open session has a stalled stream, whose session may read nothing until the stall
       // ends (up to `stalledStreamTimeout`): a new connection there would wait as long for its
