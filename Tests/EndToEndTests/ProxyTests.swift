@@ -155,6 +155,8 @@ struct ProxyTests {
     #expect(try Self.relayPods(sandbox, namespace: "dev", label: proxy.label).count == 2)
     #expect(try await proxy.stop(SIGINT) == 0, "\(proxy.stderr)")
     #expect(proxy.stderr.contains("deleted relay pod dev/kftray-relay-"))
+    // -v reports connections (the forwards report them only when something shows them).
+    #expect(proxy.stderr.contains(" closed: 10 bytes sent, 10 received in "), "\(proxy.stderr)")
     try await Self.expectNoRelayPods(sandbox, namespace: "dev", label: proxy.label)
   }
 

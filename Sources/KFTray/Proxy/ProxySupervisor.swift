@@ -87,6 +87,10 @@ public struct ProxyOptions: Sendable {
   public var owner = RelayOwner.current()
   public var sessionID = RelayPodManifest.sessionID()
   public var pluginVersion = "v" + PluginVersion.current
+  /// Emit `connectionOpened`, `connectionClosed` and `connectionFailed` (for `--verbose` and
+  /// `-o json`). Off, the forwards do not report connections at all: each report costs the data
+  /// path two thread wake-ups.
+  public var connectionEvents = true
 
   public init() {}
 }
@@ -338,6 +342,7 @@ public final class ProxySupervisor: Sendable {
     case .tcp(let listeners):
       var forwardOptions = PortForwarderOptions()
       forwardOptions.connectionWait = options.connectionWait
+      forwardOptions.reportsConnections = options.connectionEvents
       let forwarder: PortForwarder
       do {
         forwarder = try await PortForwarder.start(target: target, listeners: listeners, options: forwardOptions)

@@ -47,6 +47,10 @@ public struct PortForwarderOptions: Sendable {
   /// How long a new local connection waits for a session while none is open (reconnecting, or the
   /// pod being replaced after `suspend`) before it is closed. Zero closes it at once.
   public var connectionWait: Duration = .zero
+  /// Report each connection on `events` (`connectionOpened`, `connectionClosed`, `connectionFailed`).
+  /// Off when nobody reads them: every event wakes the task that iterates `events`, two thread
+  /// wake-ups per connection on the data path's cores. The statistics count connections either way.
+  public var reportsConnections = true
   public var session = PortForwardSessionOptions()
 
   public init() {}
@@ -182,9 +186,9 @@ public final class PortForwarder: Sendable {
     pool.install(first)
     let hooks = LoopHooks(
       chooseSession: { pool.choose() },
-      event: { event in
+      event: { [reportsConnections = options.reportsConnections] event in
         counters.record(event)
-        if let event = ForwardEvent(event) { emit.yield(event) }
+        if reportsConnections, let event = ForwardEvent(event) { emit.yield(event) }
       },
       maintenance: { pool.closeIdle() },
       wantsMaintenance: { pool.wantsMaintenance },

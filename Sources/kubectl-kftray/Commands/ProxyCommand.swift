@@ -154,6 +154,8 @@ struct ProxyCommand: AsyncParsableCommand {
     options.settings.dynamicImage = socksImage
     options.podRunningTimeout = try relay.runningTimeout()
     options.transport = transport.value
+    // Only --verbose and -o json show connections.
+    options.connectionEvents = verbose || output == .json
     let addresses = try listenAddresses()
     if addresses.contains(where: { !(IPAddress($0)?.isLoopback ?? false) }) {
       terminal.warning(
