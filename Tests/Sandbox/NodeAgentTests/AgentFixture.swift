@@ -19,6 +19,14 @@ actor AgentFixture {
     var kubeletPort: Int
     var logRoot: String
     var network: BareNamespaceNetwork
+    /// The agent's diagnostics (failed writes and their retries among them).
+    var agentLog: String
+
+    /// The agent's log lines that mention `text`, for failure messages.
+    func agentLogLines(mentioning text: String) -> String {
+      let log = (try? String(contentsOfFile: agentLog, encoding: .utf8)) ?? ""
+      return log.split(separator: "\n").filter { $0.contains(text) }.joined(separator: "\n")
+    }
   }
 
   private var running: Running?
@@ -55,7 +63,8 @@ actor AgentFixture {
       }
     }
     let r = Running(
-      sandbox: sandbox, agent: agent, nodeName: nodeName, kubeletPort: port, logRoot: scratch + "/logs", network: network)
+      sandbox: sandbox, agent: agent, nodeName: nodeName, kubeletPort: port, logRoot: scratch + "/logs", network: network,
+      agentLog: agentLog)
     running = r
     return r
   }

@@ -18,13 +18,17 @@ struct EventTests {
     _ = try await fixture.sandbox.waitForPod(name) { $0.status?.phase == "Succeeded" }
     let api = try fixture.sandbox.client()
     var events: [Event] = []
-    let deadline = ContinuousClock.now + .seconds(20)
+    // A write that got no answer is tried again after up to 10 s, then every 10 s (client-go's
+    // schedule): room for two retries under the full suite's load.
+    let deadline = ContinuousClock.now + .seconds(45)
     while ContinuousClock.now < deadline {
       events = try await api.events(namespace: "default", involvedObjectName: name)
       if events.count >= 5 { break }
       try await Task.sleep(for: .milliseconds(200))
     }
-    #expect(events.map { $0.reason ?? "" } == ["Scheduled", "Pulling", "Pulled", "Created", "Started"], "\(events)")
+    #expect(
+      events.map { $0.reason ?? "" } == ["Scheduled", "Pulling", "Pulled", "Created", "Started"],
+      "\(events)\nagent log on events:\n\(fixture.agentLogLines(mentioning: "event"))")
     #expect(events.first?.message == "Successfully assigned default/\(name) to \(fixture.nodeName)")
     #expect(events.first?.eventTime != nil && events.first?.count == nil)
     #expect(events[1].message == "Pulling image \"busybox\"")
