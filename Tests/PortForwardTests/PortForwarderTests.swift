@@ -172,6 +172,37 @@ struct PortForwarderTests {
     await fixture.deletePod(pod)
   }
 
+  /// `reportsConnections` off (what `proxy` does without --verbose or -o json): no connection
+  /// events, while the statistics still count the connection and its bytes.
+  @Test func withoutConnectionReportsTheStatisticsStillCount() async throws {
+    let fixture = try await PodFixture.shared()
+    let echo = EchoPort()
+    let pod = try await fixture.createPod("quiet", port: echo.port)
+    let forwarder = try await Self.start(fixture, pod: pod, port: echo.port, transport: .webSocket) {
+      $0.reportsConnections = false
+    }
+    let log = ForwardEventLog(forwarder)
+    let payload = randomBytes(4096)
+    let result = try await exchange(port: forwarder.localPort, payload: payload)
+    #expect(result.eof && sameBytes(result.received, payload), "\(result.received.count) bytes")
+    #expect(
+      try await eventually {
+        let s = forwarder.statistics
+        return s.totalConnections == 1 && s.openConnections == 0 && s.bytesFromPod == 4096
+      }, "\(forwarder.statistics)")
+    await forwarder.stop()
+    // `stopped` is the last event: everything before it has been read by then.
+    #expect(try await eventually { log.all.contains(.stopped) }, "the other events still flow: \(log.all)")
+    let connectionEvents = log.all.filter {
+      switch $0 {
+      case .connectionOpened, .connectionClosed, .connectionFailed: true
+      default: false
+      }
+    }
+    #expect(connectionEvents.isEmpty, "\(connectionEvents)")
+    await fixture.deletePod(pod)
+  }
+
   @Test(arguments: transports)
   func statisticsEventsAndTheKubeletsErrorText(transport: PortForwardTransport) async throws {
     let fixture = try await PodFixture.shared()
