@@ -1,4 +1,5 @@
 import Foundation
+import KubeClient
 import PortForwardCodecs
 import Synchronization
 import Testing
@@ -45,6 +46,28 @@ struct DirectDeliveryTests {
     }
   }
 
+  /// A session (no connection: its reader is fed by hand), one stream pair and a socket pair whose
+  /// `local` end plays the forwarder's socket.
+  private struct Fixture {
+    let core = SessionCore(tunnel: false, options: PortForwardSessionOptions())
+    let stream: ForwardedStream
+    let local: Int32
+    let peer: Int32
+
+    init(sendBuffer: Int32? = nil) throws {
+      stream = try core.openStreamPair(port: 80)
+      (local, peer) = DirectDeliveryTests.socketPair(sendBuffer: sendBuffer)
+    }
+
+    func feed(_ bytes: [UInt8]) { SessionReaderTests.feed(core, DirectDeliveryTests.data(stream, bytes)) }
+
+    func release() {
+      stream.close()
+      closeDescriptor(local)
+      closeDescriptor(peer)
+    }
+  }
+
   private static func data(_ stream: ForwardedStream, _ bytes: [UInt8]) -> [UInt8] {
     SessionReaderTests.FakeServer(tunnel: false).bytes([
       .data(SPDYDataFrame(streamID: stream.dataStreamID, payload: bytes[...]))
@@ -52,20 +75,15 @@ struct DirectDeliveryTests {
   }
 
   @Test func theReaderWritesWhenTheConsumerHoldsNothing() throws {
-    let core = SessionCore(tunnel: false, options: PortForwardSessionOptions())
-    let stream = try core.openStreamPair(port: 80)
-    let (local, peer) = Self.socketPair()
-    defer {
-      stream.close()
-      close(local)
-      close(peer)
-    }
+    let f = try Fixture()
+    defer { f.release() }
+    let (core, stream, local, peer) = (f.core, f.stream, f.local, f.peer)
     let counted = Atomic<Int>(0)
     let wakes = Atomic<Int>(0)
     stream.deliverDirectly(to: local) { counted.add($0, ordering: .relaxed) }
     stream.onReadable { wakes.add(1, ordering: .relaxed) }
 
-    SessionReaderTests.feed(core, Self.data(stream, Array("hello".utf8)))
+    f.feed(Array("hello".utf8))
     #expect(Self.readAll(peer) == Array("hello".utf8))
     #expect(stream.read(holdingNone: true) == .pending)
     #expect(stream.bytesDeliveredDirectly == 5 && counted.load(ordering: .relaxed) == 5)
@@ -74,47 +92,37 @@ struct DirectDeliveryTests {
   }
 
   @Test func bytesTheConsumerTookAreNeverOvertaken() throws {
-    let core = SessionCore(tunnel: false, options: PortForwardSessionOptions())
-    let stream = try core.openStreamPair(port: 80)
-    let (local, peer) = Self.socketPair()
-    defer {
-      stream.close()
-      close(local)
-      close(peer)
-    }
+    let f = try Fixture()
+    defer { f.release() }
+    let (stream, local, peer) = (f.stream, f.local, f.peer)
     let wakes = Atomic<Int>(0)
     stream.onReadable { wakes.add(1, ordering: .relaxed) }
-    SessionReaderTests.feed(core, Self.data(stream, Array("abc".utf8)))
+    f.feed(Array("abc".utf8))
     // The consumer takes "abc" and has not written it yet when direct delivery starts.
     #expect(stream.read() == .bytes(Array("abc".utf8)[...]))
     stream.deliverDirectly(to: local) { _ in }
 
-    SessionReaderTests.feed(core, Self.data(stream, Array("def".utf8)))
+    f.feed(Array("def".utf8))
     #expect(Self.readAll(peer).isEmpty, "the consumer still holds \"abc\": \"def\" must wait behind it")
     #expect(wakes.load(ordering: .relaxed) == 2)
     #expect(stream.read() == .bytes(Array("def".utf8)[...]))
     // The consumer wrote both and finds nothing more: the reader may write again.
     #expect(stream.read(holdingNone: true) == .pending)
-    SessionReaderTests.feed(core, Self.data(stream, Array("ghi".utf8)))
+    f.feed(Array("ghi".utf8))
     #expect(Self.readAll(peer) == Array("ghi".utf8))
     #expect(stream.bytesDeliveredDirectly == 3)
   }
 
   @Test func whatAFullSocketRefusesGoesToTheConsumerInOrder() throws {
-    let core = SessionCore(tunnel: false, options: PortForwardSessionOptions())
-    let stream = try core.openStreamPair(port: 80)
-    let (local, peer) = Self.socketPair(sendBuffer: 4096)
-    defer {
-      stream.close()
-      close(local)
-      close(peer)
-    }
+    let f = try Fixture(sendBuffer: 4096)
+    defer { f.release() }
+    let (stream, local, peer) = (f.stream, f.local, f.peer)
     let wakes = Atomic<Int>(0)
     stream.deliverDirectly(to: local) { _ in }
     stream.onReadable { wakes.add(1, ordering: .relaxed) }
     let sent = (0..<(256 * 1024)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) }
     for start in stride(from: 0, to: sent.count, by: 32 * 1024) {
-      SessionReaderTests.feed(core, Self.data(stream, Array(sent[start..<(start + 32 * 1024)])))
+      f.feed(Array(sent[start..<(start + 32 * 1024)]))
     }
     let direct = stream.bytesDeliveredDirectly
     #expect(direct > 0 && direct < sent.count, "the socket took part: \(direct) bytes")

@@ -53,6 +53,39 @@ public final class ForwardedStream: Sendable {
     /// write behind its back (the bytes would overtake them).
     var consumerHolds = false
     var directBytes = 0
+
+    /// Drops `n` received bytes from the front: the consumer read them, or the reader wrote them.
+    mutating func dropFront(_ n: Int) {
+      var left = n
+      while left > 0 {
+        let chunk = chunks[chunkHead]
+        if chunk.count <= left {
+          left -= chunk.count
+          chunks[chunkHead] = []
+          chunkHead += 1
+        } else {
+          chunks[chunkHead] = chunk.dropFirst(left)
+          left = 0
+        }
+      }
+      if chunkHead == chunks.count {
+        chunks.removeAll(keepingCapacity: true)
+        chunkHead = 0
+      }
+      buffered -= n
+    }
+
+    /// Local progress on a stream over its receive limit: restarts its stall clock, or ends the
+    /// overrun. True when it came back under `limit`.
+    mutating func madeProgress(limit: Int) -> Bool {
+      guard overLimitSince != nil else { return false }
+      if buffered <= limit {
+        overLimitSince = nil
+        return true
+      }
+      overLimitSince = .now
+      return false
+    }
   }
 
   /// A local socket the session reader writes to itself, and who counts what it wrote.
@@ -119,31 +152,11 @@ public final class ForwardedStream: Sendable {
   public func read(maxBytes: Int = 64 * 1024, holdingNone: Bool = false) -> StreamRead {
     var backUnder = false
     let (result, report) = state.withLock { s -> (StreamRead, StreamRead?) in
-      defer {
-        if s.overLimitSince != nil {
-          if s.buffered <= receiveLimit {
-            s.overLimitSince = nil
-            backUnder = true
-          } else {
-            s.overLimitSince = .now  // progress: not stalled
-          }
-        }
-      }
+      defer { backUnder = s.madeProgress(limit: receiveLimit) }
       if let failure = s.failure { return (.failed(failure), reportOnce(&s, .failed(failure))) }
       if s.buffered > 0 {
-        let chunk = s.chunks[s.chunkHead]
-        let out = chunk.prefix(maxBytes)
-        if out.count == chunk.count {
-          s.chunks[s.chunkHead] = []
-          s.chunkHead += 1
-          if s.chunkHead == s.chunks.count {
-            s.chunks.removeAll(keepingCapacity: true)
-            s.chunkHead = 0
-          }
-        } else {
-          s.chunks[s.chunkHead] = chunk.dropFirst(out.count)
-        }
-        s.buffered -= out.count
+        let out = s.chunks[s.chunkHead].prefix(maxBytes)
+        s.dropFront(out.count)
         s.consumerHolds = true
         return (.bytes(out), nil)
       }
@@ -284,32 +297,9 @@ public final class ForwardedStream: Sendable {
       guard n > 0 else { return false }
       written = n
       sent = direct.sent
-      var left = n
-      while left > 0 {
-        let chunk = s.chunks[s.chunkHead]
-        if chunk.count <= left {
-          left -= chunk.count
-          s.chunks[s.chunkHead] = []
-          s.chunkHead += 1
-        } else {
-          s.chunks[s.chunkHead] = chunk.dropFirst(left)
-          left = 0
-        }
-      }
-      if s.chunkHead == s.chunks.count {
-        s.chunks.removeAll(keepingCapacity: true)
-        s.chunkHead = 0
-      }
-      s.buffered -= n
+      s.dropFront(n)
       s.directBytes += n
-      if s.overLimitSince != nil {
-        if s.buffered <= receiveLimit {
-          s.overLimitSince = nil
-          backUnder = true
-        } else {
-          s.overLimitSince = .now  // progress: not stalled
-        }
-      }
+      backUnder = s.madeProgress(limit: receiveLimit)
       return s.buffered == 0 && s.remoteData == .open
     }
     if written > 0 { sent?(written) }
