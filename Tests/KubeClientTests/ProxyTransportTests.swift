@@ -42,14 +42,16 @@ import Testing
       let port = try freeLoopbackPort()
       let process = try start(port)
       do {
-        try await waitForLoopbackPort(port, seconds: 3)
+        // A thief answers at once; our helper may need seconds while the full suite loads both
+        // cores (five 3 s waits once all ran out).
+        try await waitForLoopbackPort(port, seconds: 10)
         // Something answers; make sure it is our helper and not whoever took the port.
         try await Task.sleep(for: .milliseconds(100))
         guard process.isRunning else { throw SandboxError("the helper exited: \(process.log)") }
         return (process, port)
       } catch {
         process.stop()
-        lastError = error
+        lastError = SandboxError("\(error); the helper's log: \(process.log)")
       }
     }
     throw lastError!
