@@ -313,6 +313,13 @@ extension ProxyTests {
       try await Task.sleep(for: .milliseconds(100))
     }
     #expect(try Self.exchange(port: port, Array("json".utf8)) == Array("json".utf8))
+    // A lost pod: its replacement's events, then how long new connections waited.
+    let first = try FaultTests.relayPod(sandbox, proxy)
+    #expect(try ClusterTests.kubectl(sandbox, ["delete", "-n", "default", first, "--wait=false"]).status == 0)
+    while !proxy.stdout.contains("\"event\":\"recovered\"") {
+      guard ContinuousClock.now < deadline, !proxy.exited() else { throw SandboxError("no recovered event: \(proxy.stdout)") }
+      try await Task.sleep(for: .milliseconds(100))
+    }
     #expect(try await proxy.stop() == 0)
     let events = proxy.stdout.split(separator: "\n").compactMap {
       try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
@@ -324,6 +331,15 @@ extension ProxyTests {
     #expect(forwarding["local"] as? [String] == ["127.0.0.1:\(port)"] && forwarding["remote"] as? String == "echo.default.svc.cluster.local:7000")
     let closed = try #require(events.first { $0["event"] as? String == "connection-closed" })
     #expect(closed["bytesSent"] as? Int == 4 && closed["bytesReceived"] as? Int == 4, "\(closed)")
+    let recovered = try #require(events.first { $0["event"] as? String == "recovered" })
+    let (old, new) = (try #require(recovered["oldPod"] as? String), try #require(recovered["pod"] as? String))
+    #expect("pod/" + old == first && new != old && (recovered["afterMs"] as? Int ?? -1) >= 0, "\(recovered)")
+    let replacing = events.drop { $0["event"] as? String != "pod-lost" }.compactMap { event -> String? in
+      guard let kind = event["event"] as? String else { return nil }
+      return event["pod"] as? String == new ? kind : (kind == "pod-lost" ? "pod-lost \(event["pod"] ?? "")" : nil)
+    }
+    #expect(Array(replacing.prefix(2)) == ["pod-lost \(old)", "pod-creating"], "\(replacing)")
+    #expect(replacing.contains("pod-ready") && replacing.firstIndex(of: "pod-ready")! < replacing.firstIndex(of: "recovered")!, "\(replacing)")
     #expect(events.allSatisfy { ($0["time"] as? String)?.hasSuffix("Z") == true })
   }
 }

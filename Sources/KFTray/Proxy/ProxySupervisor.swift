@@ -48,7 +48,8 @@ public enum ProxyEvent: Sendable {
   case connectionFailed(label: String, connection: Int, reason: String)
   case udp(label: String, UDPForwardEvent)
   case podLost(label: String, pod: String, why: String)
-  case recovered(label: String, oldPod: String, newPod: String)
+  /// `after`: how long new connections waited, from the loss to forwarding through the new pod.
+  case recovered(label: String, oldPod: String, newPod: String, after: Duration)
   case recoveryFailed(label: String, error: String, retryIn: Duration)
   case sessionLost(label: String, why: String)
   case reconnected(label: String)
@@ -384,39 +385,57 @@ public final class ProxySupervisor: Sendable {
 
   /// Watches the target's current relay pod; when it is deleted, evicted or ends, creates another
   /// and moves the forward onto it (the local port stays open; new connections wait meanwhile).
+  /// The replacement reports its progress like the first pod did.
   private func watchPods(index: Int, spec: ProxySpec) async {
     guard var pod = currentPod(index: index) else { return }
     while !Task.isCancelled {
       let why = await waitForLoss(pod: pod, spec: spec)
       guard let why, !Task.isCancelled else { return }
+      let lost = ContinuousClock.now
       emit(.podLost(label: spec.label, pod: pod, why: why))
       forward(index)?.suspend()
-      // The old pod is ours to delete even if it merely failed.
-      await deleteOwned(pod, spec: spec)
-      var attempt = 0
-      let delays: [Duration] = [.zero, .seconds(1), .seconds(2), .seconds(5), .seconds(10)]
-      while !Task.isCancelled {
-        let delay = delays[min(attempt, delays.count - 1)]
-        attempt += 1
-        if delay > .zero { try? await Task.sleep(for: delay) }
-        if Task.isCancelled { return }
-        let name = RelayPodManifest.podName()
-        do {
-          try await createPod(spec: spec, name: name)
-          _ = try await RelayPodLauncher(api: spec.api).waitReady(
-            pod: name, namespace: spec.namespace, timeout: options.podRunningTimeout)
-          try await forward(index)?.replace(pod: name)
-          emit(.recovered(label: spec.label, oldPod: pod, newPod: name))
-          podNames.withLock { $0[index] = name }
-          pod = name
-          break
-        } catch {
-          await deleteOwned(name, spec: spec)
-          if Task.isCancelled { return }
-          emit(.recoveryFailed(label: spec.label, error: "\(error)", retryIn: delays[min(attempt, delays.count - 1)]))
-        }
+      // The old pod is ours to delete even if it merely failed. Its delete runs beside the
+      // replacement's create: waiting for one API call before the other only delays recovery.
+      async let oldDeleted: Void = deleteOwned(pod, spec: spec)
+      guard let name = await replace(index: index, spec: spec) else {
+        await oldDeleted
+        return
+      }
+      await oldDeleted
+      emit(.recovered(label: spec.label, oldPod: pod, newPod: name, after: .now - lost))
+      pod = name
+    }
+  }
+
+  /// Creates relay pods for target `index` until one is Ready and its forward moved onto it (with
+  /// growing pauses between attempts); returns its name, or nil when cancelled.
+  private func replace(index: Int, spec: ProxySpec) async -> String? {
+    let delays: [Duration] = [.zero, .seconds(1), .seconds(2), .seconds(5), .seconds(10)]
+    var attempt = 0
+    let emit = self.emit
+    while !Task.isCancelled {
+      let delay = delays[min(attempt, delays.count - 1)]
+      attempt += 1
+      if delay > .zero { try? await Task.sleep(for: delay) }
+      if Task.isCancelled { return nil }
+      let name = RelayPodManifest.podName()
+      do {
+        emit(.creatingPod(label: spec.label, namespace: spec.namespace, pod: name))
+        try await createPod(spec: spec, name: name)
+        _ = try await RelayPodLauncher(api: spec.api).waitReady(
+          pod: name, namespace: spec.namespace, timeout: options.podRunningTimeout
+        ) { emit(.podProgress(label: spec.label, $0)) }
+        emit(.podReady(label: spec.label, namespace: spec.namespace, pod: name))
+        try await forward(index)?.replace(pod: name)
+        podNames.withLock { $0[index] = name }
+        return name
+      } catch {
+        await deleteOwned(name, spec: spec)
+        if Task.isCancelled { return nil }
+        emit(.recoveryFailed(label: spec.label, error: "\(error)", retryIn: delays[min(attempt, delays.count - 1)]))
       }
     }
+    return nil
   }
 
   /// Deletes a pod this run created. It is forgotten only once it is really gone: a pod that could

@@ -358,8 +358,8 @@ final class ProxyPrinter: Sendable {
       }
     case .podLost(let label, let pod, let why):
       terminal.err("[\(label)] relay pod \(pod) lost: \(why); creating another (new connections wait)")
-    case .recovered(let label, let old, let new):
-      terminal.err("[\(label)] forwarding again via \(new) (replaces \(old))")
+    case .recovered(let label, let old, let new, let after):
+      terminal.err("[\(label)] forwarding again via \(new) (replaces \(old)) after \(Self.format(after))")
     case .recoveryFailed(let label, let error, let retry):
       terminal.err("[\(label)] could not replace the relay pod: \(error)\n  retrying in \(Self.format(retry))")
     case .sessionLost(let label, let why):

@@ -50,8 +50,8 @@ enum EventRecords {
       }
     case .podLost(let label, let pod, let why):
       return ["event": "pod-lost", "target": label, "pod": pod, "reason": why]
-    case .recovered(let label, let old, let new):
-      return ["event": "recovered", "target": label, "oldPod": old, "pod": new]
+    case .recovered(let label, let old, let new, let after):
+      return ["event": "recovered", "target": label, "oldPod": old, "pod": new, "afterMs": ms(after)]
     case .recoveryFailed(let label, let error, let retry):
       return ["event": "recovery-failed", "target": label, "error": error, "retryInMs": ms(retry)]
     case .sessionLost(let label, let why):
