@@ -20,8 +20,11 @@ enum Fault {
   /// with every other suite and a relay pod's start alone was seen to take seconds longer (5.7 s to
   /// recover once, against 0.3-1.4 s alone).
   static func bound(_ issueSeconds: Double) -> Double {
-    ProcessInfo.processInfo.environment["KFTRAY_FAULTS_ALONE"] == "1" ? issueSeconds : 3 * issueSeconds
+    alone ? issueSeconds : 3 * issueSeconds
   }
+
+  /// Whether the fault cases run alone (`make faults`), not beside every other suite.
+  static var alone: Bool { ProcessInfo.processInfo.environment["KFTRAY_FAULTS_ALONE"] == "1" }
 
   /// One line per case for the README: `fault figures: NAME n=N min/median/max A/B/C s`.
   static func report(_ name: String, _ seconds: [Double]) {
@@ -102,6 +105,38 @@ actor FaultCluster {
     running = split
     return split
   }
+}
+
+/// When lines first appeared in a proxy's stderr after a fault: a task reads it every 20 ms, so a
+/// recovery's phases can be told apart (the proxy noticing, the cluster starting the new pod, the
+/// proxy moving onto it) and each held to its own bound.
+final class LineClock: Sendable {
+  /// Shared with the reading task, which must not keep the clock itself alive (its deinit stops the task).
+  private final class Seen: Sendable {
+    let marks = Mutex<[String: ContinuousClock.Instant]>([:])
+  }
+  private let seen = Seen()
+  private let task: Task<Void, Never>
+
+  /// Watches for each of `marks` in what `text()` holds beyond its first `offset` characters.
+  init(offset: Int, marks: [String], _ text: @escaping @Sendable () -> String) {
+    let seen = self.seen
+    task = Task {
+      while !Task.isCancelled {
+        let tail = String(text().dropFirst(offset))
+        let now = ContinuousClock.now
+        seen.marks.withLock { found in
+          for mark in marks where found[mark] == nil && tail.contains(mark) { found[mark] = now }
+        }
+        try? await Task.sleep(for: .milliseconds(20))
+      }
+    }
+  }
+
+  /// When `mark` was first seen, if it was.
+  func time(_ mark: String) -> ContinuousClock.Instant? { seen.marks.withLock { $0[mark] } }
+
+  deinit { task.cancel() }
 }
 
 /// A flag one thread sets and another reads.
