@@ -44,7 +44,8 @@ ip route get 10.96.0.13
 # The plugin's main job: a local port for a service only the cluster can reach, and a cloud
 # database that allows only cluster addresses. One relay pod per target, deleted on exit.
 step kubectl kftray proxy --context sandbox-dev 8080:internal-service.cluster.local:80 database.region.rds.amazonaws.com:5432
-kubectl kftray proxy --context sandbox-dev 8080:internal-service.cluster.local:80 database.region.rds.amazonaws.com:5432 &
+kubectl kftray proxy --context sandbox-dev 8080:internal-service.cluster.local:80 database.region.rds.amazonaws.com:5432 \
+  > >(tee "$dir/proxy.out") 2> >(tee "$dir/proxy.err" >&2) &
 proxy_pid=$!
 for _ in $(seq 100); do
   curl -s -m 1 -o /dev/null http://127.0.0.1:8080/ && break
@@ -56,6 +57,16 @@ step curl -s http://127.0.0.1:8080/
 curl -s http://127.0.0.1:8080/; echo
 step "echo 'select 1;' | busybox nc 127.0.0.1 5432   # the database's stand-in echoes"
 echo 'select 1;' | busybox nc -w 3 127.0.0.1 5432
+# A relay pod that dies is replaced; the local port stays open.
+relay=$(sed -n 's|^Forwarding from 127.0.0.1:8080 .*via dev/\(kftray-relay-[a-z0-9]*\))$|\1|p' "$dir/proxy.out")
+step kubectl delete pod -n dev "$relay" --wait=false
+kubectl delete pod -n dev "$relay" --wait=false
+for _ in $(seq 300); do
+  grep -q "forwarding again via" "$dir/proxy.err" && break
+  sleep 0.2
+done
+step curl -s http://127.0.0.1:8080/
+curl -s http://127.0.0.1:8080/; echo
 step "kill -INT $proxy_pid   # Ctrl-C: the relay pods are deleted"
 kill -INT "$proxy_pid"
 wait "$proxy_pid" && echo "(exit code 0)"
