@@ -396,13 +396,14 @@ public final class ProxySupervisor: Sendable {
       forward(index)?.suspend()
       // The old pod is ours to delete even if it merely failed. Its delete runs beside the
       // replacement's create: waiting for one API call before the other only delays recovery.
-      async let oldDeleted: Void = deleteOwned(pod, spec: spec)
+      let old = pod
+      async let oldDeleted: Void = deleteOwned(old, spec: spec)
       guard let name = await replace(index: index, spec: spec) else {
         await oldDeleted
         return
       }
+      emit(.recovered(label: spec.label, oldPod: old, newPod: name, after: .now - lost))
       await oldDeleted
-      emit(.recovered(label: spec.label, oldPod: pod, newPod: name, after: .now - lost))
       pod = name
     }
   }
