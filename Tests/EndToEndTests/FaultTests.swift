@@ -70,7 +70,8 @@ struct FaultTests {
       // Recovered: the proxy moved to a new pod and a new connection echoes (an old pod that still
       // answers while it terminates does not count).
       let back = try await Fault.waitForEcho(port: port, bound: 60) { clock.time(RecoveryMark.again) != nil }
-      let log = String(proxy.settledStderr.dropFirst(offset))
+      try await Task.sleep(for: .milliseconds(500))  // events are printed asynchronously
+      let log = String(proxy.stderr.dropFirst(offset))
       guard let lost = clock.time(RecoveryMark.lost), let ready = clock.time(RecoveryMark.ready) else {
         Issue.record("round \(round): the proxy did not report the loss and the new pod's readiness:\n\(log)")
         continue

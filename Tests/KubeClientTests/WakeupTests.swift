@@ -1,6 +1,7 @@
 import Foundation
 import KubeClient
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -44,6 +45,8 @@ struct WakeupTests {
   /// loop looks at the counter, then waits (blocking, up to 5 s) unless told not to. Every round is
   /// a chance for the signal to land between the look and the wait; a lost one leaves the loop
   /// asleep with a change it has not seen, which the 5 s limit turns into a failure.
+  /// Both sides spin on their own threads: on the test process's cooperative pool (two threads on a
+  /// two-core machine) the consumer's loop would starve every other suite while it runs.
   @Test func noSignalIsLostAcrossThreads() async throws {
     let wakeup = try Wakeup()
     let counter = Atomic<Int>(0)
@@ -57,23 +60,26 @@ struct WakeupTests {
       }
     }
     producer.start()
-    var seen = 0
-    var stalled = false
-    while seen < rounds {
-      let now = counter.load(ordering: .acquiring)
-      if now != seen {
-        seen = now
-        acknowledged.store(seen, ordering: .releasing)
-        continue
+    let (seen, stalled) = try await Binaries.offPool { () -> (Int, Bool) in
+      var seen = 0
+      var stalled = false
+      while seen < rounds {
+        let now = counter.load(ordering: .acquiring)
+        if now != seen {
+          seen = now
+          acknowledged.store(seen, ordering: .releasing)
+          continue
+        }
+        var fd = pollfd(fd: wakeup.readFD, events: Int16(POLLIN), revents: 0)
+        let mayBlock = wakeup.beginWait()
+        let ready = poll(&fd, 1, mayBlock ? 5000 : 0)
+        wakeup.endWait(readable: fd.revents != 0)
+        if mayBlock && ready == 0 {
+          stalled = true
+          break
+        }
       }
-      var fd = pollfd(fd: wakeup.readFD, events: Int16(POLLIN), revents: 0)
-      let mayBlock = wakeup.beginWait()
-      let ready = poll(&fd, 1, mayBlock ? 5000 : 0)
-      wakeup.endWait(readable: fd.revents != 0)
-      if mayBlock && ready == 0 {
-        stalled = true
-        break
-      }
+      return (seen, stalled)
     }
     acknowledged.store(rounds, ordering: .releasing)
     #expect(!stalled, "the loop slept 5 s through a change it had not seen (round \(seen + 1))")
