@@ -33,7 +33,7 @@ actor AgentFixture {
 
   func start() async throws -> Running {
     if let running { return running }
-    let sandbox = try OwnSandbox.start()
+    var sandbox = try OwnSandbox.start()
     let suffix = String(UUID().uuidString.prefix(6)).lowercased()
     let nodeName = "agent-\(suffix)"
     let network = BareNamespaceNetwork(id: "t\(suffix.prefix(4))")
@@ -46,6 +46,7 @@ actor AgentFixture {
     configuration.heartbeatInterval = .seconds(2)
     // Diagnostics to a file: at exit the sandbox goes before the agent, whose watches then complain.
     let agentLog = scratch + "/agent.log"
+    sandbox.agentLog = agentLog
     configuration.log = { line in
       guard let handle = FileHandle(forWritingAtPath: agentLog) ?? {
         FileManager.default.createFile(atPath: agentLog, contents: nil)
@@ -73,6 +74,9 @@ actor AgentFixture {
 /// A sandbox started for these tests only (`kftray-sandbox up`), stopped when the process exits.
 struct OwnSandbox: Sendable {
   var directory: String
+  /// The log of the agent serving this sandbox, if any: its last lines go into a wait's failure
+  /// (pods have sat unstarted for 60 s under the full suite, cause not yet known).
+  var agentLog: String?
   var kubeconfig: String { directory + "/kubeconfig" }
   var nodeKubeconfig: String { directory + "/node.kubeconfig" }
 
@@ -114,7 +118,10 @@ struct OwnSandbox: Sendable {
       }
       try await Task.sleep(for: .milliseconds(200))
     }
-    throw SandboxError("pod \(namespace)/\(name) did not reach the expected state; last seen: \(String(describing: last?.status))")
+    let agentTail = agentLog.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }
+      .map { "\nthe agent's last log lines:\n" + $0.split(separator: "\n").suffix(30).joined(separator: "\n") } ?? ""
+    throw SandboxError(
+      "pod \(namespace)/\(name) did not reach the expected state; last seen: \(String(describing: last?.status))\(agentTail)")
   }
 
   /// Waits until the pod is gone from the API.
