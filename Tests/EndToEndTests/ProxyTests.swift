@@ -334,12 +334,12 @@ extension ProxyTests {
     let recovered = try #require(events.first { $0["event"] as? String == "recovered" })
     let (old, new) = (try #require(recovered["oldPod"] as? String), try #require(recovered["pod"] as? String))
     #expect("pod/" + old == first && new != old && (recovered["afterMs"] as? Int ?? -1) >= 0, "\(recovered)")
-    let replacing = events.drop { $0["event"] as? String != "pod-lost" }.compactMap { event -> String? in
-      guard let kind = event["event"] as? String else { return nil }
-      return event["pod"] as? String == new ? kind : (kind == "pod-lost" ? "pod-lost \(event["pod"] ?? "")" : nil)
-    }
-    #expect(Array(replacing.prefix(2)) == ["pod-lost \(old)", "pod-creating"], "\(replacing)")
-    #expect(replacing.contains("pod-ready") && replacing.firstIndex(of: "pod-ready")! < replacing.firstIndex(of: "recovered")!, "\(replacing)")
+    // From the loss on, as "event pod": the new pod is created, becomes Ready, then takes over.
+    let replacing = events.drop { $0["event"] as? String != "pod-lost" }
+      .map { "\($0["event"] as? String ?? "") \($0["pod"] as? String ?? "")" }
+    #expect(Array(replacing.prefix(2)) == ["pod-lost \(old)", "pod-creating \(new)"], "\(replacing)")
+    let (ready, took) = (replacing.firstIndex(of: "pod-ready \(new)"), replacing.firstIndex(of: "recovered \(new)"))
+    #expect(ready != nil && took != nil && ready! < took!, "\(replacing)")
     #expect(events.allSatisfy { ($0["time"] as? String)?.hasSuffix("Z") == true })
   }
 }
